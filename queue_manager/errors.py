@@ -1,0 +1,72 @@
+"""Every error the queue manager raises on purpose.
+
+    QueueManagerError
+     +-- JobNotFound            no such job (or not this user's: the caller must not learn which)
+     +-- InvalidTransition      the job's state does not allow the action (cancel a finished job)
+     +-- LeaseLost              a worker acts on a job it no longer holds (expired, cancelled)
+     +-- LimitExceeded          a per-user limit refuses a submission
+     +-- PromptRejected         a prompt that is malformed, too large or runnable by no worker
+     +-- WorkerNotFound         a worker that is not registered (or was removed)
+     +-- WorkerUnavailable      a draining or removed worker asks for work
+
+They are mapped to HTTP status codes in exactly one place, `queue_manager.api.errors`.
+"""
+
+from __future__ import annotations
+
+from queue_manager.ids import JobId, UserId, WorkerId
+
+
+class QueueManagerError(Exception):
+    """Root of the queue manager's own errors."""
+
+
+class JobNotFound(QueueManagerError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class InvalidTransition(QueueManagerError):
+    def __init__(self, job_id: JobId, status: str, action: str) -> None:
+        super().__init__(f"job {job_id} is {status}: cannot {action} it")
+        self.job_id = job_id
+        self.status = status
+        self.action = action
+
+
+class LeaseLost(QueueManagerError):
+    def __init__(self, job_id: JobId, worker_id: WorkerId, status: str) -> None:
+        super().__init__(f"worker {worker_id} no longer holds job {job_id} (job is {status})")
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.status = status
+
+
+class LimitExceeded(QueueManagerError):
+    def __init__(self, user: UserId, limit: int) -> None:
+        super().__init__(
+            f"you already have {limit} job{'s' if limit != 1 else ''} waiting, the most allowed; "
+            "wait for one to finish before queueing another"
+        )
+        self.user = user
+        self.limit = limit
+
+
+class PromptRejected(QueueManagerError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WorkerNotFound(QueueManagerError):
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(f"worker {worker_id} is not registered")
+        self.worker_id = worker_id
+
+
+class WorkerUnavailable(QueueManagerError):
+    def __init__(self, worker_id: WorkerId, state: str) -> None:
+        super().__init__(f"worker {worker_id} is {state}: it takes no new jobs")
+        self.worker_id = worker_id
+        self.state = state

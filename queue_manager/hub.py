@@ -1,0 +1,136 @@
+"""One reader of the event stream per process: wakes blocked claims and feeds subscribers.
+
+Blocked claims do not poll: they wait for the hub's generation to move, which it does whenever
+an event that can make a job claimable arrives (a submission, a requeue, a finished job freeing
+a running slot, a control change), and after a lost Redis connection comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from redis.exceptions import RedisError
+
+from queue_manager.ids import UserId
+from queue_manager.store.events import Event, EventLog
+
+log = logging.getLogger(__name__)
+
+# Frequent events that never make a job claimable: they must not wake every idle worker.
+_QUIET = frozenset({"job.progress", "job.preview", "job.started", "job.claimed", "job.moved"})
+
+
+def stream_position(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Subscription:
+    """Events for one consumer (one user's, or all of them), in a bounded queue.
+
+    A consumer that falls `maxsize` events behind is marked `overflowed` and gets no more: it
+    must resynchronise (reload state), never make the reader wait.
+    """
+
+    def __init__(self, user: UserId | None, maxsize: int) -> None:
+        self.user = user
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def offer(self, event: Event) -> None:
+        if self.overflowed or (self.user is not None and event.user != self.user):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    async def get(self) -> Event:
+        return await self.queue.get()
+
+
+class EventHub:
+    def __init__(self, log_: EventLog, *, block_ms: int = 5000, queue_size: int = 1000) -> None:
+        self._log = log_
+        self._block_ms = block_ms
+        self._queue_size = queue_size
+        self._subs: set[Subscription] = set()
+        self._generation = 0
+        self._changed = asyncio.Event()
+        self.position = "0-0"
+        self.running = False
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    async def wait_for_change(self, since: int, timeout: float) -> None:
+        """Return once the generation differs from `since`, or after `timeout` seconds."""
+        if self._generation != since:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def _bump(self) -> None:
+        self._generation += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    @contextlib.contextmanager
+    def subscribe(self, user: UserId | None = None) -> Iterator[Subscription]:
+        sub = Subscription(user, self._queue_size)
+        self._subs.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subs.discard(sub)
+
+    async def run(self) -> None:
+        """Read the stream until cancelled, surviving Redis restarts."""
+        backoff = 0.05
+        self.position = await self._newest()
+        self.running = True
+        try:
+            while True:
+                try:
+                    events = await self._log.read(self.position, block_ms=self._block_ms)
+                except (RedisError, OSError) as exc:
+                    log.warning("event stream read failed (%s); retrying in %.2fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    await self._resync()
+                    continue
+                backoff = 0.05
+                if events:
+                    self._dispatch(events)
+        finally:
+            self.running = False
+
+    async def _resync(self) -> None:
+        """After a lost connection: wake every claim to re-check, and if Redis came back with
+        an older stream (restored without its latest writes), read on from its end."""
+        self._bump()
+        newest = await self._newest()
+        if stream_position(newest) < stream_position(self.position):
+            self.position = newest
+
+    async def _newest(self) -> str:
+        backoff = 0.05
+        while True:
+            try:
+                return await self._log.last_id()
+            except (RedisError, OSError) as exc:
+                log.warning("event stream not reachable (%s); retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    def _dispatch(self, events: list[Event]) -> None:
+        self.position = events[-1].id
+        if any(e.type not in _QUIET for e in events):
+            self._bump()
+        for event in events:
+            for sub in tuple(self._subs):
+                sub.offer(event)

@@ -1,0 +1,105 @@
+"""The job: what a participant's Run click becomes, and everything we record about it."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from queue_manager.ids import JobId, UserId, WorkerId
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Lane(enum.StrEnum):
+    """Priority lanes, highest first. The order of the members is the claim order."""
+
+    INSTRUCTOR = "instructor"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+LANES: tuple[Lane, ...] = tuple(Lane)
+
+
+class PromptNode(BaseModel):
+    """One node of an API-format ComfyUI prompt. Unknown keys (`_meta`, `cnr_id`) are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    class_type: str
+    inputs: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+ApiPrompt = dict[str, PromptNode]
+
+
+class JobError(BaseModel):
+    """A structured failure: ComfyUI's `execution_error` fields or one of ours."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    message: str
+    node_id: str | None = None
+    node_type: str | None = None
+    details: JsonValue = None
+
+
+class TimelineEntry(BaseModel):
+    at: float
+    to: JobStatus
+    reason: str
+    source: JobStatus | None = Field(default=None, alias="from")
+    worker: WorkerId | None = None
+    attempt: int | None = None
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+
+class Progress(BaseModel):
+    value: int = 0
+    max: int = 0
+    node: str | None = None
+
+
+class Job(BaseModel):
+    """A job as stored. `prompt` and `extra_data` are passed to ComfyUI unchanged."""
+
+    id: JobId
+    user: UserId
+    lane: Lane
+    status: JobStatus
+    seq: int
+    attempts: int = 0
+    worker: WorkerId | None = None
+    client_id: str | None = None
+    prompt: ApiPrompt
+    extra_data: dict[str, JsonValue] = Field(default_factory=dict)
+    node_types: list[str] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=list)
+    created_at: float
+    claimed_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: Progress | None = None
+    outputs: list[dict[str, JsonValue]] = Field(default_factory=list)
+    error: JobError | None = None
+    hold: str | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    def public_view(self) -> dict[str, Any]:
+        """The job without its prompt and workflow, for lists and events."""
+        return self.model_dump(mode="json", exclude={"prompt", "extra_data"})

@@ -1,0 +1,88 @@
+"""Every Redis key name, in one place. `lua/lib.lua` builds the same names inside scripts.
+
+    {p}control                 hash: paused, mode, max_queued, max_running, max_attempts, events_maxlen
+    {p}seq / served_ctr / front_ctr   counters: submission order, round-robin stamps, front moves
+    {p}job:{id}                hash: the job (see store/jobs.py for the fields)
+    {p}job:{id}:tl             list: the job's timeline, one JSON entry per transition
+    {p}q:{lane}:u:{user}       zset: a user's queued jobs in a lane, scored by seq (FIFO)
+    {p}q:{lane}:users          zset: users with queued jobs in a lane, scored by served stamp
+    {p}front                   zset: jobs moved to the front, most recent lowest
+    {p}served                  hash: user -> last served stamp
+    {p}queued / running        hash: user -> count of queued / running jobs
+    {p}stats                   hash: status -> count of jobs
+    {p}leases                  zset: running job -> lease deadline
+    {p}user:{user}:jobs        zset: all of a user's jobs by seq
+    {p}user:{user}:ctl         hash: the user's overrides (max_queued, max_running, paused)
+    {p}req:{sig}:nodes/models  sets: what a requirement signature needs
+    {p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
+    {p}worker:{id}:nodes/models/fit   sets of capabilities; hash sig -> '1'/'0' fit cache
+    {p}workers                 zset: worker -> last seen
+    {p}events                  stream: every job, worker and control event (capped)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from queue_manager.ids import JobId, UserId, WorkerId
+from queue_manager.jobs import Lane
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    @property
+    def control(self) -> str:
+        return self._k("control")
+
+    @property
+    def events(self) -> str:
+        return self._k("events")
+
+    @property
+    def stats(self) -> str:
+        return self._k("stats")
+
+    @property
+    def queued(self) -> str:
+        return self._k("queued")
+
+    @property
+    def running(self) -> str:
+        return self._k("running")
+
+    @property
+    def leases(self) -> str:
+        return self._k("leases")
+
+    @property
+    def workers(self) -> str:
+        return self._k("workers")
+
+    def job(self, job_id: JobId) -> str:
+        return self._k("job", job_id)
+
+    def timeline(self, job_id: JobId) -> str:
+        return self._k("job", job_id, "tl")
+
+    def user_jobs(self, user: UserId) -> str:
+        return self._k("user", user, "jobs")
+
+    def user_ctl(self, user: UserId) -> str:
+        return self._k("user", user, "ctl")
+
+    def lane_users(self, lane: Lane) -> str:
+        return self._k("q", lane.value, "users")
+
+    def worker(self, worker_id: WorkerId) -> str:
+        return self._k("worker", worker_id)
+
+    def worker_nodes(self, worker_id: WorkerId) -> str:
+        return self._k("worker", worker_id, "nodes")
+
+    def worker_models(self, worker_id: WorkerId) -> str:
+        return self._k("worker", worker_id, "models")

@@ -1,0 +1,23 @@
+-- finish: a worker reports the end of the job it holds: completed or failed.
+-- KEYS: none (built from the prefix; see lib.lua)
+-- ARGV: prefix, now, job id, worker id, attempt, 'completed' | 'failed', payload (JSON: the
+--       outputs list when completed, the error object when failed)
+-- Returns: {'ok'} | {'missing'} | {'lost', status}
+-- Invariant: only the worker holding the current attempt's lease can finish a job; a late
+--   report from a worker whose lease expired (the job was requeued or finished elsewhere) or
+--   whose job was cancelled changes nothing, so a job finishes exactly once.
+local jid, wid, attempt, outcome, payload = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local f = redis.call('HMGET', k('job', jid), 'status', 'worker', 'attempts', 'user')
+if not f[1] then return {'missing'} end
+if f[1] ~= 'running' or f[2] ~= wid or f[3] ~= attempt then return {'lost', f[1]} end
+local user = f[4]
+transition(jid, user, 'running', outcome, outcome == 'completed' and 'finished' or 'error', wid,
+  attempt)
+redis.call('HSET', k('job', jid), 'finished_at', NOW,
+  outcome == 'completed' and 'outputs' or 'error', payload)
+redis.call('HSET', k('worker', wid), 'job', '')
+redis.call('HINCRBY', k('worker', wid), outcome == 'completed' and 'done' or 'failed', 1)
+local data = {attempt = tonumber(attempt)}
+if outcome == 'failed' then data['error'] = cjson.decode(payload) end
+emit('job.' .. outcome, jid, user, wid, data)
+return {'ok'}

@@ -1,0 +1,104 @@
+-- lib.lua: helpers shared by every operation script; the loader puts this file in front of each.
+--
+-- Every script takes ARGV[1] = key prefix and ARGV[2] = now (seconds since the epoch, as text;
+-- the caller's clock, so tests can move time). Key names mirror queue_manager/keys.py.
+-- Keys are built here rather than passed in KEYS because a claim decides at run time which
+-- user queues it reads: these scripts need a single Redis (or Sentinel), never a Cluster.
+local P = ARGV[1]
+local NOW = ARGV[2]
+local now = tonumber(NOW)
+local LANES = {'instructor', 'high', 'normal', 'low'}
+-- Users never served carry (first seq - NEVER_SERVED): below every real served stamp (>= 1),
+-- ordered among themselves by arrival.
+local NEVER_SERVED = 1e15
+
+local function k(...)
+  return P .. table.concat({...}, ':')
+end
+
+local function control(field)
+  return redis.call('HGET', k('control'), field)
+end
+
+-- A per-user value (limit or flag) with the room-wide default from the control hash.
+local function user_setting(user, field)
+  local v = redis.call('HGET', k('user', user, 'ctl'), field)
+  if not v then v = control(field) end
+  return v
+end
+
+local function limit(user, field)
+  local v = tonumber(user_setting(user, field))
+  if v == nil or v < 0 then return math.huge end
+  return v
+end
+
+local function emit(kind, jid, user, worker, data)
+  local maxlen = control('events_maxlen') or '100000'
+  return redis.call('XADD', k('events'), 'MAXLEN', '~', maxlen, '*',
+    't', kind, 'j', jid or '', 'u', user or '', 'w', worker or '',
+    'd', cjson.encode(data or {}), 'at', NOW)
+end
+
+-- Change a job's status and keep every derived count (per-user queued/running, per-status
+-- totals, leases) and the job's timeline in step with it.
+local function transition(jid, user, from, to, reason, worker, attempt)
+  redis.call('HSET', k('job', jid), 'status', to)
+  if from then redis.call('HINCRBY', k('stats'), from, -1) end
+  redis.call('HINCRBY', k('stats'), to, 1)
+  if from == 'queued' then redis.call('HINCRBY', k('queued'), user, -1) end
+  if to == 'queued' then redis.call('HINCRBY', k('queued'), user, 1) end
+  if from == 'running' then
+    redis.call('HINCRBY', k('running'), user, -1)
+    redis.call('ZREM', k('leases'), jid)
+  end
+  if to == 'running' then redis.call('HINCRBY', k('running'), user, 1) end
+  local entry = {at = NOW, to = to, reason = reason}
+  if from then entry['from'] = from end
+  if worker and worker ~= '' then entry['worker'] = worker end
+  if attempt then entry['attempt'] = tonumber(attempt) end
+  redis.call('RPUSH', k('job', jid, 'tl'), cjson.encode(entry))
+end
+
+-- Put a queued job into its lane: its user's FIFO (by seq) and the lane's round-robin of users.
+local function lane_add(lane, user, jid, seq)
+  redis.call('ZADD', k('q', lane, 'u', user), seq, jid)
+  if not redis.call('ZSCORE', k('q', lane, 'users'), user) then
+    local served = redis.call('HGET', k('served'), user)
+    local score = served and tonumber(served) or (tonumber(seq) - NEVER_SERVED)
+    redis.call('ZADD', k('q', lane, 'users'), score, user)
+  end
+end
+
+local function lane_remove(lane, user, jid)
+  redis.call('ZREM', k('q', lane, 'u', user), jid)
+  if redis.call('EXISTS', k('q', lane, 'u', user)) == 0 then
+    redis.call('ZREM', k('q', lane, 'users'), user)
+  end
+  redis.call('ZREM', k('front'), jid)
+end
+
+-- Send a running job back to the queue (attempts left) or fail it for good (poison job).
+-- Returns the new status.
+local function expire(jid, reason)
+  local f = redis.call('HMGET', k('job', jid), 'status', 'user', 'lane', 'seq', 'attempts', 'worker')
+  if f[1] ~= 'running' then return f[1] end
+  local user, lane, seq, attempts, worker = f[2], f[3], f[4], tonumber(f[5]), f[6]
+  local max_attempts = tonumber(control('max_attempts') or '3')
+  if redis.call('HGET', k('worker', worker), 'job') == jid then
+    redis.call('HSET', k('worker', worker), 'job', '')
+  end
+  if attempts >= max_attempts then
+    local err = {type = 'attempts_exhausted',
+      message = 'gave up after ' .. attempts .. ' attempts: ' .. reason}
+    transition(jid, user, 'running', 'failed', reason .. '; attempt limit reached', worker, attempts)
+    redis.call('HSET', k('job', jid), 'error', cjson.encode(err), 'finished_at', NOW)
+    emit('job.failed', jid, user, worker, {error = err, attempt = attempts})
+    return 'failed'
+  end
+  transition(jid, user, 'running', 'queued', reason, worker, attempts)
+  redis.call('HSET', k('job', jid), 'worker', '', 'progress', '')
+  lane_add(lane, user, jid, seq)
+  emit('job.requeued', jid, user, worker, {reason = reason, attempt = attempts})
+  return 'queued'
+end

@@ -1,0 +1,31 @@
+-- submit: queue a new job.
+-- KEYS: none (built from the prefix; see lib.lua)
+-- ARGV: prefix, now, job id, user, lane, requirement signature, node types (JSON list),
+--       models (JSON list), then field/value pairs for the job hash (prompt, client_id, ...)
+-- Returns: {'ok', seq} | {'exists'} | {'limit', max_queued}
+-- Invariant: a job is in exactly one user queue of exactly one lane while it is queued, the
+--   user is in that lane's round-robin, and queued[user] counts the user's queued jobs; a user
+--   never has more than their max_queued jobs waiting.
+local jid, user, lane, sig = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local nodes_json, models_json = ARGV[7], ARGV[8]
+if redis.call('EXISTS', k('job', jid)) == 1 then return {'exists'} end
+local max_queued = limit(user, 'max_queued')
+if tonumber(redis.call('HGET', k('queued'), user) or '0') >= max_queued then
+  return {'limit', tostring(max_queued)}
+end
+if redis.call('EXISTS', k('req', sig, 'nodes')) == 0 then
+  local nodes = cjson.decode(nodes_json)
+  if #nodes > 0 then redis.call('SADD', k('req', sig, 'nodes'), unpack(nodes)) end
+  local models = cjson.decode(models_json)
+  if #models > 0 then redis.call('SADD', k('req', sig, 'models'), unpack(models)) end
+end
+local seq = redis.call('INCR', k('seq'))
+local fields = {'id', jid, 'user', user, 'lane', lane, 'seq', seq, 'attempts', 0,
+  'req', sig, 'node_types', nodes_json, 'models', models_json, 'created_at', NOW}
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', k('job', jid), unpack(fields))
+transition(jid, user, nil, 'queued', 'submitted')
+lane_add(lane, user, jid, seq)
+redis.call('ZADD', k('user', user, 'jobs'), seq, jid)
+emit('job.queued', jid, user, nil, {lane = lane, seq = seq})
+return {'ok', seq}

@@ -1,0 +1,22 @@
+-- worker_state: an admin drains, resumes or removes a worker.
+-- KEYS: none (built from the prefix; see lib.lua)
+-- ARGV: prefix, now, worker id, 'draining' | 'online' | 'removed'
+-- Returns: {'ok', requeued job id or ''} | {'unknown_worker'}
+-- Invariant: a draining worker keeps its job and claims no more; a removed worker is gone from
+--   every worker structure and its job (if any) is back in the queue, so nothing waits on it.
+local wid, state = ARGV[3], ARGV[4]
+local wkey = k('worker', wid)
+local job = redis.call('HGET', wkey, 'job')
+if not job then return {'unknown_worker'} end
+if state ~= 'removed' then
+  redis.call('HSET', wkey, 'state', state)
+  emit('worker.' .. state, nil, nil, wid, {})
+  return {'ok', ''}
+end
+local requeued = ''
+if job ~= '' and expire(job, 'worker ' .. wid .. ' removed') == 'queued' then requeued = job end
+redis.call('DEL', wkey, k('worker', wid, 'nodes'), k('worker', wid, 'models'),
+  k('worker', wid, 'fit'))
+redis.call('ZREM', k('workers'), wid)
+emit('worker.removed', nil, nil, wid, {})
+return {'ok', requeued}

@@ -1,0 +1,211 @@
+"""The queue as the rest of the product uses it: submit, claim (blocking), workers, positions.
+
+Route handlers call one method here; this module ties the pure policy (prompts, requirements,
+scheduling) to the stores and the event hub, and owns the background loops (hub, reaper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+
+from pydantic import JsonValue
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from queue_manager.errors import PromptRejected
+from queue_manager.hub import EventHub
+from queue_manager.ids import JobId, UserId, WorkerId, new_job_id
+from queue_manager.jobs import Job, Lane
+from queue_manager.keys import Keys
+from queue_manager.prompts import parse_prompt
+from queue_manager.requirements import Capabilities, Requirements, hold_reason, requirements_of
+from queue_manager.scheduling import positions
+from queue_manager.settings import Settings
+from queue_manager.store import (
+    ControlStore,
+    EventLog,
+    JobStore,
+    NewJob,
+    RoomControl,
+    ScriptRunner,
+    WorkerStore,
+)
+from queue_manager.store.scripts import Clock
+from queue_manager.store.workers import WorkerInfo, WorkerState
+
+log = logging.getLogger(__name__)
+
+# Workers whose capabilities count when deciding if a job can run at all: an offline GPU may
+# come back; a draining one will not take new work.
+_HOLD_STATES = (WorkerState.ONLINE, WorkerState.OFFLINE)
+
+
+class QueueService:
+    def __init__(self, settings: Settings, redis: Redis, clock: Clock = time.time) -> None:
+        self.settings = settings
+        self.redis = redis
+        runner = ScriptRunner(redis, Keys(settings.key_prefix), clock)
+        self.jobs = JobStore(runner, lease_seconds=settings.lease_seconds)
+        self.workers = WorkerStore(runner)
+        self.control = ControlStore(runner)
+        self.events = EventLog(runner)
+        self.hub = EventHub(self.events)
+        self._keys = runner.keys
+        self._clock = clock
+
+    async def initialize(self) -> None:
+        s = self.settings
+        defaults = RoomControl(
+            paused=False,
+            mode=s.scheduling_mode,
+            max_queued=s.max_queued_per_user,
+            max_running=s.max_running_per_user,
+            max_attempts=s.max_attempts,
+        )
+        await self.control.initialize(defaults, s.events_maxlen)
+
+    # -- participants -------------------------------------------------------------------
+
+    async def submit(
+        self,
+        user: UserId,
+        lane: Lane,
+        raw_prompt: object,
+        *,
+        client_id: str | None = None,
+        extra_data: Mapping[str, JsonValue] | None = None,
+        job_id: JobId | None = None,
+    ) -> Job:
+        """Queue a prompt for `user` (identity and lane come from authentication)."""
+        size = len(json.dumps(raw_prompt))
+        if size > self.settings.max_prompt_bytes:
+            raise PromptRejected(
+                f"the prompt is {size} bytes; at most {self.settings.max_prompt_bytes} are allowed"
+            )
+        prompt = parse_prompt(raw_prompt, max_nodes=self.settings.max_prompt_nodes)
+        req = requirements_of(prompt)
+        job = NewJob(
+            id=job_id or new_job_id(),
+            user=user,
+            lane=lane,
+            prompt=prompt,
+            requirements=req,
+            client_id=client_id,
+            extra_data=extra_data or {},
+            hold=await self._hold_reason(req),
+        )
+        await self.jobs.submit(job)
+        log.info("submitted job=%s user=%s lane=%s nodes=%d", job.id, user, lane, len(prompt))
+        return await self.jobs.get(job.id)
+
+    async def positions(self) -> dict[JobId, int]:
+        """Every claimable job's true position under the policy (1 = next)."""
+        return positions(await self.jobs.snapshot())
+
+    # -- workers --------------------------------------------------------------------------
+
+    async def claim(self, worker_id: WorkerId, wait: float) -> Job | None:
+        """The worker's next job, waiting up to `wait` seconds for one to become claimable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            generation = self.hub.generation
+            job = await self.jobs.claim(worker_id)
+            if job is not None:
+                log.info(
+                    "claimed job=%s user=%s worker=%s attempt=%d waited=%.3fs",
+                    job.id,
+                    job.user,
+                    worker_id,
+                    job.attempts,
+                    (job.claimed_at or 0) - job.created_at,
+                )
+                return job
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await self.hub.wait_for_change(generation, remaining)
+
+    async def register_worker(
+        self, worker_id: WorkerId, caps: Capabilities, info: dict[str, JsonValue]
+    ) -> None:
+        requeued = await self.workers.register(worker_id, caps, info)
+        log.info(
+            "worker joined worker=%s nodes=%d models=%s requeued=%s",
+            worker_id,
+            len(caps.node_types),
+            "unreported" if caps.models is None else len(caps.models),
+            requeued,
+        )
+        await self.refresh_holds()
+
+    async def set_worker_state(self, worker_id: WorkerId, state: str) -> None:
+        requeued = await self.workers.set_state(worker_id, state)
+        log.info("worker %s worker=%s requeued=%s", state, worker_id, requeued)
+        await self.refresh_holds()
+
+    async def refresh_holds(self) -> None:
+        """Recompute, for every queued job, whether any known worker can run it and why not."""
+        snap = await self.jobs.snapshot()
+        job_ids = [j.id for lane in snap.lanes for u in lane.users for j in u.jobs]
+        if not job_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(self._keys.job(job_id), "node_types", "models")
+            rows = await pipe.execute()
+        by_req: dict[Requirements, list[JobId]] = {}
+        for job_id, (nodes, models) in zip(job_ids, rows, strict=True):
+            req = Requirements(frozenset(json.loads(nodes)), frozenset(json.loads(models)))
+            by_req.setdefault(req, []).append(job_id)
+        workers = [w for w in await self.workers.all() if w.state in _HOLD_STATES]
+        holds: dict[JobId, str | None] = {}
+        for req, ids in by_req.items():
+            reason = hold_reason(await self.workers.gaps(req, workers))
+            holds.update(dict.fromkeys(ids, reason))
+        await self.jobs.set_holds(holds)
+
+    async def _hold_reason(self, req: Requirements) -> str | None:
+        workers: list[WorkerInfo] = [
+            w for w in await self.workers.all() if w.state in _HOLD_STATES
+        ]
+        return hold_reason(await self.workers.gaps(req, workers))
+
+    # -- background -------------------------------------------------------------------------
+
+    async def run_reaper(self) -> None:
+        """Requeue jobs of lost workers until cancelled; sleeps until the next lease deadline."""
+        interval = self.settings.heartbeat_seconds
+        while True:
+            try:
+                requeued, failed = await self.jobs.reap(self.settings.worker_timeout_seconds)
+                for job_id in requeued:
+                    log.info("requeued job=%s reason=lease expired", job_id)
+                for job_id in failed:
+                    log.info("failed job=%s reason=attempt limit reached", job_id)
+                nxt = await self.jobs.next_lease_deadline()
+            except (RedisError, OSError) as exc:
+                log.warning("reaper tick failed: %s", exc)
+                nxt = None
+            delay = interval if nxt is None else min(interval, max(nxt - self._clock(), 0.01))
+            await asyncio.sleep(delay)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[QueueService]:
+        """Run the hub and the reaper for the duration of the block (the app's lifespan)."""
+        await self.initialize()
+        tasks = [
+            asyncio.create_task(self.hub.run(), name="event-hub"),
+            asyncio.create_task(self.run_reaper(), name="lease-reaper"),
+        ]
+        try:
+            yield self
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)

@@ -1,0 +1,60 @@
+"""Settings of the queue manager, from the environment (prefix CW_); built once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, RedisDsn, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from queue_manager.scheduling import Mode
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CW_", env_file=".env", extra="ignore")
+
+    # Where things are
+    redis_url: RedisDsn = Field(
+        default=RedisDsn("redis://127.0.0.1:6379/0"),
+        description="Redis holding all state; `comfy-workshop up` starts a private one instead.",
+    )
+    key_prefix: str = Field(default="cw:", description="Prefix of every Redis key.")
+    data_dir: Path = Field(default=Path("data"), description="Outputs, inputs, Redis AOF.")
+    host: str = "127.0.0.1"
+    port: int = 8188
+    local_mode: bool = Field(
+        default=True, description="Local/rehearsal mode: placeholder secrets are tolerated."
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr("changeme"), description="Signs session cookies."
+    )
+
+    # Scheduling
+    scheduling_mode: Mode = Mode.FAIR
+    max_queued_per_user: int = Field(default=10, description="-1 for no limit; live-changeable.")
+    max_running_per_user: int = Field(default=1, description="-1 for no limit; live-changeable.")
+    max_attempts: int = Field(default=3, ge=1, description="Claims before a job is failed.")
+    max_prompt_bytes: int = Field(default=4_000_000, ge=1024)
+    max_prompt_nodes: int = Field(default=2000, ge=1)
+
+    # Leases and liveness
+    lease_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_timeout_seconds: float = Field(default=30.0, gt=0)
+    claim_wait_seconds: float = Field(default=25.0, gt=0, description="Long-poll length.")
+
+    # Events
+    events_maxlen: int = Field(default=100_000, ge=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must be at least twice heartbeat_seconds "
+                f"({self.heartbeat_seconds}), or one late heartbeat loses a healthy worker's job"
+            )
+        if not self.local_mode and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError("CW_SECRET_KEY is a placeholder; set a real secret outside local mode")
+        return self

@@ -1,0 +1,114 @@
+"""Room-wide controls and per-user overrides, changed live by the instructor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from queue_manager.ids import UserId
+from queue_manager.scheduling import Mode
+from queue_manager.store.scripts import ScriptRunner
+
+
+@dataclass(frozen=True)
+class RoomControl:
+    paused: bool
+    mode: Mode
+    max_queued: int  # per user; -1 means no limit
+    max_running: int
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class UserControl:
+    paused: bool
+    max_queued: int | None  # None: the room default applies
+    max_running: int | None
+
+
+class ControlStore:
+    def __init__(self, runner: ScriptRunner) -> None:
+        self._run = runner.run
+        self._redis = runner.redis
+        self._keys = runner.keys
+
+    async def initialize(self, defaults: RoomControl, events_maxlen: int) -> None:
+        """Write the settings' defaults where Redis has no value yet.
+
+        What the instructor changes live (pause, per-user limits) survives a restart of the
+        queue manager; the scheduling mode, attempt limit and event stream cap follow the
+        settings at every start.
+        """
+        live = _fields(defaults)
+        fixed = {name: live.pop(name) for name in ("mode", "max_attempts")}
+        fixed["events_maxlen"] = str(events_maxlen)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name, value in live.items():
+                pipe.hsetnx(self._keys.control, name, value)
+            pipe.hset(self._keys.control, mapping=fixed)
+            await pipe.execute()
+
+    async def room(self) -> RoomControl:
+        f = await self._redis.hgetall(self._keys.control)
+        return RoomControl(
+            paused=f.get("paused") == "1",
+            mode=Mode(f.get("mode", "fair")),
+            max_queued=int(f.get("max_queued", -1)),
+            max_running=int(f.get("max_running", -1)),
+            max_attempts=int(f.get("max_attempts", 3)),
+        )
+
+    async def user(self, user: UserId) -> UserControl:
+        f = await self._redis.hgetall(self._keys.user_ctl(user))
+        return UserControl(
+            paused=f.get("paused") == "1",
+            max_queued=int(f["max_queued"]) if "max_queued" in f else None,
+            max_running=int(f["max_running"]) if "max_running" in f else None,
+        )
+
+    async def pause(self) -> None:
+        await self._run("configure", "", "paused", "1")
+
+    async def resume(self) -> None:
+        await self._run("configure", "", "paused", "0")
+
+    async def set_mode(self, mode: Mode) -> None:
+        await self._run("configure", "", "mode", mode.value)
+
+    async def set_room_limits(
+        self, *, max_queued: int | None = None, max_running: int | None = None
+    ) -> None:
+        pairs = _pairs(max_queued=max_queued, max_running=max_running)
+        if pairs:
+            await self._run("configure", "", *pairs)
+
+    async def set_user(
+        self,
+        user: UserId,
+        *,
+        paused: bool | None = None,
+        max_queued: int | None = None,
+        max_running: int | None = None,
+        clear_limits: bool = False,
+    ) -> None:
+        """Override a user's limits or pause them; `clear_limits` returns to the room default."""
+        pairs = _pairs(max_queued=max_queued, max_running=max_running)
+        if clear_limits:
+            pairs = ["max_queued", "", "max_running", ""]
+        if paused is not None:
+            pairs += ["paused", "1" if paused else "0"]
+        if pairs:
+            await self._run("configure", user, *pairs)
+
+
+def _pairs(**values: int | None) -> list[str]:
+    return [x for name, v in values.items() if v is not None for x in (name, str(v))]
+
+
+def _fields(c: RoomControl) -> dict[str, str]:
+    return {
+        "paused": "1" if c.paused else "0",
+        "mode": c.mode.value,
+        "max_queued": str(c.max_queued),
+        "max_running": str(c.max_running),
+        "max_attempts": str(c.max_attempts),
+    }

@@ -1,0 +1,240 @@
+"""Jobs in Redis: submit, claim, report, finish, cancel, reorder, read, and expire leases.
+
+Job hash fields: id, user, lane, status, seq, attempts, worker, client_id, prompt (JSON),
+extra_data (JSON), req (requirement signature), node_types and models (JSON lists), created_at,
+claimed_at, started_at, finished_at, progress (JSON), outputs (JSON), error (JSON), hold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import JsonValue
+
+from queue_manager.errors import (
+    InvalidTransition,
+    JobNotFound,
+    LeaseLost,
+    LimitExceeded,
+    WorkerNotFound,
+    WorkerUnavailable,
+)
+from queue_manager.ids import JobId, UserId, WorkerId
+from queue_manager.jobs import ApiPrompt, Job, JobError, JobStatus, Lane
+from queue_manager.requirements import Requirements
+from queue_manager.scheduling import (
+    LaneSnapshot,
+    Mode,
+    QueuedJob,
+    QueueSnapshot,
+    UserQueue,
+)
+from queue_manager.store.scripts import ScriptRunner
+
+_JSON_FIELDS = ("prompt", "extra_data", "node_types", "models", "progress", "outputs", "error")
+_OPTIONAL = ("worker", "client_id", "claimed_at", "started_at", "finished_at", "hold")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    id: JobId
+    user: UserId
+    lane: Lane
+    prompt: ApiPrompt
+    requirements: Requirements
+    client_id: str | None = None
+    extra_data: Mapping[str, JsonValue] = field(default_factory=dict)
+    hold: str | None = None
+
+
+ClaimResult = Job | None
+
+
+def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> Job:
+    data: dict[str, Any] = dict(fields)
+    for name in _JSON_FIELDS:
+        raw = data.get(name)
+        data[name] = json.loads(raw) if raw else None
+    for name in _OPTIONAL:
+        if not data.get(name):
+            data[name] = None
+    for name in ("extra_data", "node_types", "models", "outputs"):
+        if data[name] is None:
+            data.pop(name)
+    data["timeline"] = [json.loads(entry) for entry in timeline]
+    return Job.model_validate(data)
+
+
+class JobStore:
+    def __init__(self, runner: ScriptRunner, *, lease_seconds: float) -> None:
+        self._run = runner.run
+        self._redis = runner.redis
+        self._keys = runner.keys
+        self.lease_seconds = lease_seconds
+
+    # -- participants -------------------------------------------------------------------
+
+    async def submit(self, job: NewJob) -> int:
+        """Queue a job; returns its sequence number. Raises LimitExceeded."""
+        prompt = json.dumps({nid: node.model_dump(mode="json") for nid, node in job.prompt.items()})
+        fields: list[str] = ["prompt", prompt, "extra_data", json.dumps(dict(job.extra_data))]
+        if job.client_id:
+            fields += ["client_id", job.client_id]
+        if job.hold:
+            fields += ["hold", job.hold]
+        req = job.requirements
+        res = await self._run(
+            "submit",
+            job.id,
+            job.user,
+            job.lane.value,
+            req.signature,
+            json.dumps(sorted(req.node_types)),
+            json.dumps(sorted(req.models)),
+            *fields,
+        )
+        if res[0] == "limit":
+            raise LimitExceeded(job.user, int(res[1]))
+        if res[0] == "exists":
+            raise InvalidTransition(job.id, "already submitted", "submit")
+        return int(res[1])
+
+    async def cancel(self, job_id: JobId, reason: str) -> JobStatus:
+        """Cancel a queued or running job; returns the status it had."""
+        res = await self._run("cancel", job_id, reason)
+        if res[0] == "missing":
+            raise JobNotFound(job_id)
+        if res[0] == "final":
+            raise InvalidTransition(job_id, res[1], "cancel")
+        return JobStatus(res[1])
+
+    async def move_to_front(self, job_id: JobId) -> None:
+        self._check_reorder(job_id, await self._run("reorder", job_id, "front", ""))
+
+    async def set_lane(self, job_id: JobId, lane: Lane) -> None:
+        self._check_reorder(job_id, await self._run("reorder", job_id, "lane", lane.value))
+
+    @staticmethod
+    def _check_reorder(job_id: JobId, res: list[str]) -> None:
+        if res[0] == "missing":
+            raise JobNotFound(job_id)
+        if res[0] == "not_queued":
+            raise InvalidTransition(job_id, res[1], "reorder")
+
+    # -- workers --------------------------------------------------------------------------
+
+    async def claim(self, worker_id: WorkerId) -> ClaimResult:
+        """The next job for this worker under the policy, now running and leased; or None."""
+        res = await self._run("claim", worker_id, self.lease_seconds)
+        if res[0] == "ok":
+            return job_from_fields(dict(zip(res[1::2], res[2::2], strict=True)))
+        if res[0] == "unknown_worker":
+            raise WorkerNotFound(worker_id)
+        if res[0] == "unavailable":
+            raise WorkerUnavailable(worker_id, res[1])
+        return None
+
+    async def heartbeat(
+        self, worker_id: WorkerId, job_id: JobId | None = None, attempt: int = 0
+    ) -> None:
+        """The worker is alive (and still running `job_id`: its lease is renewed)."""
+        res = await self._run("heartbeat", worker_id, self.lease_seconds, job_id or "", attempt)
+        if res[0] == "unknown_worker":
+            raise WorkerNotFound(worker_id)
+        if res[0] == "lost" and job_id:
+            raise LeaseLost(job_id, worker_id, res[1])
+
+    async def report(
+        self,
+        job_id: JobId,
+        worker_id: WorkerId,
+        attempt: int,
+        kind: str,
+        data: Mapping[str, JsonValue],
+        store: Mapping[str, str] | None = None,
+    ) -> str:
+        """Record a phase or progress of a held job as an event; returns the event id."""
+        pairs = [x for kv in (store or {}).items() for x in kv]
+        res = await self._run(
+            "progress", job_id, worker_id, attempt, kind, json.dumps(dict(data)), *pairs
+        )
+        if res[0] == "lost":
+            raise LeaseLost(job_id, worker_id, res[1])
+        return str(res[1])
+
+    async def complete(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, outputs: list[dict[str, JsonValue]]
+    ) -> None:
+        await self._finish(job_id, worker_id, attempt, "completed", json.dumps(outputs))
+
+    async def fail(self, job_id: JobId, worker_id: WorkerId, attempt: int, error: JobError) -> None:
+        await self._finish(job_id, worker_id, attempt, "failed", error.model_dump_json())
+
+    async def _finish(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, outcome: str, payload: str
+    ) -> None:
+        res = await self._run("finish", job_id, worker_id, attempt, outcome, payload)
+        if res[0] == "missing":
+            raise JobNotFound(job_id)
+        if res[0] == "lost":
+            raise LeaseLost(job_id, worker_id, res[1])
+
+    async def reap(self, worker_timeout: float, batch: int = 100) -> tuple[list[JobId], list[JobId]]:
+        """Requeue (or fail, past the attempt limit) jobs whose lease expired."""
+        res: list[str] = await self._run("reap", worker_timeout, batch)
+        split = res.index("|")
+        return [JobId(j) for j in res[:split]], [JobId(j) for j in res[split + 1 :]]
+
+    async def next_lease_deadline(self) -> float | None:
+        first = await self._redis.zrange(self._keys.leases, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def get(self, job_id: JobId) -> Job:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._keys.job(job_id))
+            pipe.lrange(self._keys.timeline(job_id), 0, -1)
+            fields, timeline = await pipe.execute()
+        if not fields:
+            raise JobNotFound(job_id)
+        return job_from_fields(fields, timeline)
+
+    async def user_job_ids(self, user: UserId) -> list[JobId]:
+        return [JobId(j) for j in await self._redis.zrange(self._keys.user_jobs(user), 0, -1)]
+
+    async def set_holds(self, holds: Mapping[JobId, str | None]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id, reason in holds.items():
+                pipe.hset(self._keys.job(job_id), "hold", reason or "")
+            await pipe.execute()
+
+    async def snapshot(self) -> QueueSnapshot:
+        mode, front, paused, lanes = await self._run("snapshot")
+        return QueueSnapshot(
+            mode=Mode(mode),
+            front=tuple(
+                (JobId(j), UserId(u)) for j, u in zip(front[::2], front[1::2], strict=True)
+            ),
+            lanes=tuple(
+                LaneSnapshot(
+                    lane=Lane(name),
+                    users=tuple(
+                        UserQueue(
+                            user=UserId(user),
+                            served=float(score),
+                            jobs=tuple(
+                                QueuedJob(JobId(j), int(float(s)))
+                                for j, s in zip(jobs[::2], jobs[1::2], strict=True)
+                            ),
+                        )
+                        for user, score, jobs in users
+                    ),
+                )
+                for name, users in lanes
+            ),
+            paused_users=frozenset(UserId(u) for u in paused),
+        )
