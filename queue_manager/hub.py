@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 _QUIET = frozenset({"job.progress", "job.preview", "job.started", "job.claimed", "job.moved"})
 
 
+def _reraise_if_cancelled() -> None:
+    """A cancellation that lands inside redis-py's read timeout can surface as a TimeoutError
+    (seen after a Redis restart); treating it as a network error would keep a task alive that
+    was asked to stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def stream_position(event_id: str) -> tuple[int, int]:
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq or 0)
@@ -62,6 +71,7 @@ class EventHub:
         self._changed = asyncio.Event()
         self.position = "0-0"
         self.running = False
+        self._stopping = False
 
     @property
     def generation(self) -> int:
@@ -88,16 +98,25 @@ class EventHub:
         finally:
             self._subs.discard(sub)
 
+    def stop(self) -> None:
+        """Ask `run` to return after its current read (the caller then breaks that read by
+        closing the stream connection: a cancelled blocking read was seen to hang in redis-py 8
+        after a Redis restart, so stopping does not rely on cancellation alone)."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """Read the stream until cancelled, surviving Redis restarts."""
+        """Read the stream until stopped or cancelled, surviving Redis restarts."""
         backoff = 0.05
         self.position = await self._newest()
         self.running = True
         try:
-            while True:
+            while not self._stopping:
                 try:
                     events = await self._log.read(self.position, block_ms=self._block_ms)
                 except (RedisError, OSError) as exc:
+                    _reraise_if_cancelled()
+                    if self._stopping:
+                        return
                     log.warning("event stream read failed (%s); retrying in %.2fs", exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
@@ -123,6 +142,7 @@ class EventHub:
             try:
                 return await self._log.last_id()
             except (RedisError, OSError) as exc:
+                _reraise_if_cancelled()
                 log.warning("event stream not reachable (%s); retrying", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)

@@ -66,7 +66,9 @@ class TimelineEntry(BaseModel):
     worker: WorkerId | None = None
     attempt: int | None = None
 
-    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
 
 
 class Progress(BaseModel):

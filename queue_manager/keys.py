@@ -1,23 +1,23 @@
 """Every Redis key name, in one place. `lua/lib.lua` builds the same names inside scripts.
 
-    {p}control                 hash: paused, mode, max_queued, max_running, max_attempts, events_maxlen
-    {p}seq / served_ctr / front_ctr   counters: submission order, round-robin stamps, front moves
-    {p}job:{id}                hash: the job (see store/jobs.py for the fields)
-    {p}job:{id}:tl             list: the job's timeline, one JSON entry per transition
-    {p}q:{lane}:u:{user}       zset: a user's queued jobs in a lane, scored by seq (FIFO)
-    {p}q:{lane}:users          zset: users with queued jobs in a lane, scored by served stamp
-    {p}front                   zset: jobs moved to the front, most recent lowest
-    {p}served                  hash: user -> last served stamp
-    {p}queued / running        hash: user -> count of queued / running jobs
-    {p}stats                   hash: status -> count of jobs
-    {p}leases                  zset: running job -> lease deadline
-    {p}user:{user}:jobs        zset: all of a user's jobs by seq
-    {p}user:{user}:ctl         hash: the user's overrides (max_queued, max_running, paused)
-    {p}req:{sig}:nodes/models  sets: what a requirement signature needs
-    {p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
-    {p}worker:{id}:nodes/models/fit   sets of capabilities; hash sig -> '1'/'0' fit cache
-    {p}workers                 zset: worker -> last seen
-    {p}events                  stream: every job, worker and control event (capped)
+{p}control                 hash: paused, mode, max_queued, max_running, max_attempts, events_maxlen
+{p}seq / served_ctr / front_ctr   counters: submission order, round-robin stamps, front moves
+{p}job:{id}                hash: the job (see store/jobs.py for the fields)
+{p}job:{id}:tl             list: the job's timeline, one JSON entry per transition
+{p}q:{lane}:u:{user}       zset: a user's queued jobs in a lane, scored by seq (FIFO)
+{p}q:{lane}:users          zset: users with queued jobs in a lane, scored by served stamp
+{p}front                   zset: jobs moved to the front, most recent lowest
+{p}served                  hash: user -> last served stamp
+{p}queued / running        hash: user -> count of queued / running jobs
+{p}stats                   hash: status -> count of jobs
+{p}leases                  zset: running job -> lease deadline
+{p}user:{user}:jobs        zset: all of a user's jobs by seq
+{p}user:{user}:ctl         hash: the user's overrides (max_queued, max_running, paused)
+{p}req:{sig}:nodes/models  sets: what a requirement signature needs
+{p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
+{p}worker:{id}:nodes/models/fit   sets of capabilities; hash sig -> '1'/'0' fit cache
+{p}workers                 zset: worker -> last seen
+{p}events                  stream: every job, worker and control event (capped)
 """
 
 from __future__ import annotations

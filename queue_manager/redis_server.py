@@ -59,7 +59,14 @@ class RedisServer:
                 ]
             )
         )
-        self.process = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL)
+        # Own session: a Ctrl-C in the terminal reaches us, and we stop Redis last, cleanly.
+        self.process = subprocess.Popen(
+            [binary, str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:

@@ -18,7 +18,17 @@ from queue_manager.jobs import ApiPrompt
 # Model files are referenced by name from combo inputs (ckpt_name, lora_name, vae_name, ...),
 # possibly with a subfolder ("SD1.5/model.safetensors"); custom nodes use other input names, so
 # the extension is the reliable mark.
-MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".pt2", ".bin", ".gguf", ".sft", ".onnx")
+MODEL_EXTENSIONS = (
+    ".safetensors",
+    ".ckpt",
+    ".pt",
+    ".pth",
+    ".pt2",
+    ".bin",
+    ".gguf",
+    ".sft",
+    ".onnx",
+)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from queue_manager.errors import PromptRejected
-from queue_manager.hub import EventHub
+from queue_manager.hub import EventHub, _reraise_if_cancelled
 from queue_manager.ids import JobId, UserId, WorkerId, new_job_id
 from queue_manager.jobs import Job, Lane
 from queue_manager.keys import Keys
@@ -35,6 +35,7 @@ from queue_manager.store import (
     ScriptRunner,
     WorkerStore,
 )
+from queue_manager.store.connection import connect
 from queue_manager.store.scripts import Clock
 from queue_manager.store.workers import WorkerInfo, WorkerState
 
@@ -53,8 +54,12 @@ class QueueService:
         self.jobs = JobStore(runner, lease_seconds=settings.lease_seconds)
         self.workers = WorkerStore(runner)
         self.control = ControlStore(runner)
-        self.events = EventLog(runner)
-        self.hub = EventHub(self.events)
+        self.events = EventLog(redis, runner.keys)
+        # The hub's blocking reads get a client of their own without redis-py's retries: it
+        # reconnects by itself, and a retried blocking read can swallow the cancellation that
+        # stops it at shutdown (seen with redis-py 8 after a Redis restart).
+        self._stream_redis = connect(str(settings.redis_url), retries=0)
+        self.hub = EventHub(EventLog(self._stream_redis, runner.keys))
         self._keys = runner.keys
         self._clock = clock
 
@@ -171,9 +176,7 @@ class QueueService:
         await self.jobs.set_holds(holds)
 
     async def _hold_reason(self, req: Requirements) -> str | None:
-        workers: list[WorkerInfo] = [
-            w for w in await self.workers.all() if w.state in _HOLD_STATES
-        ]
+        workers: list[WorkerInfo] = [w for w in await self.workers.all() if w.state in _HOLD_STATES]
         return hold_reason(await self.workers.gaps(req, workers))
 
     # -- background -------------------------------------------------------------------------
@@ -190,6 +193,7 @@ class QueueService:
                     log.info("failed job=%s reason=attempt limit reached", job_id)
                 nxt = await self.jobs.next_lease_deadline()
             except (RedisError, OSError) as exc:
+                _reraise_if_cancelled()
                 log.warning("reaper tick failed: %s", exc)
                 nxt = None
             delay = interval if nxt is None else min(interval, max(nxt - self._clock(), 0.01))
@@ -206,6 +210,9 @@ class QueueService:
         try:
             yield self
         finally:
+            self.hub.stop()
+            await self._stream_redis.connection_pool.disconnect()
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
+            await self._stream_redis.aclose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -14,6 +13,7 @@ from queue_manager.redis_server import RedisServer
 from queue_manager.requirements import Capabilities
 from queue_manager.service import QueueService
 from queue_manager.settings import Settings
+from queue_manager.store.connection import connect
 
 _prefixes = itertools.count()
 
@@ -46,7 +46,7 @@ def prefix() -> str:
 
 @pytest.fixture
 async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=10)
+    client = connect(redis_server.url)
     yield client
     await client.aclose()
 
@@ -89,7 +89,8 @@ async def add_worker(
 
 def prompt(*class_types: str, model: str | None = None) -> dict[str, object]:
     nodes: dict[str, object] = {
-        str(i): {"class_type": ct, "inputs": {}} for i, ct in enumerate(class_types or ("SaveImage",))
+        str(i): {"class_type": ct, "inputs": {}}
+        for i, ct in enumerate(class_types or ("SaveImage",))
     }
     if model:
         nodes["m"] = {"class_type": "KSampler", "inputs": {"ckpt_name": model}}

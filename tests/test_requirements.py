@@ -22,8 +22,10 @@ def req(nodes: set[str], models: set[str] = frozenset()) -> Requirements:  # typ
 
 def test_requirements_are_node_types_and_model_file_names() -> None:
     prompt = {
-        "4": PromptNode(class_type="CheckpointLoaderSimple",
-                        inputs={"ckpt_name": "SD1.5/v1-5-pruned-emaonly.safetensors"}),
+        "4": PromptNode(
+            class_type="CheckpointLoaderSimple",
+            inputs={"ckpt_name": "SD1.5/v1-5-pruned-emaonly.safetensors"},
+        ),
         "6": PromptNode(class_type="CLIPTextEncode", inputs={"text": "a cat.pt", "clip": ["4", 1]}),
         "9": PromptNode(class_type="SaveImage", inputs={"filename_prefix": "ComfyUI"}),
         "10": PromptNode(class_type="LoadImage", inputs={"image": "cat.png"}),
@@ -47,7 +49,11 @@ def test_signature_is_stable_and_distinguishes_needs() -> None:
         (req({"A", "C"}), Capabilities(frozenset({"A", "B"})), False),
         (req({"A"}, {"m.safetensors"}), Capabilities(frozenset({"A"})), True),  # unreported
         (req({"A"}, {"m.safetensors"}), Capabilities(frozenset({"A"}), frozenset()), False),
-        (req({"A"}, {"m.safetensors"}), Capabilities(frozenset({"A"}), frozenset({"m.safetensors"})), True),
+        (
+            req({"A"}, {"m.safetensors"}),
+            Capabilities(frozenset({"A"}), frozenset({"m.safetensors"})),
+            True,
+        ),
     ],
 )
 def test_can_run(needs: Requirements, caps: Capabilities, runnable: bool) -> None:

@@ -76,7 +76,9 @@ CASES = [
         id="fifo mode: oldest first whoever owns it",
     ),
     pytest.param(
-        snap((Lane.NORMAL, (uq("a", 1, ("a1", 1)), uq("b", 2, ("b1", 2)))), paused=frozenset({"a"})),
+        snap(
+            (Lane.NORMAL, (uq("a", 1, ("a1", 1)), uq("b", 2, ("b1", 2)))), paused=frozenset({"a"})
+        ),
         ["b1"],
         id="paused users get no position",
     ),

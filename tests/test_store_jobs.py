@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
@@ -85,7 +86,7 @@ async def test_rejected_submission_loses_nothing(service: QueueService) -> None:
     kept = await submit(service, user(1))
     with pytest.raises(LimitExceeded):
         await submit(service, user(1))
-    assert [j for j in await service.jobs.user_job_ids(user(1))] == [kept]
+    assert list(await service.jobs.user_job_ids(user(1))) == [kept]
     assert (await service.jobs.get(kept)).status is JobStatus.QUEUED
 
 
@@ -231,7 +232,7 @@ async def test_poison_job_fails_after_the_attempt_limit(
         job = await service.jobs.claim(w)
         assert job is not None and job.attempts == attempt
         clock.advance(service.settings.lease_seconds + 1)
-        requeued, failed = await service.jobs.reap(600)
+        _requeued, failed = await service.jobs.reap(600)
         await service.jobs.heartbeat(w)
     assert failed == [a]
     job = await service.jobs.get(a)
@@ -244,8 +245,9 @@ async def test_worker_failure_records_comfyui_error(service: QueueService) -> No
     w = await add_worker(service)
     a = await submit(service, user(1))
     await service.jobs.claim(w)
-    err = JobError(type="execution_error", message="CUDA out of memory", node_id="3",
-                   node_type="KSampler")
+    err = JobError(
+        type="execution_error", message="CUDA out of memory", node_id="3", node_type="KSampler"
+    )
     await service.jobs.fail(a, w, 1, err)
     job = await service.jobs.get(a)
     assert job.status is JobStatus.FAILED and job.error == err
@@ -348,10 +350,8 @@ async def test_positions_match_the_order_jobs_are_then_claimed(
         if rnd.random() < 0.2:  # claim some along the way so served stamps differ
             await drain_one(service)
     for job_id in rnd.sample(jobs, 3):
-        try:
+        with contextlib.suppress(InvalidTransition):
             await service.jobs.move_to_front(job_id)
-        except InvalidTransition:
-            pass
     predicted = sorted((pos, j) for j, pos in (await service.positions()).items())
     assert [j for _, j in predicted] == await drain(service)
 

@@ -2,13 +2,16 @@
 -- KEYS: none (built from the prefix; see lib.lua)
 -- ARGV: prefix, now, job id, user, lane, requirement signature, node types (JSON list),
 --       models (JSON list), then field/value pairs for the job hash (prompt, client_id, ...)
--- Returns: {'ok', seq} | {'exists'} | {'limit', max_queued}
+-- Returns: {'ok', seq} | {'exists', owner, seq} (a retried submit) | {'limit', max_queued}
 -- Invariant: a job is in exactly one user queue of exactly one lane while it is queued, the
 --   user is in that lane's round-robin, and queued[user] counts the user's queued jobs; a user
 --   never has more than their max_queued jobs waiting.
 local jid, user, lane, sig = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local nodes_json, models_json = ARGV[7], ARGV[8]
-if redis.call('EXISTS', k('job', jid)) == 1 then return {'exists'} end
+if redis.call('EXISTS', k('job', jid)) == 1 then
+  local f = redis.call('HMGET', k('job', jid), 'user', 'seq')
+  return {'exists', f[1], f[2]}
+end
 local max_queued = limit(user, 'max_queued')
 if tonumber(redis.call('HGET', k('queued'), user) or '0') >= max_queued then
   return {'limit', tostring(max_queued)}

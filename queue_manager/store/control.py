@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from queue_manager.ids import UserId
 from queue_manager.scheduling import Mode
@@ -44,11 +45,12 @@ class ControlStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for name, value in live.items():
                 pipe.hsetnx(self._keys.control, name, value)
-            pipe.hset(self._keys.control, mapping=fixed)
+            for name, value in fixed.items():
+                pipe.hset(self._keys.control, name, value)
             await pipe.execute()
 
     async def room(self) -> RoomControl:
-        f = await self._redis.hgetall(self._keys.control)
+        f = cast("dict[str, str]", await self._redis.hgetall(self._keys.control))
         return RoomControl(
             paused=f.get("paused") == "1",
             mode=Mode(f.get("mode", "fair")),
@@ -58,7 +60,7 @@ class ControlStore:
         )
 
     async def user(self, user: UserId) -> UserControl:
-        f = await self._redis.hgetall(self._keys.user_ctl(user))
+        f = cast("dict[str, str]", await self._redis.hgetall(self._keys.user_ctl(user)))
         return UserControl(
             paused=f.get("paused") == "1",
             max_queued=int(f["max_queued"]) if "max_queued" in f else None,

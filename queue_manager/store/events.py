@@ -7,11 +7,13 @@ stream's last id before acting (submitting, say) and then reads from that id mis
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 from pydantic import BaseModel, JsonValue
+from redis.asyncio import Redis
 
 from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.store.scripts import ScriptRunner
+from queue_manager.keys import Keys
 
 
 class Event(BaseModel):
@@ -37,9 +39,9 @@ def event_from_entry(entry_id: str, f: dict[str, str]) -> Event:
 
 
 class EventLog:
-    def __init__(self, runner: ScriptRunner) -> None:
-        self._redis = runner.redis
-        self._key = runner.keys.events
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._key = keys.events
 
     async def last_id(self) -> str:
         """The id of the newest event ('0-0' when there is none): read after it to miss nothing."""
@@ -53,9 +55,13 @@ class EventLog:
         reply = await self._redis.xread({self._key: after}, count=count, block=block_ms)
         if not reply:
             return []
-        _, entries = reply[0]
+        # decode_responses=True: a list of [stream, [(id, fields), ...]]
+        entries = cast("list[tuple[str, dict[str, str]]]", cast("list[Any]", reply)[0][1])
         return [event_from_entry(eid, fields) for eid, fields in entries]
 
     async def history(self, after: str = "-", count: int = 1000) -> list[Event]:
-        entries = await self._redis.xrange(self._key, min=after, count=count)
+        entries = cast(
+            "list[tuple[str, dict[str, str]]]",
+            await self._redis.xrange(self._key, min=after, count=count),
+        )
         return [event_from_entry(eid, fields) for eid, fields in entries]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import JsonValue
 
@@ -99,7 +99,11 @@ class JobStore:
         if res[0] == "limit":
             raise LimitExceeded(job.user, int(res[1]))
         if res[0] == "exists":
-            raise InvalidTransition(job.id, "already submitted", "submit")
+            # The same job submitted twice (a retry after a lost reply) is one job; an id that
+            # belongs to someone else is refused without saying whose it is.
+            if res[1] != job.user:
+                raise InvalidTransition(job.id, "taken", "submit")
+            return int(res[2])
         return int(res[1])
 
     async def cancel(self, job_id: JobId, reason: str) -> JobStatus:
@@ -182,7 +186,9 @@ class JobStore:
         if res[0] == "lost":
             raise LeaseLost(job_id, worker_id, res[1])
 
-    async def reap(self, worker_timeout: float, batch: int = 100) -> tuple[list[JobId], list[JobId]]:
+    async def reap(
+        self, worker_timeout: float, batch: int = 100
+    ) -> tuple[list[JobId], list[JobId]]:
         """Requeue (or fail, past the attempt limit) jobs whose lease expired."""
         res: list[str] = await self._run("reap", worker_timeout, batch)
         split = res.index("|")
@@ -204,7 +210,7 @@ class JobStore:
         return job_from_fields(fields, timeline)
 
     async def user_job_ids(self, user: UserId) -> list[JobId]:
-        return [JobId(j) for j in await self._redis.zrange(self._keys.user_jobs(user), 0, -1)]
+        return cast("list[JobId]", await self._redis.zrange(self._keys.user_jobs(user), 0, -1))
 
     async def set_holds(self, holds: Mapping[JobId, str | None]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -1,4 +1,4 @@
-"""Loads the Lua operations (each prefixed with `lua/lib.lua`) and runs them with prefix and time."""
+"""Loads the Lua operations (each behind `lua/lib.lua`) and runs them with prefix and time."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable
+from typing import cast
 
 from pydantic import BaseModel, JsonValue
 
@@ -60,13 +61,13 @@ class WorkerStore:
         return JobId(res[1]) if res[1] else None
 
     async def get(self, worker_id: WorkerId) -> WorkerInfo:
-        fields = await self._redis.hgetall(self._keys.worker(worker_id))
+        fields = cast("dict[str, str]", await self._redis.hgetall(self._keys.worker(worker_id)))
         if not fields:
             raise WorkerNotFound(worker_id)
         return _info_from_fields(fields)
 
     async def all(self) -> list[WorkerInfo]:
-        ids = await self._redis.zrange(self._keys.workers, 0, -1)
+        ids = cast("list[WorkerId]", await self._redis.zrange(self._keys.workers, 0, -1))
         async with self._redis.pipeline(transaction=False) as pipe:
             for wid in ids:
                 pipe.hgetall(self._keys.worker(wid))

@@ -1,0 +1,29 @@
+"""The one way the product opens Redis: decoded strings, timeouts, and retries across restarts."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+
+# Longer than any blocking read we issue (the event hub blocks 5 s), shorter than a hang.
+SOCKET_TIMEOUT = 15.0
+
+
+def connect(url: str, *, retries: int = 6) -> Redis:
+    """A client that reconnects on its own when Redis restarts.
+
+    Retrying a script after a lost reply may run it twice; every script is written so that a
+    second run is harmless (submit is idempotent by job id; a second claim hands out a different
+    job, and the first one's lease simply expires back into the queue).
+    """
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=5.0,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
+        retry_on_error=[ConnectionError, TimeoutError],
+    )
