@@ -62,6 +62,7 @@ class QueueService:
         self.hub = EventHub(EventLog(self._stream_redis, runner.keys))
         self._keys = runner.keys
         self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def initialize(self) -> None:
         s = self.settings
@@ -199,11 +200,14 @@ class QueueService:
             delay = interval if nxt is None else min(interval, max(nxt - self._clock(), 0.01))
             await asyncio.sleep(delay)
 
+    def background_ok(self) -> bool:
+        return bool(self._tasks) and all(not t.done() for t in self._tasks) and self.hub.running
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[QueueService]:
         """Run the hub and the reaper for the duration of the block (the app's lifespan)."""
         await self.initialize()
-        tasks = [
+        self._tasks = tasks = [
             asyncio.create_task(self.hub.run(), name="event-hub"),
             asyncio.create_task(self.run_reaper(), name="lease-reaper"),
         ]

@@ -1,0 +1,47 @@
+# The targets people expect. `make run` and `make test` are the README's two commands.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PORT    ?= 8188
+DATA    ?= data
+
+.PHONY: system install install-test run demo lint types test pytest bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+system:
+	scripts/ensure-system-packages.sh redis-server:redis-server
+
+install: system $(STAMP)
+
+install-test: install
+
+run: install
+	$(BIN)/comfy-workshop up --port $(PORT) --data $(DATA)
+
+demo: run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint types pytest
+
+bench: install
+	$(BIN)/python -m benchmarks.queue
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""The GPU worker agent that runs next to a ComfyUI. Not built yet (issue 4)."""
