@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None
     }
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
         print(f"comfy-workshop: bad settings:\n{exc}", file=sys.stderr)
         return 2

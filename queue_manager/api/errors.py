@@ -31,7 +31,7 @@ STATUS: dict[type[QueueManagerError], int] = {
 def status_for(exc: QueueManagerError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 
