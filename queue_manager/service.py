@@ -33,6 +33,7 @@ from queue_manager.store import (
     NewJob,
     RoomControl,
     ScriptRunner,
+    Submitted,
     WorkerStore,
 )
 from queue_manager.store.connection import connect
@@ -86,7 +87,7 @@ class QueueService:
         client_id: str | None = None,
         extra_data: Mapping[str, JsonValue] | None = None,
         job_id: JobId | None = None,
-    ) -> Job:
+    ) -> Submitted:
         """Queue a prompt for `user` (identity and lane come from authentication)."""
         size = len(json.dumps(raw_prompt))
         if size > self.settings.max_prompt_bytes:
@@ -103,11 +104,22 @@ class QueueService:
             requirements=req,
             client_id=client_id,
             extra_data=extra_data or {},
-            hold=await self._hold_reason(req),
         )
-        await self.jobs.submit(job)
-        log.info("submitted job=%s user=%s lane=%s nodes=%d", job.id, user, lane, len(prompt))
-        return await self.jobs.get(job.id)
+        done = await self.jobs.submit(job)
+        if not done.runnable:
+            # The rare path: say why no GPU can take it (the claim script skips it meanwhile).
+            reason = await self._hold_reason(req)
+            await self.jobs.set_holds({job.id: reason})
+            done = Submitted(done.id, done.seq, runnable=False, hold=reason)
+        log.info(
+            "submitted job=%s user=%s lane=%s nodes=%d held=%s",
+            job.id,
+            user,
+            lane,
+            len(prompt),
+            done.hold,
+        )
+        return done
 
     async def positions(self) -> dict[JobId, int]:
         """Every claimable job's true position under the policy (1 = next)."""

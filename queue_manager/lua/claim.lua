@@ -13,7 +13,6 @@ local wstate = redis.call('HGET', k('worker', wid), 'state')
 if not wstate then return {'unknown_worker'} end
 if wstate ~= 'online' then return {'unavailable', wstate} end
 if control('paused') == '1' then return {'paused'} end
-local reports_models = redis.call('HGET', k('worker', wid), 'reports_models') == '1'
 
 local blocked_cache = {}
 local function blocked(user)
@@ -26,18 +25,6 @@ local function blocked(user)
   return b
 end
 
--- Whether this worker has what a requirement signature needs; cached per worker (the cache is
--- dropped when the worker registers again with other capabilities).
-local function fits(sig)
-  local cached = redis.call('HGET', k('worker', wid, 'fit'), sig)
-  if cached then return cached == '1' end
-  local ok = #redis.call('SDIFF', k('req', sig, 'nodes'), k('worker', wid, 'nodes')) == 0
-  if ok and reports_models then
-    ok = #redis.call('SDIFF', k('req', sig, 'models'), k('worker', wid, 'models')) == 0
-  end
-  redis.call('HSET', k('worker', wid, 'fit'), sig, ok and '1' or '0')
-  return ok
-end
 
 local function take(jid)
   local f = redis.call('HMGET', k('job', jid), 'user', 'lane')
@@ -62,7 +49,7 @@ end
 -- 1. jobs moved to the front
 for _, jid in ipairs(redis.call('ZRANGE', k('front'), 0, -1)) do
   local f = redis.call('HMGET', k('job', jid), 'user', 'req')
-  if not blocked(f[1]) and fits(f[2]) then return take(jid) end
+  if not blocked(f[1]) and fits(wid, f[2]) then return take(jid) end
 end
 
 -- 2. lanes in order
@@ -73,7 +60,7 @@ for _, lane in ipairs(LANES) do
     if not blocked(user) then
       local q = redis.call('ZRANGE', k('q', lane, 'u', user), 0, -1, 'WITHSCORES')
       for i = 1, #q, 2 do
-        if fits(redis.call('HGET', k('job', q[i]), 'req')) then
+        if fits(wid, redis.call('HGET', k('job', q[i]), 'req')) then
           if not fifo then return take(q[i]) end
           local seq = tonumber(q[i + 1])
           if best_seq == nil or seq < best_seq then best, best_seq = q[i], seq end

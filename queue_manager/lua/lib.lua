@@ -78,6 +78,19 @@ local function lane_remove(lane, user, jid)
   redis.call('ZREM', k('front'), jid)
 end
 
+-- Whether a worker has what a requirement signature needs (node types; models too when the
+-- worker reports them). Cached per worker; the cache is dropped when the worker registers again.
+local function fits(wid, sig)
+  local cached = redis.call('HGET', k('worker', wid, 'fit'), sig)
+  if cached then return cached == '1' end
+  local ok = #redis.call('SDIFF', k('req', sig, 'nodes'), k('worker', wid, 'nodes')) == 0
+  if ok and redis.call('HGET', k('worker', wid), 'reports_models') == '1' then
+    ok = #redis.call('SDIFF', k('req', sig, 'models'), k('worker', wid, 'models')) == 0
+  end
+  redis.call('HSET', k('worker', wid, 'fit'), sig, ok and '1' or '0')
+  return ok
+end
+
 -- Send a running job back to the queue (attempts left) or fail it for good (poison job).
 -- Returns the new status.
 local function expire(jid, reason)

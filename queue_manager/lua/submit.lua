@@ -2,7 +2,9 @@
 -- KEYS: none (built from the prefix; see lib.lua)
 -- ARGV: prefix, now, job id, user, lane, requirement signature, node types (JSON list),
 --       models (JSON list), then field/value pairs for the job hash (prompt, client_id, ...)
--- Returns: {'ok', seq} | {'exists', owner, seq} (a retried submit) | {'limit', max_queued}
+-- Returns: {'ok', seq, runnable} | {'exists', owner, seq} (a retried submit) | {'limit', max}
+--   runnable is 1 when a known (online or offline) worker has what the job needs, else 0: the
+--   caller then records a readable hold reason.
 -- Invariant: a job is in exactly one user queue of exactly one lane while it is queued, the
 --   user is in that lane's round-robin, and queued[user] counts the user's queued jobs; a user
 --   never has more than their max_queued jobs waiting.
@@ -31,4 +33,12 @@ transition(jid, user, nil, 'queued', 'submitted')
 lane_add(lane, user, jid, seq)
 redis.call('ZADD', k('user', user, 'jobs'), seq, jid)
 emit('job.queued', jid, user, nil, {lane = lane, seq = seq})
-return {'ok', seq}
+local runnable = 0
+for _, wid in ipairs(redis.call('ZRANGE', k('workers'), 0, -1)) do
+  local state = redis.call('HGET', k('worker', wid), 'state')
+  if (state == 'online' or state == 'offline') and fits(wid, sig) then
+    runnable = 1
+    break
+  end
+end
+return {'ok', seq, runnable}

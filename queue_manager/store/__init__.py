@@ -2,7 +2,7 @@
 
 from queue_manager.store.control import ControlStore, RoomControl
 from queue_manager.store.events import Event, EventLog
-from queue_manager.store.jobs import ClaimResult, JobStore, NewJob
+from queue_manager.store.jobs import ClaimResult, JobStore, NewJob, Submitted
 from queue_manager.store.scripts import Clock, ScriptRunner
 from queue_manager.store.workers import WorkerInfo, WorkerStore
 
@@ -16,6 +16,7 @@ __all__ = [
     "NewJob",
     "RoomControl",
     "ScriptRunner",
+    "Submitted",
     "WorkerInfo",
     "WorkerStore",
 ]

@@ -47,6 +47,13 @@ class NewJob:
     requirements: Requirements
     client_id: str | None = None
     extra_data: Mapping[str, JsonValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    id: JobId
+    seq: int  # the job's submission number (ComfyUI's `number`)
+    runnable: bool  # some known worker has what it needs; else it is held
     hold: str | None = None
 
 
@@ -77,14 +84,12 @@ class JobStore:
 
     # -- participants -------------------------------------------------------------------
 
-    async def submit(self, job: NewJob) -> int:
-        """Queue a job; returns its sequence number. Raises LimitExceeded."""
+    async def submit(self, job: NewJob) -> Submitted:
+        """Queue a job in one round trip. Raises LimitExceeded."""
         prompt = json.dumps({nid: node.model_dump(mode="json") for nid, node in job.prompt.items()})
         fields: list[str] = ["prompt", prompt, "extra_data", json.dumps(dict(job.extra_data))]
         if job.client_id:
             fields += ["client_id", job.client_id]
-        if job.hold:
-            fields += ["hold", job.hold]
         req = job.requirements
         res = await self._run(
             "submit",
@@ -103,8 +108,8 @@ class JobStore:
             # belongs to someone else is refused without saying whose it is.
             if res[1] != job.user:
                 raise InvalidTransition(job.id, "taken", "submit")
-            return int(res[2])
-        return int(res[1])
+            return Submitted(job.id, int(res[2]), runnable=True)
+        return Submitted(job.id, int(res[1]), runnable=res[2] == 1)
 
     async def cancel(self, job_id: JobId, reason: str) -> JobStatus:
         """Cancel a queued or running job; returns the status it had."""
