@@ -71,6 +71,7 @@ class EventHub:
         self._changed = asyncio.Event()
         self.position = "0-0"
         self.running = False
+        self.started = asyncio.Event()  # set once reading: from then on no event is missed
         self._stopping = False
 
     @property
@@ -82,7 +83,8 @@ class EventHub:
         if self._generation != since:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
 
     def _bump(self) -> None:
         self._generation += 1
@@ -109,6 +111,7 @@ class EventHub:
         backoff = 0.05
         self.position = await self._newest()
         self.running = True
+        self.started.set()
         try:
             while not self._stopping:
                 try:

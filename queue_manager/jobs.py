@@ -6,6 +6,7 @@ import enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from queue_manager.ids import JobId, UserId, WorkerId
 
@@ -34,13 +35,15 @@ class Lane(enum.StrEnum):
 LANES: tuple[Lane, ...] = tuple(Lane)
 
 
-class PromptNode(BaseModel):
-    """One node of an API-format ComfyUI prompt. Unknown keys (`_meta`, `cnr_id`) are kept."""
+class PromptNode(TypedDict):
+    """One node of an API-format ComfyUI prompt (checked by `prompts.parse_prompt`).
 
-    model_config = ConfigDict(extra="allow")
+    Nodes may carry other keys (`_meta`, `cnr_id`); the prompt is stored and passed to ComfyUI
+    exactly as the participant sent it, so nothing is lost by not typing them here.
+    """
 
     class_type: str
-    inputs: dict[str, JsonValue] = Field(default_factory=dict)
+    inputs: dict[str, JsonValue]
 
 
 ApiPrompt = dict[str, PromptNode]

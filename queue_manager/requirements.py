@@ -18,6 +18,8 @@ from queue_manager.jobs import ApiPrompt
 # Model files are referenced by name from combo inputs (ckpt_name, lora_name, vae_name, ...),
 # possibly with a subfolder ("SD1.5/model.safetensors"); custom nodes use other input names, so
 # the extension is the reliable mark.
+NO_WORKERS = "waiting for a GPU worker to connect"  # lua/submit.lua sets the same text
+
 MODEL_EXTENSIONS = (
     ".safetensors",
     ".ckpt",
@@ -51,11 +53,11 @@ class Capabilities:
 
 
 def requirements_of(prompt: ApiPrompt) -> Requirements:
-    node_types = {node.class_type for node in prompt.values()}
+    node_types = {node["class_type"] for node in prompt.values()}
     models = {
         value
         for node in prompt.values()
-        for value in node.inputs.values()
+        for value in node["inputs"].values()
         if isinstance(value, str) and value.lower().endswith(MODEL_EXTENSIONS)
     }
     return Requirements(frozenset(node_types), frozenset(models))
@@ -77,7 +79,7 @@ def hold_reason(gaps: Mapping[WorkerId, Requirements]) -> str | None:
     `gaps` maps each known worker to what it lacks for the job (see `missing`).
     """
     if not gaps:
-        return "waiting for a GPU worker to connect"
+        return NO_WORKERS
     if any(not g.node_types and not g.models for g in gaps.values()):
         return None
     # Report what the closest worker lacks: the smallest gap is the most actionable.

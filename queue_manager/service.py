@@ -20,13 +20,14 @@ from redis.exceptions import RedisError
 from queue_manager.errors import PromptRejected
 from queue_manager.hub import EventHub, _reraise_if_cancelled
 from queue_manager.ids import JobId, UserId, WorkerId, new_job_id
-from queue_manager.jobs import Job, Lane
+from queue_manager.jobs import Lane
 from queue_manager.keys import Keys
 from queue_manager.prompts import parse_prompt
 from queue_manager.requirements import Capabilities, Requirements, hold_reason, requirements_of
 from queue_manager.scheduling import positions
 from queue_manager.settings import Settings
 from queue_manager.store import (
+    Claimed,
     ControlStore,
     EventLog,
     JobStore,
@@ -89,7 +90,8 @@ class QueueService:
         job_id: JobId | None = None,
     ) -> Submitted:
         """Queue a prompt for `user` (identity and lane come from authentication)."""
-        size = len(json.dumps(raw_prompt))
+        prompt_json = json.dumps(raw_prompt, separators=(",", ":"))
+        size = len(prompt_json.encode())
         if size > self.settings.max_prompt_bytes:
             raise PromptRejected(
                 f"the prompt is {size} bytes; at most {self.settings.max_prompt_bytes} are allowed"
@@ -100,13 +102,13 @@ class QueueService:
             id=job_id or new_job_id(),
             user=user,
             lane=lane,
-            prompt=prompt,
+            prompt_json=prompt_json,
             requirements=req,
             client_id=client_id,
             extra_data=extra_data or {},
         )
         done = await self.jobs.submit(job)
-        if not done.runnable:
+        if not done.runnable and done.hold is None:
             # The rare path: say why no GPU can take it (the claim script skips it meanwhile).
             reason = await self._hold_reason(req)
             await self.jobs.set_holds({job.id: reason})
@@ -127,7 +129,7 @@ class QueueService:
 
     # -- workers --------------------------------------------------------------------------
 
-    async def claim(self, worker_id: WorkerId, wait: float) -> Job | None:
+    async def claim(self, worker_id: WorkerId, wait: float) -> Claimed | None:
         """The worker's next job, waiting up to `wait` seconds for one to become claimable."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -141,7 +143,7 @@ class QueueService:
                     job.user,
                     worker_id,
                     job.attempts,
-                    (job.claimed_at or 0) - job.created_at,
+                    job.claimed_at - job.created_at,
                 )
                 return job
             remaining = deadline - loop.time()
@@ -224,6 +226,7 @@ class QueueService:
             asyncio.create_task(self.run_reaper(), name="lease-reaper"),
         ]
         try:
+            await self.hub.started.wait()
             yield self
         finally:
             self.hub.stop()

@@ -32,5 +32,9 @@ def test_extra_node_keys_are_kept_for_comfyui() -> None:
         {"1": {"class_type": "SaveImage", "inputs": {"images": ["2", 0]}, "_meta": {"title": "S"}}},
         max_nodes=5,
     )
-    assert nodes["1"].model_dump()["_meta"] == {"title": "S"}
-    assert nodes["1"].inputs == {"images": ["2", 0]}
+    assert dict(nodes["1"])["_meta"] == {"title": "S"}
+    assert nodes["1"]["inputs"] == {"images": ["2", 0]}
+
+
+def test_a_node_without_inputs_gets_empty_inputs() -> None:
+    assert parse_prompt({"1": {"class_type": "EmptyImage"}}, max_nodes=5)["1"]["inputs"] == {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from queue_manager.ids import WorkerId
-from queue_manager.jobs import PromptNode
 from queue_manager.requirements import (
     Capabilities,
     Requirements,
@@ -22,13 +21,13 @@ def req(nodes: set[str], models: set[str] = frozenset()) -> Requirements:  # typ
 
 def test_requirements_are_node_types_and_model_file_names() -> None:
     prompt = {
-        "4": PromptNode(
-            class_type="CheckpointLoaderSimple",
-            inputs={"ckpt_name": "SD1.5/v1-5-pruned-emaonly.safetensors"},
-        ),
-        "6": PromptNode(class_type="CLIPTextEncode", inputs={"text": "a cat.pt", "clip": ["4", 1]}),
-        "9": PromptNode(class_type="SaveImage", inputs={"filename_prefix": "ComfyUI"}),
-        "10": PromptNode(class_type="LoadImage", inputs={"image": "cat.png"}),
+        "4": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": "SD1.5/v1-5-pruned-emaonly.safetensors"},
+        },
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat.pt", "clip": ["4", 1]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI"}},
+        "10": {"class_type": "LoadImage", "inputs": {"image": "cat.png"}},
     }
     r = requirements_of(prompt)
     assert r.node_types == {"CheckpointLoaderSimple", "CLIPTextEncode", "SaveImage", "LoadImage"}

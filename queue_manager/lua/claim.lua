@@ -1,7 +1,8 @@
 -- claim: choose the next job this worker can run under the policy, mark it running, lease it.
 -- KEYS: none (built from the prefix; see lib.lua)
 -- ARGV: prefix, now, worker id, lease seconds
--- Returns: {'ok', field, value, ...} (the job hash) | {'none'} | {'paused'}
+-- Returns: {'ok', user, lane, attempt, client_id, prompt, extra_data, created_at} | {'none'}
+--          | {'paused'}
 --          | {'unknown_worker'} | {'unavailable', state}
 -- Invariant: a job is handed out by exactly one claim per attempt: it leaves every queue
 --   structure and gains a lease in the same step. Order follows queue_manager/scheduling.py:
@@ -41,7 +42,9 @@ local function take(jid)
   redis.call('ZADD', k('leases'), now + lease, jid)
   redis.call('HSET', k('worker', wid), 'job', jid)
   emit('job.claimed', jid, user, wid, {attempt = attempt})
-  local out = redis.call('HGETALL', k('job', jid))
+  local out = redis.call('HMGET', k('job', jid), 'user', 'lane', 'attempts', 'client_id', 'prompt',
+    'extra_data', 'created_at')
+  table.insert(out, 1, jid)
   table.insert(out, 1, 'ok')
   return out
 end

@@ -3,8 +3,9 @@
 -- ARGV: prefix, now, job id, user, lane, requirement signature, node types (JSON list),
 --       models (JSON list), then field/value pairs for the job hash (prompt, client_id, ...)
 -- Returns: {'ok', seq, runnable} | {'exists', owner, seq} (a retried submit) | {'limit', max}
---   runnable is 1 when a known (online or offline) worker has what the job needs, else 0: the
---   caller then records a readable hold reason.
+--   runnable is 1 when a known (online or offline) worker has what the job needs; 2 when no
+--   worker is known at all (the hold reason is set here); else 0: the caller then records a
+--   readable hold reason.
 -- Invariant: a job is in exactly one user queue of exactly one lane while it is queued, the
 --   user is in that lane's round-robin, and queued[user] counts the user's queued jobs; a user
 --   never has more than their max_queued jobs waiting.
@@ -33,8 +34,13 @@ transition(jid, user, nil, 'queued', 'submitted')
 lane_add(lane, user, jid, seq)
 redis.call('ZADD', k('user', user, 'jobs'), seq, jid)
 emit('job.queued', jid, user, nil, {lane = lane, seq = seq})
+local workers = redis.call('ZRANGE', k('workers'), 0, -1)
+if #workers == 0 then
+  redis.call('HSET', k('job', jid), 'hold', 'waiting for a GPU worker to connect')
+  return {'ok', seq, 2}
+end
 local runnable = 0
-for _, wid in ipairs(redis.call('ZRANGE', k('workers'), 0, -1)) do
+for _, wid in ipairs(workers) do
   local state = redis.call('HGET', k('worker', wid), 'state')
   if (state == 'online' or state == 'offline') and fits(wid, sig) then
     runnable = 1

@@ -2,12 +2,13 @@
 
 from queue_manager.store.control import ControlStore, RoomControl
 from queue_manager.store.events import Event, EventLog
-from queue_manager.store.jobs import ClaimResult, JobStore, NewJob, Submitted
+from queue_manager.store.jobs import Claimed, ClaimResult, JobStore, NewJob, Submitted
 from queue_manager.store.scripts import Clock, ScriptRunner
 from queue_manager.store.workers import WorkerInfo, WorkerStore
 
 __all__ = [
     "ClaimResult",
+    "Claimed",
     "Clock",
     "ControlStore",
     "Event",

@@ -7,23 +7,25 @@ stream's last id before acting (submitting, say) and then reads from that id mis
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pydantic import BaseModel, JsonValue
+from pydantic import JsonValue
 from redis.asyncio import Redis
 
 from queue_manager.ids import JobId, UserId, WorkerId
 from queue_manager.keys import Keys
 
 
-class Event(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Event:
     id: str  # the stream entry id: orders events and resumes a reader
     type: str  # 'job.queued', 'job.claimed', 'job.progress', 'worker.joined', 'control', ...
     at: float
     job: JobId | None = None
     user: UserId | None = None
     worker: WorkerId | None = None
-    data: dict[str, JsonValue] = {}
+    data: dict[str, JsonValue] = field(default_factory=dict)
 
 
 def event_from_entry(entry_id: str, f: dict[str, str]) -> Event:

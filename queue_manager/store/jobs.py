@@ -23,8 +23,8 @@ from queue_manager.errors import (
     WorkerUnavailable,
 )
 from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.jobs import ApiPrompt, Job, JobError, JobStatus, Lane
-from queue_manager.requirements import Requirements
+from queue_manager.jobs import Job, JobError, JobStatus, Lane
+from queue_manager.requirements import NO_WORKERS, Requirements
 from queue_manager.scheduling import (
     LaneSnapshot,
     Mode,
@@ -43,7 +43,7 @@ class NewJob:
     id: JobId
     user: UserId
     lane: Lane
-    prompt: ApiPrompt
+    prompt_json: str  # the API-format prompt as the participant sent it, passed on verbatim
     requirements: Requirements
     client_id: str | None = None
     extra_data: Mapping[str, JsonValue] = field(default_factory=dict)
@@ -57,7 +57,24 @@ class Submitted:
     hold: str | None = None
 
 
-ClaimResult = Job | None
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs to run a job it just claimed. The prompt stays the text the
+    participant sent: it goes to ComfyUI verbatim, never parsed on the dispatch path."""
+
+    id: JobId
+    user: UserId
+    lane: Lane
+    worker: WorkerId
+    attempts: int
+    client_id: str | None
+    prompt_json: str
+    extra_data_json: str
+    created_at: float
+    claimed_at: float
+
+
+ClaimResult = Claimed | None
 
 
 def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> Job:
@@ -78,6 +95,8 @@ def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> 
 class JobStore:
     def __init__(self, runner: ScriptRunner, *, lease_seconds: float) -> None:
         self._run = runner.run
+        self._run_at = runner.run_at
+        self._clock = runner.clock
         self._redis = runner.redis
         self._keys = runner.keys
         self.lease_seconds = lease_seconds
@@ -86,8 +105,7 @@ class JobStore:
 
     async def submit(self, job: NewJob) -> Submitted:
         """Queue a job in one round trip. Raises LimitExceeded."""
-        prompt = json.dumps({nid: node.model_dump(mode="json") for nid, node in job.prompt.items()})
-        fields: list[str] = ["prompt", prompt, "extra_data", json.dumps(dict(job.extra_data))]
+        fields = ["prompt", job.prompt_json, "extra_data", json.dumps(dict(job.extra_data))]
         if job.client_id:
             fields += ["client_id", job.client_id]
         req = job.requirements
@@ -109,6 +127,8 @@ class JobStore:
             if res[1] != job.user:
                 raise InvalidTransition(job.id, "taken", "submit")
             return Submitted(job.id, int(res[2]), runnable=True)
+        if res[2] == 2:
+            return Submitted(job.id, int(res[1]), runnable=False, hold=NO_WORKERS)
         return Submitted(job.id, int(res[1]), runnable=res[2] == 1)
 
     async def cancel(self, job_id: JobId, reason: str) -> JobStatus:
@@ -137,9 +157,22 @@ class JobStore:
 
     async def claim(self, worker_id: WorkerId) -> ClaimResult:
         """The next job for this worker under the policy, now running and leased; or None."""
-        res = await self._run("claim", worker_id, self.lease_seconds)
+        now = self._clock()
+        res = await self._run_at("claim", now, worker_id, self.lease_seconds)
         if res[0] == "ok":
-            return job_from_fields(dict(zip(res[1::2], res[2::2], strict=True)))
+            _, job_id, user, lane, attempts, client_id, prompt, extra, created = res
+            return Claimed(
+                id=JobId(job_id),
+                user=UserId(user),
+                lane=Lane(lane),
+                worker=worker_id,
+                attempts=int(attempts),
+                client_id=client_id or None,
+                prompt_json=prompt,
+                extra_data_json=extra or "{}",
+                created_at=float(created),
+                claimed_at=now,
+            )
         if res[0] == "unknown_worker":
             raise WorkerNotFound(worker_id)
         if res[0] == "unavailable":

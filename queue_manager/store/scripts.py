@@ -47,5 +47,7 @@ class ScriptRunner:
         }
 
     async def run(self, name: str, *args: Arg) -> Any:
-        now = self.clock()
+        return await self.run_at(name, self.clock(), *args)
+
+    async def run_at(self, name: str, now: float, *args: Arg) -> Any:
         return await self._scripts[name](keys=[], args=[self.keys.prefix, repr(now), *args])
