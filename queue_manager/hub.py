@@ -1,8 +1,6 @@
-"""One reader of the event stream per process: wakes blocked claims and feeds subscribers.
+"""One reader of the event stream per process, feeding every local subscriber (WebSockets).
 
-Blocked claims do not poll: they wait for the hub's generation to move, which it does whenever
-an event that can make a job claimable arrives (a submission, a requeue, a finished job freeing
-a running slot, a control change), and after a lost Redis connection comes back.
+Each subscriber has a bounded queue: the reader never waits for a slow consumer.
 """
 
 from __future__ import annotations
@@ -18,9 +16,6 @@ from queue_manager.ids import UserId
 from queue_manager.store.events import Event, EventLog
 
 log = logging.getLogger(__name__)
-
-# Frequent events that never make a job claimable: they must not wake every idle worker.
-_QUIET = frozenset({"job.progress", "job.preview", "job.started", "job.claimed", "job.moved"})
 
 
 def _reraise_if_cancelled() -> None:
@@ -67,29 +62,10 @@ class EventHub:
         self._block_ms = block_ms
         self._queue_size = queue_size
         self._subs: set[Subscription] = set()
-        self._generation = 0
-        self._changed = asyncio.Event()
         self.position = "0-0"
         self.running = False
         self.started = asyncio.Event()  # set once reading: from then on no event is missed
         self._stopping = False
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
-    async def wait_for_change(self, since: int, timeout: float) -> None:
-        """Return once the generation differs from `since`, or after `timeout` seconds."""
-        if self._generation != since:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
-
-    def _bump(self) -> None:
-        self._generation += 1
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
 
     @contextlib.contextmanager
     def subscribe(self, user: UserId | None = None) -> Iterator[Subscription]:
@@ -132,9 +108,8 @@ class EventHub:
             self.running = False
 
     async def _resync(self) -> None:
-        """After a lost connection: wake every claim to re-check, and if Redis came back with
-        an older stream (restored without its latest writes), read on from its end."""
-        self._bump()
+        """After a lost connection: if Redis came back with an older stream (restored without
+        its latest writes), read on from its end."""
         newest = await self._newest()
         if stream_position(newest) < stream_position(self.position):
             self.position = newest
@@ -152,8 +127,6 @@ class EventHub:
 
     def _dispatch(self, events: list[Event]) -> None:
         self.position = events[-1].id
-        if any(e.type not in _QUIET for e in events):
-            self._bump()
         for event in events:
             for sub in tuple(self._subs):
                 sub.offer(event)

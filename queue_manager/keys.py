@@ -1,6 +1,6 @@
 """Every Redis key name, in one place. `lua/lib.lua` builds the same names inside scripts.
 
-{p}control                 hash: paused, mode, max_queued, max_running, max_attempts, events_maxlen
+{p}control                 hash: paused, mode, limits, max_attempts, lease_seconds, ...
 {p}seq / served_ctr / front_ctr   counters: submission order, round-robin stamps, front moves
 {p}job:{id}                hash: the job (see store/jobs.py for the fields)
 {p}job:{id}:tl             list: the job's timeline, one JSON entry per transition
@@ -16,6 +16,8 @@
 {p}req:{sig}:nodes/models  sets: what a requirement signature needs
 {p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
 {p}worker:{id}:nodes/models/fit   sets of capabilities; hash sig -> '1'/'0' fit cache
+{p}worker:{id}:inbox       list: a job handed to the idle worker (JSON), or 'wake'
+{p}idle                    set: workers waiting in a blocking claim
 {p}workers                 zset: worker -> last seen
 {p}events                  stream: every job, worker and control event (capped)
 """
@@ -86,3 +88,6 @@ class Keys:
 
     def worker_models(self, worker_id: WorkerId) -> str:
         return self._k("worker", worker_id, "models")
+
+    def inbox(self, worker_id: WorkerId) -> str:
+        return self._k("worker", worker_id, "inbox")

@@ -75,7 +75,9 @@ class QueueService:
             max_running=s.max_running_per_user,
             max_attempts=s.max_attempts,
         )
-        await self.control.initialize(defaults, s.events_maxlen)
+        await self.control.initialize(
+            defaults, events_maxlen=s.events_maxlen, lease_seconds=s.lease_seconds
+        )
 
     # -- participants -------------------------------------------------------------------
 
@@ -133,23 +135,39 @@ class QueueService:
         """The worker's next job, waiting up to `wait` seconds for one to become claimable."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while True:
-            generation = self.hub.generation
-            job = await self.jobs.claim(worker_id)
-            if job is not None:
-                log.info(
-                    "claimed job=%s user=%s worker=%s attempt=%d waited=%.3fs",
-                    job.id,
-                    job.user,
-                    worker_id,
-                    job.attempts,
-                    job.claimed_at - job.created_at,
-                )
-                return job
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            await self.hub.wait_for_change(generation, remaining)
+        job = await self.jobs.claim(worker_id, wait=True)
+        try:
+            while job is None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    job = await self.jobs.unwait(worker_id)
+                    break
+                # Blocking pops stay under the client's socket timeout.
+                got = await self.jobs.wait_inbox(worker_id, min(remaining, 10.0))
+                if got is True:
+                    job = await self.jobs.claim(worker_id, wait=True)
+                elif got is not False:
+                    job = got
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abandon_claim(worker_id, job))
+            raise
+        if job is not None:
+            log.info(
+                "claimed job=%s user=%s worker=%s attempt=%d waited=%.3fs",
+                job.id,
+                job.user,
+                worker_id,
+                job.attempts,
+                job.claimed_at - job.created_at,
+            )
+        return job
+
+    async def _abandon_claim(self, worker_id: WorkerId, job: Claimed | None) -> None:
+        """The caller went away mid-claim: stop waiting, and requeue anything handed over."""
+        handed = job or await self.jobs.unwait(worker_id)
+        if handed is not None:
+            await self.jobs.release(handed)
+            log.info("released job=%s worker=%s reason=claim abandoned", handed.id, worker_id)
 
     async def register_worker(
         self, worker_id: WorkerId, caps: Capabilities, info: dict[str, JsonValue]

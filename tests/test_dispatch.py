@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from queue_manager.errors import WorkerUnavailable
 from queue_manager.ids import UserId
-from queue_manager.jobs import Lane
+from queue_manager.jobs import JobStatus, Lane
+from queue_manager.requirements import Capabilities
 from queue_manager.service import QueueService
 from tests.conftest import add_worker, prompt, user
 
@@ -110,3 +112,48 @@ async def test_a_subscriber_that_falls_behind_is_cut_off_not_waited_for(
         while (event := await asyncio.wait_for(fresh.get(), 5)).job != job.id:
             pass
     assert event.user == user(2)
+
+
+async def test_a_submission_is_handed_only_to_an_idle_worker_that_can_run_it(
+    live: QueueService,
+) -> None:
+    small = await add_worker(live, "small", Capabilities(frozenset({"SaveImage"})))
+    big = await add_worker(live, "big", Capabilities(frozenset({"KSampler", "SaveImage"})))
+    waiting_small = asyncio.create_task(live.claim(small, wait=0.5))
+    waiting_big = asyncio.create_task(live.claim(big, wait=30))
+    await asyncio.sleep(0.05)
+    job = await live.submit(user(1), Lane.NORMAL, prompt("KSampler"))
+    got = await asyncio.wait_for(waiting_big, 5)
+    assert got is not None
+    assert got.id == job.id
+    assert await waiting_small is None
+
+
+async def test_a_job_handed_over_to_a_claim_that_went_away_goes_back_to_the_queue(
+    live: QueueService,
+) -> None:
+    w = await add_worker(live)
+    assert await live.jobs.claim(w, wait=True) is None  # now idle
+    job = await live.submit(user(1), Lane.NORMAL, prompt())  # handed to the inbox
+    assert (await live.jobs.get(job.id)).status is JobStatus.RUNNING
+    await live._abandon_claim(w, None)
+    again = await live.jobs.get(job.id)
+    assert again.status is JobStatus.QUEUED
+    assert "not delivered" in again.timeline[-1].reason
+
+
+async def test_a_handed_over_job_cancelled_before_pickup_is_not_run(live: QueueService) -> None:
+    w = await add_worker(live)
+    assert await live.jobs.claim(w, wait=True) is None
+    job = await live.submit(user(1), Lane.NORMAL, prompt())
+    await live.jobs.cancel(job.id, "changed my mind")
+    assert await live.jobs.claim(w) is None
+
+
+async def test_draining_a_waiting_worker_ends_its_claim(live: QueueService) -> None:
+    w = await add_worker(live)
+    waiter = asyncio.create_task(live.claim(w, wait=30))
+    await asyncio.sleep(0.05)
+    await live.set_worker_state(w, "draining")
+    with pytest.raises(WorkerUnavailable):
+        await asyncio.wait_for(waiter, 5)

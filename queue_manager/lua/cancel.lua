@@ -17,4 +17,5 @@ end
 transition(jid, user, status, 'cancelled', reason, worker, status == 'running' and attempts or nil)
 redis.call('HSET', k('job', jid), 'finished_at', NOW)
 emit('job.cancelled', jid, user, worker, {was = status, reason = reason})
+if status == 'running' then wake_idle() end
 return {'ok', status, worker}

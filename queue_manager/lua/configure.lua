@@ -17,4 +17,5 @@ for i = 4, #ARGV, 2 do
   changed[ARGV[i]] = ARGV[i + 1]
 end
 emit('control', nil, user, nil, changed)
+wake_idle()
 return {'ok'}

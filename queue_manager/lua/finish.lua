@@ -20,4 +20,5 @@ redis.call('HINCRBY', k('worker', wid), outcome == 'completed' and 'done' or 'fa
 local data = {attempt = tonumber(attempt)}
 if outcome == 'failed' then data['error'] = cjson.decode(payload) end
 emit('job.' .. outcome, jid, user, wid, data)
+wake_idle()  -- the user's running slot is free: one of their queued jobs may be claimable now
 return {'ok'}

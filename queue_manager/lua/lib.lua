@@ -16,14 +16,28 @@ local function k(...)
   return P .. table.concat({...}, ':')
 end
 
-local function control(field)
-  return redis.call('HGET', k('control'), field)
+local function hash(key)
+  local flat, t = redis.call('HGETALL', key), {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
 end
 
--- A per-user value (limit or flag) with the room-wide default from the control hash.
+-- The control hash and per-user overrides, each read once per script run.
+local CONTROL = nil
+local function control(field)
+  if CONTROL == nil then CONTROL = hash(k('control')) end
+  return CONTROL[field]
+end
+
+local USER_CTL = {}
 local function user_setting(user, field)
-  local v = redis.call('HGET', k('user', user, 'ctl'), field)
-  if not v then v = control(field) end
+  local ctl = USER_CTL[user]
+  if ctl == nil then
+    ctl = hash(k('user', user, 'ctl'))
+    USER_CTL[user] = ctl
+  end
+  local v = ctl[field]
+  if v == nil then v = control(field) end
   return v
 end
 
@@ -78,6 +92,18 @@ local function lane_remove(lane, user, jid)
   redis.call('ZREM', k('front'), jid)
 end
 
+-- A user whose jobs cannot be claimed now: paused, or running as many jobs as allowed.
+local BLOCKED = {}
+local function blocked(user)
+  local b = BLOCKED[user]
+  if b == nil then
+    b = user_setting(user, 'paused') == '1'
+      or tonumber(redis.call('HGET', k('running'), user) or '0') >= limit(user, 'max_running')
+    BLOCKED[user] = b
+  end
+  return b
+end
+
 -- Whether a worker has what a requirement signature needs (node types; models too when the
 -- worker reports them). Cached per worker; the cache is dropped when the worker registers again.
 local function fits(wid, sig)
@@ -89,6 +115,57 @@ local function fits(wid, sig)
   end
   redis.call('HSET', k('worker', wid, 'fit'), sig, ok and '1' or '0')
   return ok
+end
+
+-- Hand a queued job to a worker: out of every queue structure, running, leased, the user
+-- stamped as just served. Returns what the worker needs, as JSON.
+local function take(jid, wid)
+  local f = redis.call('HMGET', k('job', jid), 'user', 'lane')
+  local user, lane = f[1], f[2]
+  lane_remove(lane, user, jid)
+  local stamp = redis.call('INCR', k('served_ctr'))
+  redis.call('HSET', k('served'), user, stamp)
+  for _, l in ipairs(LANES) do
+    redis.call('ZADD', k('q', l, 'users'), 'XX', stamp, user)
+  end
+  BLOCKED[user] = nil
+  local attempt = redis.call('HINCRBY', k('job', jid), 'attempts', 1)
+  transition(jid, user, 'queued', 'running', 'claimed', wid, attempt)
+  redis.call('HSET', k('job', jid), 'worker', wid, 'claimed_at', NOW, 'hold', '')
+  redis.call('ZADD', k('leases'), now + tonumber(control('lease_seconds') or '30'), jid)
+  redis.call('HSET', k('worker', wid), 'job', jid)
+  emit('job.claimed', jid, user, wid, {attempt = attempt})
+  local j = redis.call('HMGET', k('job', jid), 'client_id', 'prompt', 'extra_data', 'created_at')
+  return cjson.encode({id = jid, user = user, lane = lane, worker = wid, attempts = attempt,
+    client_id = j[1] or '', prompt = j[2], extra_data = j[3] or '{}',
+    created_at = j[4], claimed_at = NOW})
+end
+
+-- Idle workers wait (BLPOP) on their inbox. A submission that one of them can run is handed
+-- to it there directly; anything else that may make a job claimable (a finished job freeing a
+-- running slot, a requeue, a resume, a changed limit) drops a 'wake' so it claims again.
+local function wake_idle()
+  for _, wid in ipairs(redis.call('SMEMBERS', k('idle'))) do
+    if redis.call('LLEN', k('worker', wid, 'inbox')) == 0 then
+      redis.call('RPUSH', k('worker', wid, 'inbox'), 'wake')
+    end
+  end
+  redis.call('DEL', k('idle'))
+end
+
+-- The job handed to a worker's inbox, if it is still that worker's (not cancelled or
+-- requeued since); 'wake' tokens and stale hand-overs are dropped.
+local function inbox_next(wid)
+  local inbox = k('worker', wid, 'inbox')
+  while true do
+    local item = redis.call('LPOP', inbox)
+    if not item then return nil end
+    if item ~= 'wake' then
+      local j = cjson.decode(item)
+      local f = redis.call('HMGET', k('job', j.id), 'status', 'worker', 'attempts')
+      if f[1] == 'running' and f[2] == wid and tonumber(f[3]) == j.attempts then return item end
+    end
+  end
 end
 
 -- Send a running job back to the queue (attempts left) or fail it for good (poison job).
@@ -113,5 +190,6 @@ local function expire(jid, reason)
   redis.call('HSET', k('job', jid), 'worker', '', 'progress', '')
   lane_add(lane, user, jid, seq)
   emit('job.requeued', jid, user, worker, {reason = reason, attempt = attempts})
+  wake_idle()
   return 'queued'
 end

@@ -14,7 +14,9 @@ local requeued = ''
 if old[2] and old[2] ~= '' then
   if expire(old[2], 'worker ' .. wid .. ' restarted') == 'queued' then requeued = old[2] end
 end
-redis.call('DEL', k('worker', wid, 'nodes'), k('worker', wid, 'models'), k('worker', wid, 'fit'))
+redis.call('DEL', k('worker', wid, 'nodes'), k('worker', wid, 'models'), k('worker', wid, 'fit'),
+  k('worker', wid, 'inbox'))
+redis.call('SREM', k('idle'), wid)
 local nodes = cjson.decode(nodes_json)
 for i = 1, #nodes, 5000 do
   redis.call('SADD', k('worker', wid, 'nodes'), unpack(nodes, i, math.min(i + 4999, #nodes)))

@@ -34,6 +34,17 @@ transition(jid, user, nil, 'queued', 'submitted')
 lane_add(lane, user, jid, seq)
 redis.call('ZADD', k('user', user, 'jobs'), seq, jid)
 emit('job.queued', jid, user, nil, {lane = lane, seq = seq})
+-- An idle worker has nothing else it could run (or it would not be idle): if it can run this
+-- job, the policy's next job for it is this one. Hand it over directly, in this same step.
+if control('paused') ~= '1' and not blocked(user) then
+  for _, wid in ipairs(redis.call('SMEMBERS', k('idle'))) do
+    if redis.call('HGET', k('worker', wid), 'state') == 'online' and fits(wid, sig) then
+      redis.call('SREM', k('idle'), wid)
+      redis.call('RPUSH', k('worker', wid, 'inbox'), take(jid, wid))
+      return {'ok', seq, 1}
+    end
+  end
+end
 local workers = redis.call('ZRANGE', k('workers'), 0, -1)
 if #workers == 0 then
   redis.call('HSET', k('job', jid), 'hold', 'waiting for a GPU worker to connect')

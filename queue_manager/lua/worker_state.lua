@@ -10,6 +10,11 @@ local job = redis.call('HGET', wkey, 'job')
 if not job then return {'unknown_worker'} end
 if state ~= 'removed' then
   redis.call('HSET', wkey, 'state', state)
+  if state ~= 'online' then
+    -- a draining worker's waiting claim must return and learn it
+    redis.call('SREM', k('idle'), wid)
+    redis.call('RPUSH', k('worker', wid, 'inbox'), 'wake')
+  end
   emit('worker.' .. state, nil, nil, wid, {})
   return {'ok', ''}
 end
@@ -18,5 +23,8 @@ if job ~= '' and expire(job, 'worker ' .. wid .. ' removed') == 'queued' then re
 redis.call('DEL', wkey, k('worker', wid, 'nodes'), k('worker', wid, 'models'),
   k('worker', wid, 'fit'))
 redis.call('ZREM', k('workers'), wid)
+redis.call('SREM', k('idle'), wid)
+redis.call('DEL', k('worker', wid, 'inbox'))
+redis.call('RPUSH', k('worker', wid, 'inbox'), 'wake')  -- a waiting claim returns and learns it
 emit('worker.removed', nil, nil, wid, {})
 return {'ok', requeued}

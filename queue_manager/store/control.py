@@ -32,16 +32,19 @@ class ControlStore:
         self._redis = runner.redis
         self._keys = runner.keys
 
-    async def initialize(self, defaults: RoomControl, events_maxlen: int) -> None:
+    async def initialize(
+        self, defaults: RoomControl, *, events_maxlen: int, lease_seconds: float
+    ) -> None:
         """Write the settings' defaults where Redis has no value yet.
 
         What the instructor changes live (pause, per-user limits) survives a restart of the
-        queue manager; the scheduling mode, attempt limit and event stream cap follow the
-        settings at every start.
+        queue manager; the scheduling mode, attempt limit, lease length and event stream cap
+        follow the settings at every start.
         """
         live = _fields(defaults)
         fixed = {name: live.pop(name) for name in ("mode", "max_attempts")}
         fixed["events_maxlen"] = str(events_maxlen)
+        fixed["lease_seconds"] = repr(lease_seconds)
         async with self._redis.pipeline(transaction=False) as pipe:
             for name, value in live.items():
                 pipe.hsetnx(self._keys.control, name, value)

@@ -77,6 +77,22 @@ class Claimed:
 ClaimResult = Claimed | None
 
 
+def claimed_from_json(payload: str) -> Claimed:
+    j = json.loads(payload)
+    return Claimed(
+        id=JobId(j["id"]),
+        user=UserId(j["user"]),
+        lane=Lane(j["lane"]),
+        worker=WorkerId(j["worker"]),
+        attempts=int(j["attempts"]),
+        client_id=j["client_id"] or None,
+        prompt_json=j["prompt"],
+        extra_data_json=j["extra_data"],
+        created_at=float(j["created_at"]),
+        claimed_at=float(j["claimed_at"]),
+    )
+
+
 def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> Job:
     data: dict[str, Any] = dict(fields)
     for name in _JSON_FIELDS:
@@ -95,8 +111,6 @@ def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> 
 class JobStore:
     def __init__(self, runner: ScriptRunner, *, lease_seconds: float) -> None:
         self._run = runner.run
-        self._run_at = runner.run_at
-        self._clock = runner.clock
         self._redis = runner.redis
         self._keys = runner.keys
         self.lease_seconds = lease_seconds
@@ -155,29 +169,39 @@ class JobStore:
 
     # -- workers --------------------------------------------------------------------------
 
-    async def claim(self, worker_id: WorkerId) -> ClaimResult:
-        """The next job for this worker under the policy, now running and leased; or None."""
-        now = self._clock()
-        res = await self._run_at("claim", now, worker_id, self.lease_seconds)
+    async def claim(self, worker_id: WorkerId, *, wait: bool = False) -> ClaimResult:
+        """The next job for this worker under the policy, now running and leased; or None.
+
+        With `wait`, a worker that gets nothing is marked idle in the same step: the next
+        submission it can run is handed to its inbox (see `wait_inbox`), and anything else
+        that may make a job claimable drops a wake-up there.
+        """
+        res = await self._run("claim", worker_id, "1" if wait else "0")
         if res[0] == "ok":
-            _, job_id, user, lane, attempts, client_id, prompt, extra, created = res
-            return Claimed(
-                id=JobId(job_id),
-                user=UserId(user),
-                lane=Lane(lane),
-                worker=worker_id,
-                attempts=int(attempts),
-                client_id=client_id or None,
-                prompt_json=prompt,
-                extra_data_json=extra or "{}",
-                created_at=float(created),
-                claimed_at=now,
-            )
+            return claimed_from_json(res[1])
         if res[0] == "unknown_worker":
             raise WorkerNotFound(worker_id)
         if res[0] == "unavailable":
             raise WorkerUnavailable(worker_id, res[1])
         return None
+
+    async def wait_inbox(self, worker_id: WorkerId, timeout: float) -> Claimed | bool:
+        """Block until this idle worker is handed a job (returned) or woken (True); False on
+        timeout."""
+        got = await self._redis.blpop([self._keys.inbox(worker_id)], timeout=timeout)
+        if got is None:
+            return False
+        item = cast("list[str]", got)[1]
+        return True if item == "wake" else claimed_from_json(item)
+
+    async def unwait(self, worker_id: WorkerId) -> ClaimResult:
+        """Stop waiting; returns a job handed over in the meantime, if any."""
+        res = await self._run("unwait", worker_id)
+        return claimed_from_json(res[1]) if res[0] == "ok" else None
+
+    async def release(self, job: Claimed) -> None:
+        """Requeue a claimed job that could not be delivered to its worker."""
+        await self._run("release", job.id, job.worker, job.attempts)
 
     async def heartbeat(
         self, worker_id: WorkerId, job_id: JobId | None = None, attempt: int = 0
