@@ -14,17 +14,9 @@ from redis.exceptions import RedisError
 
 from queue_manager.ids import UserId
 from queue_manager.store.events import Event, EventLog
+from queue_manager.tasks import reraise_if_cancelled
 
 log = logging.getLogger(__name__)
-
-
-def _reraise_if_cancelled() -> None:
-    """A cancellation that lands inside redis-py's read timeout can surface as a TimeoutError
-    (seen after a Redis restart); treating it as a network error would keep a task alive that
-    was asked to stop."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def stream_position(event_id: str) -> tuple[int, int]:
@@ -93,7 +85,7 @@ class EventHub:
                 try:
                     events = await self._log.read(self.position, block_ms=self._block_ms)
                 except (RedisError, OSError) as exc:
-                    _reraise_if_cancelled()
+                    reraise_if_cancelled()
                     if self._stopping:
                         return
                     log.warning("event stream read failed (%s); retrying in %.2fs", exc, backoff)
@@ -120,7 +112,7 @@ class EventHub:
             try:
                 return await self._log.last_id()
             except (RedisError, OSError) as exc:
-                _reraise_if_cancelled()
+                reraise_if_cancelled()
                 log.warning("event stream not reachable (%s); retrying", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)

@@ -15,10 +15,9 @@ from collections.abc import AsyncIterator, Mapping
 
 from pydantic import JsonValue
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from queue_manager.errors import PromptRejected
-from queue_manager.hub import EventHub, _reraise_if_cancelled
+from queue_manager.hub import EventHub
 from queue_manager.ids import JobId, UserId, WorkerId, new_job_id
 from queue_manager.jobs import Lane
 from queue_manager.keys import Keys
@@ -40,6 +39,7 @@ from queue_manager.store import (
 from queue_manager.store.connection import connect
 from queue_manager.store.scripts import Clock
 from queue_manager.store.workers import WorkerInfo, WorkerState
+from queue_manager.tasks import reraise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ class QueueService:
         self.workers = WorkerStore(runner)
         self.control = ControlStore(runner)
         self.events = EventLog(redis, runner.keys)
-        # The hub's blocking reads get a client of their own without redis-py's retries: it
-        # reconnects by itself, and a retried blocking read can swallow the cancellation that
-        # stops it at shutdown (seen with redis-py 8 after a Redis restart).
+        # The hub's blocking reads get a client of their own (no retries: the hub reconnects
+        # by itself), so that stopping can close its connection: a cancelled blocking read was
+        # seen to hang in redis-py 8 after a Redis restart.
         self._stream_redis = connect(str(settings.redis_url), retries=0)
         self.hub = EventHub(EventLog(self._stream_redis, runner.keys))
         self._keys = runner.keys
@@ -201,7 +201,7 @@ class QueueService:
         for job_id, (nodes, models) in zip(job_ids, rows, strict=True):
             req = Requirements(frozenset(json.loads(nodes)), frozenset(json.loads(models)))
             by_req.setdefault(req, []).append(job_id)
-        workers = [w for w in await self.workers.all() if w.state in _HOLD_STATES]
+        workers = await self._known_workers()
         holds: dict[JobId, str | None] = {}
         for req, ids in by_req.items():
             reason = hold_reason(await self.workers.gaps(req, workers))
@@ -209,8 +209,10 @@ class QueueService:
         await self.jobs.set_holds(holds)
 
     async def _hold_reason(self, req: Requirements) -> str | None:
-        workers: list[WorkerInfo] = [w for w in await self.workers.all() if w.state in _HOLD_STATES]
-        return hold_reason(await self.workers.gaps(req, workers))
+        return hold_reason(await self.workers.gaps(req, await self._known_workers()))
+
+    async def _known_workers(self) -> list[WorkerInfo]:
+        return [w for w in await self.workers.all() if w.state in _HOLD_STATES]
 
     # -- background -------------------------------------------------------------------------
 
@@ -225,9 +227,9 @@ class QueueService:
                 for job_id in failed:
                     log.info("failed job=%s reason=attempt limit reached", job_id)
                 nxt = await self.jobs.next_lease_deadline()
-            except (RedisError, OSError) as exc:
-                _reraise_if_cancelled()
-                log.warning("reaper tick failed: %s", exc)
+            except Exception:  # one tick; the next one tries again
+                reraise_if_cancelled()
+                log.exception("reaper tick failed")
                 nxt = None
             delay = interval if nxt is None else min(interval, max(nxt - self._clock(), 0.01))
             await asyncio.sleep(delay)
