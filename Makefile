@@ -9,6 +9,8 @@ DATA    ?= data
 .PHONY: system install install-test run demo lint types test pytest bench clean
 
 $(BIN)/python:
+	@# Debian's own python3 needs python3-venv for this; pyenv and python.org builds have it.
+	$(PY) -c 'import ensurepip' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
