@@ -8,6 +8,8 @@
      +-- PromptRejected         a prompt that is malformed, too large or runnable by no worker
      +-- WorkerNotFound         a worker that is not registered (or was removed)
      +-- WorkerUnavailable      a draining or removed worker asks for work
+     +-- UnsafePath             a file name that would leave a participant's folder
+     +-- StorageLimit           a file larger than allowed
 
 They are mapped to HTTP status codes in exactly one place, `queue_manager.api.errors`.
 """
@@ -70,3 +72,19 @@ class WorkerUnavailable(QueueManagerError):
         super().__init__(f"worker {worker_id} is {state}: it takes no new jobs")
         self.worker_id = worker_id
         self.state = state
+
+
+class UnsafePath(QueueManagerError):
+    """`status` keeps ComfyUI's distinction: 400 bad filename, 403 escaping subfolder, 404."""
+
+    def __init__(self, name: str, reason: str, *, status: int = 400) -> None:
+        super().__init__(f"{reason}: {name!r}")
+        self.name = name
+        self.reason = reason
+        self.status = status
+
+
+class StorageLimit(QueueManagerError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is larger than the {limit} bytes allowed")
+        self.limit = limit

@@ -1,0 +1,1 @@
+"""Participants' files on disk: outputs copied from workers, inputs they upload."""

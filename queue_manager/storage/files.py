@@ -1,0 +1,101 @@
+"""Writing into a participant's folder: streamed, to a temporary name, then linked into place.
+
+Guarantees, whatever the name or the timing:
+* nothing is written outside `DATA/<kind>/<user>/` (every folder on the way is created or
+  checked to be a real folder, never a link, and files are opened with O_NOFOLLOW);
+* no existing file is overwritten: the final name is created with link(2), which fails if the
+  name exists, and a collision picks `stem_1.ext`, `stem_2.ext`, ...;
+* a reader never sees a half-written file, and a failed copy leaves nothing behind;
+* memory stays flat: chunks go to disk as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+import uuid
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+import aiofiles
+import aiofiles.os
+
+from queue_manager.errors import StorageLimit, UnsafePath
+from queue_manager.ids import UserId
+
+Kind = Literal["outputs", "inputs"]
+MAX_COLLISIONS = 10_000
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: PurePosixPath  # relative to the user's folder of its kind
+    size: int
+
+
+class FileStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir
+
+    def user_dir(self, kind: Kind, user: UserId) -> Path:
+        return self.root / kind / user
+
+    async def write_stream(
+        self,
+        kind: Kind,
+        user: UserId,
+        rel: PurePosixPath,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_bytes: int,
+    ) -> StoredFile:
+        """Store a stream at `rel` (already made safe) or at a free name next to it."""
+        folder = await asyncio.to_thread(self._ensure_folder, kind, user, rel.parent)
+        tmp = folder / f".{uuid.uuid4().hex}.part"
+        fd = await asyncio.to_thread(
+            os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644
+        )
+        size = 0
+        try:
+            async with aiofiles.open(fd, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise StorageLimit(max_bytes)
+                    await out.write(chunk)
+            name = await asyncio.to_thread(_link_free_name, tmp, folder, rel.name)
+        finally:
+            await aiofiles.os.remove(tmp)
+        return StoredFile(rel.parent / name, size)
+
+    def _ensure_folder(self, kind: Kind, user: UserId, rel_dir: PurePosixPath) -> Path:
+        """Create the folders down to `rel_dir`, refusing any step that is not a real folder."""
+        self.root.mkdir(parents=True, exist_ok=True)  # the data folder itself is the operator's
+        folder = self.root
+        for part in (kind, user, *rel_dir.parts):
+            if part in ("", ".", "..") or "/" in part:
+                raise UnsafePath(str(rel_dir), "bad folder name")
+            folder = folder / part
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o755)
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                raise UnsafePath(str(folder.relative_to(self.root)), "not a real folder")
+        return folder
+
+
+def _link_free_name(tmp: Path, folder: Path, name: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    for i in range(MAX_COLLISIONS):
+        candidate = name if i == 0 else f"{stem}_{i}{'.' + ext if ext else ''}"
+        try:
+            os.link(tmp, folder / candidate, follow_symlinks=False)
+            return candidate
+        except FileExistsError:
+            continue
+    raise UnsafePath(name, "too many files with this name")
