@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from queue_manager import __version__
-from queue_manager.api import errors, health
+from queue_manager.api import errors, health, worker
+from queue_manager.keys import Keys
 from queue_manager.service import QueueService
 from queue_manager.settings import Settings
+from queue_manager.storage.files import FileStore
 from queue_manager.store.connection import connect
+from queue_manager.store.tokens import TokenStore
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -20,6 +23,8 @@ def create_app(settings: Settings) -> FastAPI:
         redis = connect(str(settings.redis_url))
         service = QueueService(settings, redis)
         app.state.service = service
+        app.state.tokens = TokenStore(redis, Keys(settings.key_prefix))
+        app.state.files = FileStore(settings.data_dir)
         try:
             async with service.running():
                 yield
@@ -29,4 +34,5 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Comfy Workshop queue manager", version=__version__, lifespan=lifespan)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(worker.router)
     return app

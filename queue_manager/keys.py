@@ -19,6 +19,7 @@
 {p}worker:{id}:inbox       list: a job handed to the idle worker (JSON), or 'wake'
 {p}idle                    set: workers waiting in a blocking claim
 {p}workers                 zset: worker -> last seen
+{p}worker_tokens           hash: worker -> SHA-256 of its token's secret
 {p}events                  stream: every job, worker and control event (capped)
 """
 
@@ -64,6 +65,10 @@ class Keys:
     @property
     def workers(self) -> str:
         return self._k("workers")
+
+    @property
+    def worker_tokens(self) -> str:
+        return self._k("worker_tokens")
 
     def job(self, job_id: JobId) -> str:
         return self._k("job", job_id)

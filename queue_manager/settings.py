@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, description="Claims before a job is failed.")
     max_prompt_bytes: int = Field(default=4_000_000, ge=1024)
     max_prompt_nodes: int = Field(default=2000, ge=1)
+    max_output_bytes: int = Field(
+        default=50 * 2**30, ge=1, description="Largest single output a worker may upload."
+    )
 
     # Leases and liveness
     lease_seconds: float = Field(default=30.0, gt=0)

@@ -13,6 +13,8 @@ from queue_manager.errors import (
     LimitExceeded,
     PromptRejected,
     QueueManagerError,
+    StorageLimit,
+    UnsafePath,
     WorkerNotFound,
     WorkerUnavailable,
 )
@@ -25,10 +27,13 @@ STATUS: dict[type[QueueManagerError], int] = {
     LimitExceeded: 429,
     PromptRejected: 400,
     WorkerUnavailable: 409,
+    StorageLimit: 413,
 }
 
 
 def status_for(exc: QueueManagerError) -> int:
+    if isinstance(exc, UnsafePath):
+        return exc.status
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]

@@ -203,6 +203,17 @@ class JobStore:
         """Requeue a claimed job that could not be delivered to its worker."""
         await self._run("release", job.id, job.worker, job.attempts)
 
+    async def held_by(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> UserId:
+        """The job's user, if `worker_id` holds its current attempt; else LeaseLost."""
+        status, worker, attempts, user = await self._redis.hmget(
+            self._keys.job(job_id), "status", "worker", "attempts", "user"
+        )
+        if status is None:
+            raise JobNotFound(job_id)
+        if status != "running" or worker != worker_id or attempts != str(attempt):
+            raise LeaseLost(job_id, worker_id, str(status))
+        return UserId(str(user))
+
     async def heartbeat(
         self, worker_id: WorkerId, job_id: JobId | None = None, attempt: int = 0
     ) -> None:

@@ -1,0 +1,37 @@
+"""Dependencies shared by routers: the service, the file store, the calling worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from queue_manager.ids import WorkerId
+from queue_manager.service import QueueService
+from queue_manager.storage.files import FileStore
+from queue_manager.store.tokens import TokenStore
+
+
+def get_service(request: Request) -> QueueService:
+    service: QueueService = request.app.state.service
+    return service
+
+
+def get_files(request: Request) -> FileStore:
+    files: FileStore = request.app.state.files
+    return files
+
+
+async def get_worker(request: Request) -> WorkerId:
+    """The worker named by a `Bearer` worker token; participants' credentials never pass."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    tokens: TokenStore = request.app.state.tokens
+    worker = await tokens.verify(token.strip()) if scheme.lower() == "bearer" else None
+    if worker is None:
+        raise HTTPException(401, "a valid worker token is required", {"WWW-Authenticate": "Bearer"})
+    return worker
+
+
+Service = Annotated[QueueService, Depends(get_service)]
+Files = Annotated[FileStore, Depends(get_files)]
+Worker = Annotated[WorkerId, Depends(get_worker)]

@@ -1,0 +1,154 @@
+"""The worker API: what a GPU agent calls, authenticated by its worker token.
+
+A worker can only act on the job attempt it holds; everything else is 409 (`LeaseLost`), which
+also tells it to stop a job that was cancelled or given to someone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field, JsonValue
+
+from queue_manager.ids import JobId
+from queue_manager.jobs import JobError
+from queue_manager.requirements import Capabilities
+from queue_manager.storage.paths import safe_output_path
+
+from .deps import Files, Service, Worker
+
+router = APIRouter(prefix="/worker/v1", tags=["worker"])
+
+
+class Registration(BaseModel):
+    node_types: list[str] = Field(min_length=1, max_length=50_000)
+    models: list[str] | None = Field(default=None, max_length=200_000)
+    info: dict[str, JsonValue] = {}
+
+
+class Heartbeat(BaseModel):
+    job_id: JobId | None = None
+    attempt: int = 0
+
+
+class Report(BaseModel):
+    attempt: int
+    type: str = Field(pattern=r"^job\.[a-z_]{1,32}$")
+    data: dict[str, JsonValue] = {}
+
+
+class Completion(BaseModel):
+    attempt: int
+    outputs: list[dict[str, JsonValue]] = Field(default_factory=list, max_length=10_000)
+
+
+class Failure(BaseModel):
+    attempt: int
+    error: JobError
+
+
+class StoredOutput(BaseModel):
+    filename: str
+    subfolder: str
+    type: str = "output"
+    size: int
+
+
+@router.post("/register", status_code=204)
+async def register(body: Registration, worker: Worker, service: Service) -> None:
+    models = None if body.models is None else frozenset(body.models)
+    caps = Capabilities(frozenset(body.node_types), models)
+    await service.register_worker(worker, caps, body.info)
+
+
+@router.post("/claim", responses={204: {"description": "nothing to run yet: ask again"}})
+async def claim(
+    request: Request,
+    worker: Worker,
+    service: Service,
+    wait: Annotated[float, Query(ge=0)] = 0,
+) -> Response:
+    """Long poll: the next job for this worker, or 204 after `wait` seconds (capped).
+
+    If the agent hangs up while waiting, the claim is cancelled, which hands back any job that
+    was given to it in the meantime (rather than leaving it to its lease).
+    """
+    claiming = asyncio.create_task(
+        service.claim(worker, min(wait, service.settings.claim_wait_seconds))
+    )
+    gone = asyncio.create_task(_disconnected(request))
+    try:
+        await asyncio.wait({claiming, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not claiming.done():
+        claiming.cancel()
+        await asyncio.wait({claiming})
+        return Response(status_code=499)
+    job = claiming.result()
+    if job is None:
+        return Response(status_code=204)
+    head = json.dumps(
+        {
+            "id": job.id,
+            "attempt": job.attempts,
+            "user": job.user,
+            "lane": job.lane,
+            "client_id": job.client_id,
+        }
+    )
+    # The prompt and extra_data travel as the participant sent them: spliced, never re-encoded.
+    body = f'{head[:-1]}, "prompt": {job.prompt_json}, "extra_data": {job.extra_data_json}}}'
+    return Response(body, media_type="application/json")
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+@router.post("/heartbeat", status_code=204)
+async def heartbeat(body: Heartbeat, worker: Worker, service: Service) -> None:
+    await service.jobs.heartbeat(worker, body.job_id, body.attempt)
+
+
+@router.post("/jobs/{job_id}/events", status_code=204)
+async def report(job_id: JobId, body: Report, worker: Worker, service: Service) -> None:
+    await service.jobs.report(job_id, worker, body.attempt, body.type, body.data)
+
+
+@router.put("/jobs/{job_id}/outputs", status_code=201)
+async def upload_output(
+    job_id: JobId,
+    request: Request,
+    worker: Worker,
+    service: Service,
+    files: Files,
+    attempt: int,
+    filename: str,
+    subfolder: str = "",
+) -> StoredOutput:
+    """Stream one output file into the job's user's folder (a safe name, never overwriting)."""
+    user = await service.jobs.held_by(job_id, worker, attempt)
+    rel = safe_output_path(subfolder, filename)
+    stored = await files.write_stream(
+        "outputs", user, rel, request.stream(), max_bytes=service.settings.max_output_bytes
+    )
+    await service.jobs.held_by(job_id, worker, attempt)  # still ours after a long copy
+    parent = stored.path.parent.as_posix()
+    return StoredOutput(
+        filename=stored.path.name, subfolder="" if parent == "." else parent, size=stored.size
+    )
+
+
+@router.post("/jobs/{job_id}/complete", status_code=204)
+async def complete(job_id: JobId, body: Completion, worker: Worker, service: Service) -> None:
+    await service.jobs.complete(job_id, worker, body.attempt, body.outputs)
+
+
+@router.post("/jobs/{job_id}/fail", status_code=204)
+async def fail(job_id: JobId, body: Failure, worker: Worker, service: Service) -> None:
+    await service.jobs.fail(job_id, worker, body.attempt, body.error)
