@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from queue_manager.local import run, run_local
 from queue_manager.settings import Settings
+from queue_manager.token_command import run_token_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,17 +25,21 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--host", help="listen address (default 127.0.0.1)")
         cmd.add_argument("--port", type=int, help="listen port (default 8188)")
         cmd.add_argument("--data", type=Path, help="data folder (default ./data)")
+    tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
+    tok.add_argument("action", choices=["create", "list", "revoke"])
+    tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    overrides = {
-        k: v
-        for k, v in {"host": args.host, "port": args.port, "data_dir": args.data}.items()
-        if v is not None
+    given = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "data_dir": getattr(args, "data", None),
     }
+    overrides = {k: v for k, v in given.items() if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn handles SIGTERM during serving, then raises it again once shut down; turning it
     # into KeyboardInterrupt lets the clean-up (stopping our private Redis) run.
     signal.signal(signal.SIGTERM, _interrupt)
+    if args.command == "worker-token":
+        return run_token_command(settings, args.action, args.name)
     if args.command == "up":
         run_local(settings)
     else:

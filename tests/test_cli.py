@@ -3,6 +3,7 @@ process it started on SIGTERM."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from queue_manager.redis_server import free_port
+from queue_manager.redis_server import RedisServer, free_port
 
 
 def _wait_ready(url: str, timeout: float = 20) -> None:
@@ -54,3 +55,26 @@ def test_up_serves_and_stops_its_private_redis(tmp_path: Path) -> None:
     assert "stopped the private Redis" in rest
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+
+
+def test_worker_tokens_are_created_listed_and_revoked_by_the_operator(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    env = {**os.environ, "CW_REDIS_URL": redis_server.url, "CW_KEY_PREFIX": prefix}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "queue_manager", "worker-token", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    created = cli("create", "gpu-a")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("cwt.gpu-a.")
+    assert cli("list").stdout.split() == ["gpu-a"]
+    assert cli("create", "Bad Name").returncode == 2
+    assert cli("revoke", "gpu-a").returncode == 0
+    assert cli("list").stdout.split() == []
