@@ -25,6 +25,14 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--host", help="listen address (default 127.0.0.1)")
         cmd.add_argument("--port", type=int, help="listen port (default 8188)")
         cmd.add_argument("--data", type=Path, help="data folder (default ./data)")
+    sim = sub.add_parser("simulator", help="run a ComfyUI simulator (no GPU needed)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8189)
+    sim.add_argument("--data", type=Path, default=Path("data/simulator"))
+    sim.add_argument("--step-delay", type=float, default=0.05, help="seconds per sampler step")
+    sim.add_argument("--fail", action="append", default=[], help="node type that fails")
+    sim.add_argument("--large-output-bytes", type=int, default=0)
+    sub.add_parser("worker", help="run a GPU worker agent (settings: CW_WORKER_* variables)")
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -34,11 +42,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    given = {
-        "host": getattr(args, "host", None),
-        "port": getattr(args, "port", None),
-        "data_dir": getattr(args, "data", None),
-    }
+    given = {}
+    if args.command in ("up", "serve"):
+        given = {"host": args.host, "port": args.port, "data_dir": args.data}
     overrides = {k: v for k, v in given.items() if v is not None}
     try:
         settings = Settings(**overrides)
@@ -48,6 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn handles SIGTERM during serving, then raises it again once shut down; turning it
     # into KeyboardInterrupt lets the clean-up (stopping our private Redis) run.
     signal.signal(signal.SIGTERM, _interrupt)
+    if args.command == "worker":
+        from worker.main import main as worker_main
+
+        return worker_main()
+    if args.command == "simulator":
+        # Imported here: the queue manager itself never needs the simulator (or Pillow).
+        from worker.simulator.runtime import SimulatorConfig
+        from worker.simulator.serve import run_simulator
+
+        run_simulator(
+            args.host,
+            args.port,
+            args.data,
+            SimulatorConfig(
+                step_delay=args.step_delay,
+                fail_class_types=frozenset(args.fail),
+                large_output_bytes=args.large_output_bytes,
+            ),
+        )
+        return 0
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, JsonValue
 
 from queue_manager.ids import JobId
 from queue_manager.jobs import JobError
 from queue_manager.requirements import Capabilities
-from queue_manager.storage.paths import safe_output_path
+from queue_manager.storage.files import Kind
+from queue_manager.storage.paths import requested_path, safe_output_path
 
 from .deps import Files, Service, Worker
 
@@ -48,6 +51,10 @@ class Completion(BaseModel):
 class Failure(BaseModel):
     attempt: int
     error: JobError
+
+
+class Attempt(BaseModel):
+    attempt: int
 
 
 class StoredOutput(BaseModel):
@@ -130,18 +137,59 @@ async def upload_output(
     attempt: int,
     filename: str,
     subfolder: str = "",
+    type: Literal["output", "temp"] = "output",
 ) -> StoredOutput:
-    """Stream one output file into the job's user's folder (a safe name, never overwriting)."""
+    """Stream one output file into the job's user's folder (a safe name, never overwriting).
+    `temp` files (PreviewImage) go to the user's temp folder, as ComfyUI keeps them apart."""
     user = await service.jobs.held_by(job_id, worker, attempt)
     rel = safe_output_path(subfolder, filename)
+    kind: Kind = "temp" if type == "temp" else "outputs"
     stored = await files.write_stream(
-        "outputs", user, rel, request.stream(), max_bytes=service.settings.max_output_bytes
+        kind, user, rel, request.stream(), max_bytes=service.settings.max_output_bytes
     )
     await service.jobs.held_by(job_id, worker, attempt)  # still ours after a long copy
     parent = stored.path.parent.as_posix()
     return StoredOutput(
-        filename=stored.path.name, subfolder="" if parent == "." else parent, size=stored.size
+        filename=stored.path.name,
+        subfolder="" if parent == "." else parent,
+        type=type,
+        size=stored.size,
     )
+
+
+@router.get("/jobs/{job_id}/files/{kind}")
+async def download_file(
+    job_id: JobId,
+    kind: Literal["inputs", "outputs"],
+    worker: Worker,
+    service: Service,
+    files: Files,
+    attempt: int,
+    name: str,
+) -> FileResponse:
+    """One of the job's user's files (an uploaded input, or an earlier output), to stage on
+    the worker's ComfyUI. Only for the job the worker holds; only inside that user's folder."""
+    user = await service.jobs.held_by(job_id, worker, attempt)
+    sub, _, filename = name.rpartition("/")
+    path = files.user_dir(kind, user) / requested_path(sub, filename)
+    if not await asyncio.to_thread(_regular_file_inside, path, files.user_dir(kind, user)):
+        raise HTTPException(404, "no such file")
+    return FileResponse(path)
+
+
+def _regular_file_inside(path: Path, root: Path) -> bool:
+    try:
+        real, base = path.resolve(strict=True), root.resolve(strict=True)
+    except OSError:
+        return False
+    return real.is_relative_to(base) and real.is_file()
+
+
+@router.post("/jobs/{job_id}/release", status_code=204)
+async def release(job_id: JobId, body: Attempt, worker: Worker, service: Service) -> None:
+    """This worker cannot finish the job (its ComfyUI died): back to the queue now."""
+    await service.jobs.held_by(job_id, worker, body.attempt)
+    await service.jobs.release_held(job_id, worker, body.attempt)
 
 
 @router.post("/jobs/{job_id}/complete", status_code=204)

@@ -27,7 +27,7 @@ import aiofiles.os
 from queue_manager.errors import StorageLimit, UnsafePath
 from queue_manager.ids import UserId
 
-Kind = Literal["outputs", "inputs"]
+Kind = Literal["outputs", "inputs", "temp"]
 MAX_COLLISIONS = 10_000
 
 

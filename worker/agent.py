@@ -1,0 +1,347 @@
+"""The worker agent: claims jobs from the queue manager and runs them on the local ComfyUI.
+
+One job at a time per ComfyUI. For each job: bring the participant's input files over (renamed
+so that users cannot collide), submit with the job id as `prompt_id`, follow `/ws` (relaying
+progress, coalesced), copy every output to the queue manager as it is produced, then complete
+or fail with ComfyUI's own error. Heartbeats renew the lease meanwhile; a 409 from the manager
+(job cancelled or given away) interrupts exactly that prompt.
+
+If the local ComfyUI dies mid-job, the job is released back to the queue (not failed): the GPU
+box is at fault, not the prompt, and the queue's attempt limit still stops a prompt that kills
+every ComfyUI it meets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from queue_manager.comfy.frames import Preview, Text
+from worker.comfy_client import ComfyClient, EventStream
+from worker.errors import ComfyUIUnavailable, JobLost, ManagerUnavailable, PromptRefused
+from worker.manager_client import Assignment, ManagerClient
+from worker.settings import WorkerSettings
+from worker.translate import OutputRef, file_inputs, history_outputs, offer_of, with_renamed_inputs
+
+log = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+
+
+class Agent:
+    def __init__(
+        self, settings: WorkerSettings, manager: ManagerClient, comfy: ComfyClient
+    ) -> None:
+        self.settings = settings
+        self.manager = manager
+        self.comfy = comfy
+        self.draining = asyncio.Event()
+        self.current: Assignment | None = None
+        self._lost = asyncio.Event()
+        self._object_info: dict[str, Any] = {}
+
+    def drain(self) -> None:
+        """Finish the current job, claim no more (SIGTERM)."""
+        log.info("draining: finishing the current job, then stopping")
+        self.draining.set()
+
+    async def run(self) -> None:
+        await self._register()
+        beats = asyncio.create_task(self._heartbeats(), name="heartbeats")
+        try:
+            backoff = 0.5
+            while not self.draining.is_set():
+                try:
+                    job = await self._claim_unless_draining()
+                except (ManagerUnavailable, ComfyUIUnavailable) as exc:
+                    log.warning("claim failed (%s); retrying in %.1fs", exc, backoff)
+                    await self._sleep_unless_draining(backoff)
+                    backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
+                    continue
+                backoff = 0.5
+                if job is not None:
+                    await self._run_job(job)
+        finally:
+            beats.cancel()
+            await asyncio.wait({beats})
+
+    async def _claim_unless_draining(self) -> Assignment | None:
+        claim = asyncio.create_task(self.manager.claim())
+        drained = asyncio.create_task(self.draining.wait())
+        await asyncio.wait({claim, drained}, return_when=asyncio.FIRST_COMPLETED)
+        drained.cancel()
+        if claim.done():
+            return claim.result()
+        claim.cancel()  # the manager hands back anything it gave this dropped long poll
+        await asyncio.wait({claim})
+        return None
+
+    async def _sleep_unless_draining(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.draining.wait(), seconds)
+
+    async def _register(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                self._object_info = await self.comfy.object_info()
+                stats = await self.comfy.system_stats()
+                offer = offer_of(self._object_info)
+                info: dict[str, Any] = {
+                    "name": self.settings.name,
+                    "comfyui_version": stats.get("system", {}).get("comfyui_version"),
+                    "devices": stats.get("devices", []),
+                }
+                await self.manager.register(sorted(offer.node_types), sorted(offer.models), info)
+                log.info(
+                    "registered: %d node types, %d models", len(offer.node_types), len(offer.models)
+                )
+                return
+            except (ManagerUnavailable, ComfyUIUnavailable) as exc:
+                log.warning("registration failed (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            job = self.current
+            try:
+                await self.manager.heartbeat(job)
+            except JobLost:
+                if job is not None and job is self.current:
+                    log.info("job=%s is no longer ours (cancelled or requeued)", job.id)
+                    self._lost.set()
+            except ManagerUnavailable as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    # -- one job ----------------------------------------------------------------------------
+
+    async def _run_job(self, job: Assignment) -> None:
+        self.current = job
+        self._lost.clear()
+        started = time.monotonic()
+        log.info("running job=%s user=%s attempt=%d", job.id, job.user, job.attempt)
+        try:
+            await self._execute(job)
+        except JobLost:
+            log.info("job=%s lost; interrupting it on ComfyUI", job.id)
+            await self.comfy.interrupt(job.id)
+        except PromptRefused as exc:
+            await self._report_failure(job, _refusal_error(exc))
+        except ComfyUIUnavailable as exc:
+            log.warning("ComfyUI failed during job=%s (%s): releasing it", job.id, exc)
+            with contextlib.suppress(ManagerUnavailable, JobLost):
+                await self.manager.release(job)
+        except ManagerUnavailable as exc:
+            # The lease runs out and the queue gives the job to someone else.
+            log.warning("queue manager lost during job=%s (%s)", job.id, exc)
+        finally:
+            self.current = None
+            log.info("job=%s done in %.2fs", job.id, time.monotonic() - started)
+
+    async def _report_failure(self, job: Assignment, error: dict[str, Any]) -> None:
+        with contextlib.suppress(ManagerUnavailable, JobLost):
+            await self.manager.fail(job, error)
+
+    async def _execute(self, job: Assignment) -> None:
+        prompt = await self._stage_inputs(job)
+        client_id = f"cw-agent-{uuid.uuid4().hex[:12]}"
+        stored: list[dict[str, Any]] = []
+        copied: set[tuple[str, str, str]] = set()
+        async with self.comfy.events(client_id) as stream:
+            await stream.next()  # the first status frame (sid)
+            await self.comfy.post_prompt(prompt, job.id, client_id, job.extra_data)
+            try:
+                error = await self._follow(job, stream, stored, copied)
+            except JobLost:
+                # Stop the GPU at once, before anything else (closing the socket included).
+                await self.comfy.interrupt(job.id)
+                raise
+        entry = await self._history(job.id)
+        refs, _ = history_outputs(entry or {})
+        for ref in refs:  # anything `executed` did not announce
+            await self._copy_output(job, ref, stored, copied)
+        if error is not None:
+            await self.manager.fail(job, error)
+        else:
+            await self.manager.complete(job, stored)
+
+    async def _follow(
+        self,
+        job: Assignment,
+        stream: EventStream,
+        stored: list[dict[str, Any]],
+        copied: set[tuple[str, str, str]],
+    ) -> dict[str, Any] | None:
+        """Relay the run until it ends; returns ComfyUI's error (None on success)."""
+        relay = _ProgressRelay(self.manager, job, self.settings.progress_interval_seconds)
+        deadline = time.monotonic() + self.settings.job_timeout_seconds
+        error: dict[str, Any] | None = None
+        while True:
+            if self._lost.is_set():
+                raise JobLost(job.id)
+            message = await self._next_message(stream, deadline, job)
+            if message is None:
+                continue
+            if isinstance(message, (Preview, Text)):
+                continue  # previews are not relayed yet (see the issue note)
+            kind, data = message.get("type"), message.get("data") or {}
+            if data.get("prompt_id") not in (None, job.id):
+                continue
+            if kind == "execution_start":
+                await self.manager.report(job, "job.started", {})
+            elif kind == "executing" and data.get("node") is not None:
+                await relay.flush()
+                await self.manager.report(job, "job.executing", {"node": data["node"]})
+            elif kind == "progress":
+                await relay.offer(
+                    {"value": data.get("value"), "max": data.get("max"), "node": data.get("node")}
+                )
+            elif kind == "executed":
+                await self._copy_executed(job, data, stored, copied)
+            elif kind == "execution_error":
+                error = _execution_error(data)
+            elif kind == "execution_interrupted":
+                error = {
+                    "type": "execution_interrupted",
+                    "message": "interrupted on ComfyUI",
+                    "node_id": data.get("node_id"),
+                    "node_type": data.get("node_type"),
+                }
+            elif kind == "executing" and data.get("node") is None:
+                await relay.flush()
+                return error
+
+    async def _next_message(self, stream: EventStream, deadline: float, job: Assignment) -> Any:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            await self.comfy.interrupt(job.id)
+            raise ComfyUIUnavailable(f"job {job.id} ran past the job timeout")
+        try:
+            # Wake up at least every heartbeat to notice a cancelled job.
+            return await asyncio.wait_for(
+                stream.next(), min(remaining, self.settings.heartbeat_seconds)
+            )
+        except TimeoutError:
+            return None
+
+    async def _copy_executed(
+        self,
+        job: Assignment,
+        data: dict[str, Any],
+        stored: list[dict[str, Any]],
+        copied: set[tuple[str, str, str]],
+    ) -> None:
+        node_id = str(data.get("node"))
+        refs, other = history_outputs({"outputs": {node_id: data.get("output") or {}}})
+        new = []
+        for ref in refs:
+            item = await self._copy_output(job, ref, stored, copied)
+            if item is not None:
+                new.append(item)
+        await self.manager.report(
+            job, "job.executed", {"node": node_id, "files": new, "output": other.get(node_id, {})}
+        )
+
+    async def _copy_output(
+        self,
+        job: Assignment,
+        ref: OutputRef,
+        stored: list[dict[str, Any]],
+        copied: set[tuple[str, str, str]],
+    ) -> dict[str, Any] | None:
+        key = (ref.filename, ref.subfolder, ref.type)
+        if key in copied:
+            return None
+        copied.add(key)
+        async with self.comfy.view(ref) as response:
+            saved = await self.manager.upload_output(
+                job, ref.subfolder, ref.filename, response.aiter_raw(_CHUNK), kind=ref.type
+            )
+        item = {**saved, "node_id": ref.node_id, "media": ref.media}
+        stored.append(item)
+        return item
+
+    async def _history(self, prompt_id: str) -> dict[str, Any] | None:
+        for _ in range(50):  # the entry lands right after the last message
+            entry = await self.comfy.history(prompt_id)
+            if entry:
+                return entry
+            await asyncio.sleep(0.05)
+        return None
+
+    async def _stage_inputs(self, job: Assignment) -> dict[str, Any]:
+        """Bring the job's input files to this ComfyUI under names no other user can collide
+        with, and point the prompt at them."""
+        renames: dict[tuple[str, str], str] = {}
+        scratch = self.settings.work_dir / job.id
+        for ref in file_inputs(job.prompt, self._object_info):
+            local = scratch / uuid.uuid4().hex
+            await self._download(job, ref.kind, ref.name, local)
+            remote = f"cw_{job.user}_{job.id[:8]}_{Path(ref.name).name}"
+            renames[(ref.node_id, ref.input_name)] = await self.comfy.upload_input(local, remote)
+            await asyncio.to_thread(local.unlink)
+        return with_renamed_inputs(job.prompt, renames)
+
+    async def _download(self, job: Assignment, kind: str, name: str, target: Path) -> None:
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        async with self.manager.download_input(job, kind, name) as response:
+            if response.status_code == 404:
+                raise PromptRefused(
+                    {"error": {"type": "missing_input", "message": f"input file {name} not found"}}
+                )
+            if response.status_code == 409:
+                raise JobLost(job.id)
+            response.raise_for_status()
+            with target.open("wb") as fh:
+                async for chunk in response.aiter_raw(_CHUNK):
+                    await asyncio.to_thread(fh.write, chunk)
+
+
+class _ProgressRelay:
+    """At most one progress report per interval; the latest value wins (a fast sampler must
+    not flood the queue manager), and the last one is always sent."""
+
+    def __init__(self, manager: ManagerClient, job: Assignment, interval: float) -> None:
+        self._manager, self._job, self._interval = manager, job, interval
+        self._sent_at = 0.0
+        self._pending: dict[str, Any] | None = None
+
+    async def offer(self, data: dict[str, Any]) -> None:
+        self._pending = data
+        if time.monotonic() - self._sent_at >= self._interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._pending is not None:
+            data, self._pending = self._pending, None
+            self._sent_at = time.monotonic()
+            await self._manager.report(self._job, "job.progress", data)
+
+
+def _execution_error(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "execution_error",
+        "message": str(data.get("exception_message", "")).strip() or "execution failed",
+        "node_id": data.get("node_id"),
+        "node_type": data.get("node_type"),
+        "details": {
+            "exception_type": data.get("exception_type"),
+            "executed": data.get("executed", []),
+        },
+    }
+
+
+def _refusal_error(exc: PromptRefused) -> dict[str, Any]:
+    raw = exc.body.get("error")
+    error: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    return {
+        "type": str(error.get("type", "prompt_refused")),
+        "message": str(error.get("message", exc)),
+        "details": {"node_errors": exc.body.get("node_errors", {}), "error": error},
+    }

@@ -1,0 +1,46 @@
+"""`comfy-workshop worker` / `python -m worker`: run the agent until SIGTERM (drain) or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from worker.agent import Agent
+from worker.comfy_client import ComfyClient
+from worker.manager_client import ManagerClient
+from worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+async def run_agent(settings: WorkerSettings) -> None:
+    manager = ManagerClient(settings)
+    comfy = ComfyClient(str(settings.comfyui_url), settings.request_timeout_seconds)
+    agent = Agent(settings, manager, comfy)
+    loop = asyncio.get_running_loop()
+    # SIGTERM drains (finish the job, claim no more); a second one, or SIGINT, stops now.
+    loop.add_signal_handler(signal.SIGTERM, agent.drain)
+    try:
+        await agent.run()
+    finally:
+        await manager.aclose()
+        await comfy.aclose()
+        log.info("worker agent stopped")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = WorkerSettings()  # required values come from the environment
+    except ValidationError as exc:
+        print(f"comfy-workshop worker: bad settings:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_agent(settings))
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,41 @@
+"""Settings of the worker agent, from the environment (prefix CW_WORKER_); built once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CW_WORKER_", env_file=".env", extra="ignore")
+
+    manager_url: AnyHttpUrl = Field(
+        description="The queue manager, e.g. https://host/ over Tailscale"
+    )
+    token: SecretStr = Field(description="This worker's token (comfy-workshop worker-token create)")
+    comfyui_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8188"), description="The ComfyUI next to this agent"
+    )
+    name: str = Field(default="", description="Shown on the dashboard; the token names the worker")
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    claim_wait_seconds: float = Field(default=20.0, gt=0, description="Long-poll length")
+    progress_interval_seconds: float = Field(
+        default=0.2, ge=0, description="At most one progress report per job per interval"
+    )
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    job_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="A prompt that runs longer fails"
+    )
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    work_dir: Path = Field(default=Path("data/worker"), description="Scratch space for transfers")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkerSettings:
+        if self.claim_wait_seconds + 5 > self.request_timeout_seconds:
+            raise ValueError(
+                "request_timeout_seconds must exceed claim_wait_seconds by at least 5 s, or every "
+                "idle long poll would time out on our side first"
+            )
+        return self

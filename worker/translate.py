@@ -1,0 +1,131 @@
+"""Pure translations between ComfyUI and the queue manager, for the worker agent.
+
+* what a ComfyUI offers (node types, model files) from its `object_info`;
+* which prompt inputs name uploaded files, and the prompt rewritten to collision-free names;
+* the output files a finished prompt reports in its history entry.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from queue_manager.requirements import MODEL_EXTENSIONS
+
+# Folder annotations ComfyUI accepts on file names: "x.png [input]".
+_ANNOTATIONS = {" [input]": "inputs", " [output]": "outputs"}
+
+
+@dataclass(frozen=True)
+class Offer:
+    node_types: frozenset[str]
+    models: frozenset[str]
+
+
+def offer_of(object_info: Mapping[str, Any]) -> Offer:
+    """Node types, and every model file name its loaders list (combo options)."""
+    models = {
+        option
+        for spec in _input_specs(object_info)
+        for option in _combo_options(spec)
+        if option.lower().endswith(MODEL_EXTENSIONS)
+    }
+    return Offer(frozenset(object_info), frozenset(models))
+
+
+@dataclass(frozen=True)
+class FileInput:
+    node_id: str
+    input_name: str
+    kind: str  # "inputs" or "outputs": the participant's folder it comes from
+    name: str  # relative name in that folder ("sub/x.png")
+
+
+def file_inputs(prompt: Mapping[str, Any], object_info: Mapping[str, Any]) -> list[FileInput]:
+    """Inputs whose value names an uploaded file (object_info marks them `*_upload`)."""
+    found = []
+    for node_id, node in prompt.items():
+        required = object_info.get(node.get("class_type"), {}).get("input", {})
+        specs = {**required.get("required", {}), **required.get("optional", {})}
+        for name, value in node.get("inputs", {}).items():
+            if isinstance(value, str) and _is_upload(specs.get(name)):
+                kind, plain = _split_annotation(value)
+                found.append(FileInput(node_id, name, kind, plain))
+    return found
+
+
+def with_renamed_inputs(
+    prompt: Mapping[str, Any], renames: Mapping[tuple[str, str], str]
+) -> dict[str, Any]:
+    """The prompt with (node id, input name) values replaced by their names on this ComfyUI."""
+    out = copy.deepcopy(dict(prompt))
+    for (node_id, input_name), value in renames.items():
+        out[node_id]["inputs"][input_name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    node_id: str
+    media: str  # "images", "gifs", "videos", "audio", ...
+    filename: str
+    subfolder: str
+    type: str  # "output" | "temp" | "input"
+
+
+def history_outputs(entry: Mapping[str, Any]) -> tuple[list[OutputRef], dict[str, Any]]:
+    """The files a history entry reports (every media key), and the non-file UI output
+    (e.g. PreviewAny's `text`) per node, to pass on as it is."""
+    files: list[OutputRef] = []
+    other: dict[str, Any] = {}
+    for node_id, ui in (entry.get("outputs") or {}).items():
+        for media, items in ui.items():
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, Mapping) and "filename" in item:
+                    files.append(
+                        OutputRef(
+                            node_id,
+                            media,
+                            str(item["filename"]),
+                            str(item.get("subfolder", "")),
+                            str(item.get("type", "output")),
+                        )
+                    )
+                else:
+                    other.setdefault(node_id, {}).setdefault(media, []).append(item)
+    return files, other
+
+
+def _input_specs(object_info: Mapping[str, Any]) -> Iterator[Any]:
+    for node in object_info.values():
+        inputs = node.get("input", {}) if isinstance(node, Mapping) else {}
+        for section in ("required", "optional"):
+            yield from inputs.get(section, {}).values()
+
+
+def _combo_options(spec: Any) -> list[str]:
+    if not isinstance(spec, list) or not spec:
+        return []
+    if isinstance(spec[0], list):
+        return [o for o in spec[0] if isinstance(o, str)]
+    if spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1], Mapping):
+        return [o for o in spec[1].get("options", []) if isinstance(o, str)]
+    return []
+
+
+def _is_upload(spec: Any) -> bool:
+    return (
+        isinstance(spec, list)
+        and len(spec) > 1
+        and isinstance(spec[1], Mapping)
+        and any(k.endswith("_upload") and spec[1][k] for k in spec[1])
+    )
+
+
+def _split_annotation(value: str) -> tuple[str, str]:
+    for suffix, kind in _ANNOTATIONS.items():
+        if value.endswith(suffix):
+            return kind, value[: -len(suffix)]
+    return "inputs", value
