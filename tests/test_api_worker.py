@@ -216,3 +216,23 @@ async def test_malformed_worker_requests_get_422(stack: Stack) -> None:
     auth = await stack.token("gpu1")
     r = await stack.client.post("/worker/v1/register", json={"node_types": []}, headers=auth)
     assert r.status_code == 422
+
+
+async def test_a_preview_is_kept_on_the_running_job_and_announced(stack: Stack) -> None:
+    auth = await registered(stack)
+    job = await stack.service.submit(user(1), Lane.NORMAL, prompt())
+    await stack.client.post("/worker/v1/claim", headers=auth)
+    url = f"/worker/v1/jobs/{job.id}/preview"
+    with stack.service.hub.subscribe(user(1)) as events:
+        r = await stack.client.put(
+            url, params={"attempt": 1, "mime": "image/jpeg"}, content=b"\xff\xd8jpeg", headers=auth
+        )
+        assert r.status_code == 204, r.text
+        event = await asyncio.wait_for(events.get(), 5)
+        while event.type != "job.preview":
+            event = await asyncio.wait_for(events.get(), 5)
+    assert event.data == {"mime": "image/jpeg", "size": 6}
+    assert await stack.service.jobs.preview(job.id) == ("image/jpeg", b"\xff\xd8jpeg")
+    too_big = b"x" * (2 * 2**20 + 1)
+    r = await stack.client.put(url, params={"attempt": 1}, content=too_big, headers=auth)
+    assert r.status_code == 413

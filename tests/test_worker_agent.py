@@ -202,6 +202,8 @@ async def test_progress_of_a_sampler_is_relayed_coalesced(stack: Stack) -> None:
     assert "job.started" in kinds
     assert "job.executed" in kinds
     assert 1 <= kinds.count("job.progress") <= 12
+    assert 1 <= kinds.count("job.preview") <= 12
+    assert await stack.service.jobs.preview(submitted.id) is None  # dropped when finished
 
 
 async def test_cancelling_a_running_job_interrupts_it_on_comfyui(stack: Stack) -> None:

@@ -188,8 +188,11 @@ class Agent:
             message = await self._next_message(stream, deadline, job)
             if message is None:
                 continue
-            if isinstance(message, (Preview, Text)):
-                continue  # previews are not relayed yet (see the issue note)
+            if isinstance(message, Preview):
+                await relay.offer_preview(message)
+                continue
+            if isinstance(message, Text):
+                continue
             kind, data = message.get("type"), message.get("data") or {}
             if data.get("prompt_id") not in (None, job.id):
                 continue
@@ -304,13 +307,20 @@ class Agent:
 
 
 class _ProgressRelay:
-    """At most one progress report per interval; the latest value wins (a fast sampler must
-    not flood the queue manager), and the last one is always sent."""
+    """At most one progress report and one preview per interval; the latest wins (a fast
+    sampler must not flood the queue manager), and the last progress is always sent."""
 
     def __init__(self, manager: ManagerClient, job: Assignment, interval: float) -> None:
         self._manager, self._job, self._interval = manager, job, interval
         self._sent_at = 0.0
+        self._preview_at = 0.0
         self._pending: dict[str, Any] | None = None
+
+    async def offer_preview(self, preview: Preview) -> None:
+        # Previews are only a glimpse: one dropped in favour of a newer one loses nothing.
+        if time.monotonic() - self._preview_at >= self._interval:
+            self._preview_at = time.monotonic()
+            await self._manager.preview(self._job, preview.image, preview.mime)
 
     async def offer(self, data: dict[str, Any]) -> None:
         self._pending = data

@@ -116,6 +116,14 @@ class ManagerClient:
             "POST", f"/jobs/{job.id}/complete", json={"attempt": job.attempt, "outputs": outputs}
         )
 
+    async def preview(self, job: Assignment, image: bytes, mime: str) -> None:
+        await self._request(
+            "PUT",
+            f"/jobs/{job.id}/preview",
+            params={"attempt": job.attempt, "mime": mime},
+            content=image,
+        )
+
     async def release(self, job: Assignment) -> None:
         """Give the job back to the queue (this GPU cannot finish it)."""
         await self._request("POST", f"/jobs/{job.id}/release", json={"attempt": job.attempt})

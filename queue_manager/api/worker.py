@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, JsonValue
 
+from queue_manager.errors import StorageLimit
 from queue_manager.ids import JobId
 from queue_manager.jobs import JobError
 from queue_manager.requirements import Capabilities
@@ -190,6 +191,27 @@ async def release(job_id: JobId, body: Attempt, worker: Worker, service: Service
     """This worker cannot finish the job (its ComfyUI died): back to the queue now."""
     await service.jobs.held_by(job_id, worker, body.attempt)
     await service.jobs.release_held(job_id, worker, body.attempt)
+
+
+MAX_PREVIEW_BYTES = 2 * 2**20
+
+
+@router.put("/jobs/{job_id}/preview", status_code=204)
+async def upload_preview(
+    job_id: JobId,
+    request: Request,
+    worker: Worker,
+    service: Service,
+    attempt: int,
+    mime: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg",
+) -> None:
+    """The latest preview of a running job (sampler steps); small, replaced each time."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_PREVIEW_BYTES:
+            raise StorageLimit(MAX_PREVIEW_BYTES)
+    await service.jobs.set_preview(job_id, worker, attempt, bytes(body), mime)
 
 
 @router.post("/jobs/{job_id}/complete", status_code=204)

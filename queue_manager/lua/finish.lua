@@ -15,6 +15,7 @@ transition(jid, user, 'running', outcome, outcome == 'completed' and 'finished' 
   attempt)
 redis.call('HSET', k('job', jid), 'finished_at', NOW,
   outcome == 'completed' and 'outputs' or 'error', payload)
+redis.call('HDEL', k('job', jid), 'preview', 'preview_mime')
 redis.call('HSET', k('worker', wid), 'job', '')
 redis.call('HINCRBY', k('worker', wid), outcome == 'completed' and 'done' or 'failed', 1)
 local data = {attempt = tonumber(attempt)}

@@ -7,6 +7,7 @@ claimed_at, started_at, finished_at, progress (JSON), outputs (JSON), error (JSO
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -245,6 +246,26 @@ class JobStore:
         if res[0] == "lost":
             raise LeaseLost(job_id, worker_id, res[1])
         return str(res[1])
+
+    async def set_preview(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, image: bytes, mime: str
+    ) -> None:
+        """Keep the latest preview of a running job (on the job, replaced each time) and
+        announce it; the bytes stay out of the event stream."""
+        await self.report(
+            job_id,
+            worker_id,
+            attempt,
+            "job.preview",
+            {"mime": mime, "size": len(image)},
+            {"preview": base64.b64encode(image).decode(), "preview_mime": mime},
+        )
+
+    async def preview(self, job_id: JobId) -> tuple[str, bytes] | None:
+        data, mime = await self._redis.hmget(self._keys.job(job_id), "preview", "preview_mime")
+        if not data:
+            return None
+        return str(mime or "image/jpeg"), base64.b64decode(str(data))
 
     async def complete(
         self, job_id: JobId, worker_id: WorkerId, attempt: int, outputs: list[dict[str, JsonValue]]
