@@ -13,9 +13,9 @@ from queue_manager.redis_server import free_port
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
+async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
     """Yields the base URL; the server (and the app's lifespan) stops on exit."""
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

@@ -22,9 +22,9 @@ class RunningSimulator:
 
 @contextlib.asynccontextmanager
 async def serve_simulator(
-    base: Path, config: SimulatorConfig | None = None
+    base: Path, config: SimulatorConfig | None = None, port: int | None = None
 ) -> AsyncIterator[RunningSimulator]:
     app = create_app(base, config or SimulatorConfig())
-    async with serve(app) as url:
+    async with serve(app, port) as url:
         ws_url = url.replace("http", "ws", 1) + "/ws"
         yield RunningSimulator(url, ws_url, base, app.state.simulator)

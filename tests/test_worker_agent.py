@@ -310,3 +310,44 @@ async def test_a_sigtermed_worker_finishes_its_job_first(stack: Stack) -> None:
     later = await stack.service.submit(user(2), Lane.NORMAL, SAVE)
     await asyncio.sleep(0.5)
     assert (await stack.job(later.id)).status is JobStatus.QUEUED  # it claimed no more
+
+
+async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
+    redis_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        redis_server,
+        prefix,
+        data_dir=tmp_path / "data",
+        lease_seconds=1.5,
+        heartbeat_seconds=0.3,
+        worker_timeout_seconds=2,
+    )
+    app = create_app(settings)
+    config = SimulatorConfig(step_delay=0.05)
+    async with serve(app) as url:
+        first = serve_simulator(tmp_path / "sim", config)
+        sim = await first.__aenter__()
+        stack = Stack(url, app.state.service, tmp_path / "data", sim, app.state.tokens, tmp_path)
+        port = int(sim.url.rsplit(":", 1)[1])
+        async with stack.agent():
+            submitted = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=200))
+
+            async def sampling() -> bool:
+                return bool(sim.sim.state.running)
+
+            await until(sampling)
+            await first.__aexit__(None, None, None)  # the GPU box's ComfyUI goes away
+
+            async def given_back() -> bool:
+                return (await stack.job(submitted.id)).status is JobStatus.QUEUED
+
+            await until(given_back)
+            job = await stack.job(submitted.id)
+            assert "given back by worker gpu1" in job.timeline[-1].reason
+            await asyncio.sleep(0.5)
+            assert (await stack.job(submitted.id)).status is JobStatus.QUEUED  # not re-claimed
+            async with serve_simulator(tmp_path / "sim2", config, port=port):
+                done = await stack.finished(submitted.id, timeout=40)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert done.attempts == 2

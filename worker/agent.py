@@ -42,6 +42,7 @@ class Agent:
         self.draining = asyncio.Event()
         self.current: Assignment | None = None
         self._lost = asyncio.Event()
+        self._comfy_down = False
         self._object_info: dict[str, Any] = {}
 
     def drain(self) -> None:
@@ -55,6 +56,11 @@ class Agent:
         try:
             backoff = 0.5
             while not self.draining.is_set():
+                if self._comfy_down:
+                    # Claim nothing while our ComfyUI is away (every job would bounce); when
+                    # it is back it may be another install: register what it has now.
+                    await self._register()
+                    self._comfy_down = False
                 try:
                     job = await self._claim_unless_draining()
                 except (ManagerUnavailable, ComfyUIUnavailable) as exc:
@@ -86,7 +92,7 @@ class Agent:
 
     async def _register(self) -> None:
         backoff = 0.5
-        while True:
+        while not self.draining.is_set():
             try:
                 self._object_info = await self.comfy.object_info()
                 stats = await self.comfy.system_stats()
@@ -103,7 +109,7 @@ class Agent:
                 return
             except (ManagerUnavailable, ComfyUIUnavailable) as exc:
                 log.warning("registration failed (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
+                await self._sleep_unless_draining(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
 
     async def _heartbeats(self) -> None:
@@ -135,6 +141,7 @@ class Agent:
             await self._report_failure(job, _refusal_error(exc))
         except ComfyUIUnavailable as exc:
             log.warning("ComfyUI failed during job=%s (%s): releasing it", job.id, exc)
+            self._comfy_down = True
             with contextlib.suppress(ManagerUnavailable, JobLost):
                 await self.manager.release(job)
         except ManagerUnavailable as exc:

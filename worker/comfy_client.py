@@ -121,7 +121,10 @@ class EventStream:
         self._ws = ws
 
     async def next(self) -> Message:
-        raw = await self._ws.recv()
+        try:
+            raw = await self._ws.recv()
+        except websockets.exceptions.ConnectionClosed as exc:
+            raise ComfyUIUnavailable(f"ComfyUI closed /ws: {exc!r}") from exc
         if isinstance(raw, bytes):
             frame = parse_frame(raw)
             return frame if frame is not None else {}

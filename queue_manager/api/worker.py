@@ -190,7 +190,9 @@ def _regular_file_inside(path: Path, root: Path) -> bool:
 async def release(job_id: JobId, body: Attempt, worker: Worker, service: Service) -> None:
     """This worker cannot finish the job (its ComfyUI died): back to the queue now."""
     await service.jobs.held_by(job_id, worker, body.attempt)
-    await service.jobs.release_held(job_id, worker, body.attempt)
+    await service.jobs.release_held(
+        job_id, worker, body.attempt, f"given back by worker {worker} (its ComfyUI failed)"
+    )
 
 
 MAX_PREVIEW_BYTES = 2 * 2**20

@@ -202,11 +202,15 @@ class JobStore:
 
     async def release(self, job: Claimed) -> None:
         """Requeue a claimed job that could not be delivered to its worker."""
-        await self.release_held(job.id, job.worker, job.attempts)
+        await self.release_held(
+            job.id, job.worker, job.attempts, f"not delivered to worker {job.worker}"
+        )
 
-    async def release_held(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:
+    async def release_held(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, reason: str
+    ) -> None:
         """Requeue a job its worker gives back (the attempt still counts)."""
-        await self._run("release", job_id, worker_id, attempt)
+        await self._run("release", job_id, worker_id, attempt, reason)
 
     async def held_by(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> UserId:
         """The job's user, if `worker_id` holds its current attempt; else LeaseLost."""
