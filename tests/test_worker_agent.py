@@ -347,7 +347,7 @@ async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
             assert "given back by worker gpu1" in job.timeline[-1].reason
             await asyncio.sleep(0.5)
             assert (await stack.job(submitted.id)).status is JobStatus.QUEUED  # not re-claimed
-            async with serve_simulator(tmp_path / "sim2", config, port=port):
+            async with serve_simulator(tmp_path / "sim2", SimulatorConfig(), port=port):
                 done = await stack.finished(submitted.id, timeout=40)
     assert done.status is JobStatus.COMPLETED, done.error
     assert done.attempts == 2
