@@ -44,6 +44,7 @@ test: lint types pytest
 
 bench: install
 	$(BIN)/python -m benchmarks.queue
+	$(BIN)/python -m benchmarks.worker
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -351,3 +351,15 @@ async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
                 done = await stack.finished(submitted.id, timeout=40)
     assert done.status is JobStatus.COMPLETED, done.error
     assert done.attempts == 2
+
+
+async def test_a_drained_worker_stays_connected_and_resumes_when_told(stack: Stack) -> None:
+    async with stack.agent() as agent:
+        await stack.service.set_worker_state(WorkerId("gpu1"), "draining")
+        submitted = await stack.service.submit(user(1), Lane.NORMAL, SAVE)
+        await asyncio.sleep(0.5)
+        assert (await stack.job(submitted.id)).status is JobStatus.QUEUED
+        assert not agent.draining.is_set()  # still running, just not claiming
+        await stack.service.set_worker_state(WorkerId("gpu1"), "online")
+        job = await stack.finished(submitted.id)
+    assert job.status is JobStatus.COMPLETED

@@ -63,7 +63,8 @@ class Agent:
                     self._comfy_down = False
                 try:
                     job = await self._claim_unless_draining()
-                except (ManagerUnavailable, ComfyUIUnavailable) as exc:
+                except (ManagerUnavailable, ComfyUIUnavailable, JobLost) as exc:
+                    # JobLost on a claim: the instructor drained this worker; ask again later.
                     log.warning("claim failed (%s); retrying in %.1fs", exc, backoff)
                     await self._sleep_unless_draining(backoff)
                     backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
