@@ -363,3 +363,52 @@ async def test_a_drained_worker_stays_connected_and_resumes_when_told(stack: Sta
         await stack.service.set_worker_state(WorkerId("gpu1"), "online")
         job = await stack.finished(submitted.id)
     assert job.status is JobStatus.COMPLETED
+
+
+@pytest.mark.slow
+async def test_a_large_output_is_copied_with_flat_agent_memory(
+    redis_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    import psutil
+
+    size = 300 * 2**20
+    settings = make_settings(redis_server, prefix, data_dir=tmp_path / "data")
+    app = create_app(settings)
+    config = SimulatorConfig(large_output_bytes=size)
+    async with serve(app) as url, serve_simulator(tmp_path / "sim", config) as sim:
+        stack = Stack(url, app.state.service, tmp_path / "data", sim, app.state.tokens, tmp_path)
+        proc = await stack.process_agent("big")
+        try:
+            agent = psutil.Process(proc.pid)
+            baseline = agent.memory_info().rss
+            prompt = {
+                "1": {
+                    "class_type": "EmptyImage",
+                    "inputs": {"width": 32, "height": 32, "batch_size": 2, "color": 0},
+                },
+                "2": {
+                    "class_type": "SaveAnimatedWEBP",
+                    "inputs": {
+                        "images": ["1", 0],
+                        "filename_prefix": "video/clip",
+                        "fps": 6.0,
+                        "lossless": False,
+                        "quality": 80,
+                        "method": "default",
+                    },
+                },
+            }
+            submitted = await stack.service.submit(user(1), Lane.NORMAL, prompt)
+            peak = baseline
+            while not (await stack.job(submitted.id)).status.is_final:
+                peak = max(peak, agent.memory_info().rss)
+                await asyncio.sleep(0.005)
+            job = await stack.job(submitted.id)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 20)
+    assert job.status is JobStatus.COMPLETED, job.error
+    stored = stack.data / "outputs/user001/video" / str(job.outputs[0]["filename"])
+    assert stored.stat().st_size >= size
+    # The agent streams: its memory must not grow with the file (300 MB here).
+    assert peak - baseline < 64 * 2**20, f"agent grew by {(peak - baseline) / 2**20:.0f} MiB"
