@@ -412,3 +412,38 @@ async def test_a_large_output_is_copied_with_flat_agent_memory(
     assert stored.stat().st_size >= size
     # The agent streams: its memory must not grow with the file (300 MB here).
     assert peak - baseline < 64 * 2**20, f"agent grew by {(peak - baseline) / 2**20:.0f} MiB"
+
+
+async def test_an_agent_started_before_the_queue_manager_connects_when_it_comes_up(
+    redis_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    from queue_manager.redis_server import free_port
+
+    settings = make_settings(redis_server, prefix, data_dir=tmp_path / "data")
+    port = free_port()
+    async with serve_simulator(tmp_path / "sim") as sim:
+        # The operator made the token earlier (through a queue manager that then went down).
+        first = create_app(settings)
+        async with serve(first, port) as url:
+            stack = Stack(
+                url, first.state.service, tmp_path / "data", sim, first.state.tokens, tmp_path
+            )
+            ws = await stack.worker_settings("early")
+        manager, comfy = ManagerClient(ws), ComfyClient(sim.url, 10.0)
+        agent = Agent(ws, manager, comfy)
+        task = asyncio.create_task(agent.run())
+        await asyncio.sleep(1.0)  # nobody answers: the agent retries with backoff
+        assert not task.done()
+        second = create_app(settings)
+        async with serve(second, port):
+            svc: QueueService = second.state.service
+            submitted = await svc.submit(user(1), Lane.NORMAL, SAVE)
+            deadline = asyncio.get_running_loop().time() + 30
+            while not (job := await svc.jobs.get(submitted.id)).status.is_final:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+            agent.drain()
+            await asyncio.wait_for(task, 15)
+        await manager.aclose()
+        await comfy.aclose()
+    assert job.status is JobStatus.COMPLETED
