@@ -7,6 +7,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import mimetypes
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,17 +19,18 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from queue_manager.comfy.validation import ServerCrash, validate_prompt
+from queue_manager.comfy.validation import ServerCrash, split_annotated_filename, validate_prompt
 from queue_manager.ids import is_job_id
 from worker.simulator import files
 from worker.simulator.executor import Executor
+from worker.simulator.files import ComfyJSONResponse as JSONResponse
 from worker.simulator.nodes import NODES
 from worker.simulator.runtime import SimulatorConfig
-from worker.simulator.sockets import SERVER_FEATURES, Sockets
+from worker.simulator.sockets import SERVER_FEATURES, Client, Sockets
 from worker.simulator.state import Finished, QueueItem, SimState
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,14 @@ _MODEL_INPUTS = {
     ("VAELoader", "vae_name"): "vae",
 }
 Handler = Callable[[Request], Awaitable[Response]]
+# What a ComfyUI 0.25.0 install reports about its Python packages (system_stats).
+PACKAGE_VERSIONS = [
+    {"name": "comfyui-frontend-package", "installed": "1.45.15", "required": "1.45.15"},
+    {"name": "comfyui-workflow-templates", "installed": "0.10.0", "required": "0.10.0"},
+    {"name": "comfyui-embedded-docs", "installed": "0.5.4", "required": "0.5.4"},
+    {"name": "comfy-kitchen", "installed": "0.2.10", "required": "0.2.10"},
+    {"name": "comfy-aimdo", "installed": "0.4.10", "required": "0.4.10"},
+]
 
 
 def load_object_info(input_dir: Path) -> dict[str, Any]:
@@ -59,7 +71,23 @@ def load_object_info(input_dir: Path) -> dict[str, Any]:
 
 
 def _input_files(input_dir: Path) -> list[str]:
-    return sorted(p.relative_to(input_dir).as_posix() for p in input_dir.rglob("*") if p.is_file())
+    """LoadImage's list, as ComfyUI builds it: the image files directly in the input folder
+    (subfolder files are valid values all the same: `"sub/x.png"`)."""
+    return sorted(p.name for p in input_dir.iterdir() if p.is_file() and _is_image_name(p.name))
+
+
+def _is_image_name(name: str) -> bool:
+    media = mimetypes.guess_type(name, strict=False)[0] or ""
+    return media.startswith("image/")
+
+
+def _memory() -> tuple[int, int]:
+    """(total, available) bytes of RAM, 0 where the platform does not tell."""
+    try:
+        page = os.sysconf("SC_PAGE_SIZE")
+        return page * os.sysconf("SC_PHYS_PAGES"), page * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0, 0
 
 
 class Simulator:
@@ -148,11 +176,14 @@ class Simulator:
                 "prompt_id must be a UUID string in canonical lowercase hyphenated form; "
                 "omit it to let the server generate one",
             )
-        self.object_info["LoadImage"]["input"]["required"]["image"][0] = _input_files(
-            self.folders.of("input")
-        )
+        self.refresh_input_list()
         try:
-            result = validate_prompt(body["prompt"], self.object_info)
+            result = validate_prompt(
+                body["prompt"],
+                self.object_info,
+                input_file_exists=self.input_exists,
+                partial_execution_targets=body.get("partial_execution_targets"),
+            )
         except ServerCrash:
             return _crash()
         if not result.ok:
@@ -161,14 +192,22 @@ class Simulator:
         if body.get("client_id") is not None:
             extra["client_id"] = body["client_id"]
         extra["create_time"] = int(time.time() * 1000)
-        self.state.pending.append(
-            QueueItem(number, prompt_id, body["prompt"], extra, list(result.outputs))
-        )
+        self.state.put(QueueItem(number, prompt_id, body["prompt"], extra, list(result.outputs)))
         self.work.set()
         await self.broadcast_status()
         return JSONResponse(
             {"prompt_id": prompt_id, "number": number, "node_errors": result.node_errors}
         )
+
+    def refresh_input_list(self) -> None:
+        self.object_info["LoadImage"]["input"]["required"]["image"][0] = _input_files(
+            self.folders.of("input")
+        )
+
+    def input_exists(self, name: str) -> bool:
+        """A loader node's file check, as ComfyUI's `exists_annotated_filepath`."""
+        base, folder = split_annotated_filename(name)
+        return os.path.exists(os.path.join(self.folders.of(folder), base))
 
     # -- queue, history, jobs, interrupt --------------------------------------------------
 
@@ -180,11 +219,14 @@ class Simulator:
 
     async def post_queue(self, request: Request) -> Response:
         body = await _json_or_empty(request)
+        changed = False
         if body.get("clear"):
             self.state.pending.clear()
+            changed = True  # ComfyUI announces a wipe even of an empty queue
         if isinstance(body.get("delete"), list):
-            self.state.delete_pending(str(x) for x in body["delete"])
-        await self.broadcast_status()
+            changed = self.state.delete_pending(str(x) for x in body["delete"]) or changed
+        if changed:
+            await self.broadcast_status()
         return Response(status_code=200)
 
     async def get_history(self, request: Request) -> Response:
@@ -222,24 +264,38 @@ class Simulator:
             self.interrupt.set()
         return Response(status_code=200)
 
+    async def post_free(self, request: Request) -> Response:
+        """Unloading models and freeing memory: nothing to do without models."""
+        return Response(status_code=200)
+
     # -- information ----------------------------------------------------------------------
 
     async def get_object_info(self, request: Request) -> Response:
+        self.refresh_input_list()
         return JSONResponse(self.object_info)
 
     async def get_object_info_node(self, request: Request) -> Response:
         name = request.path_params["node_class"]
+        self.refresh_input_list()
         return JSONResponse({name: self.object_info[name]} if name in self.object_info else {})
 
     async def get_system_stats(self, request: Request) -> Response:
+        ram_total, ram_free = _memory()
         return JSONResponse(
             {
                 "system": {
-                    "os": "linux",
+                    "os": "linux" if sys.platform.startswith("linux") else sys.platform,
+                    "ram_total": ram_total,
+                    "ram_free": ram_free,
                     "comfyui_version": "0.25.0",
-                    "python_version": "simulator",
-                    "pytorch_version": "none",
+                    "required_frontend_version": "1.45.15",
+                    "installed_templates_version": "0.10.0",
+                    "required_templates_version": "0.10.0",
+                    "comfy_package_versions": PACKAGE_VERSIONS,
+                    "python_version": sys.version,
+                    "pytorch_version": "none (ComfyUI simulator)",
                     "embedded_python": False,
+                    "deploy_environment": "simulator",
                     "argv": ["comfy-workshop", "simulator"],
                 },
                 "devices": [
@@ -247,10 +303,10 @@ class Simulator:
                         "name": "ComfyUI simulator (no GPU)",
                         "type": "cpu",
                         "index": None,
-                        "vram_total": 0,
-                        "vram_free": 0,
-                        "torch_vram_total": 0,
-                        "torch_vram_free": 0,
+                        "vram_total": ram_total,
+                        "vram_free": ram_free,
+                        "torch_vram_total": ram_total,
+                        "torch_vram_free": ram_free,
                     }
                 ],
             }
@@ -281,30 +337,36 @@ class Simulator:
         await socket.send_json(
             {"type": "status", "data": {**self.status_data(), "sid": client.sid}}
         )
-        running = self.state.running
-        if running is not None and running.client_id == client.sid:
-            await socket.send_json(
-                {
-                    "type": "executing",
-                    "data": {"node": None, "display_node": None, "prompt_id": running.prompt_id},
-                }
-            )
+        # A client that reconnects while its prompt runs learns the node being executed
+        # (ComfyUI sends only `node`; a null node would read as "prompt finished").
+        running, node = self.state.running, self.sockets.executing.get(client.sid)
+        if running is not None and running.client_id == client.sid and node is not None:
+            await socket.send_json({"type": "executing", "data": {"node": node}})
         try:
             while True:
-                message = await socket.receive_text()
-                await self._client_frame(client, message)
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("text") is not None:
+                    await self._client_frame(client, message["text"])
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             self.sockets.disconnect(client)
 
-    async def _client_frame(self, client: Any, message: str) -> None:
-        first, client.negotiated = not client.negotiated, True
-        with contextlib.suppress(ValueError, AttributeError):
+    async def _client_frame(self, client: Client, message: str) -> None:
+        """Feature flags count only in the client's first frame; a frame that is not a JSON
+        object does not count as one (ComfyUI skips it before noting the first message)."""
+        try:
             frame = json.loads(message)
-            if first and frame.get("type") == "feature_flags":
-                client.features = dict(frame.get("data") or {})
-                await client.socket.send_json({"type": "feature_flags", "data": SERVER_FEATURES})
+            kind = frame.get("type")
+        except (ValueError, AttributeError):
+            return
+        first, client.negotiated = not client.negotiated, True
+        if first and kind == "feature_flags":
+            data = frame.get("data")
+            client.features = dict(data) if isinstance(data, dict) else {}
+            await client.socket.send_json({"type": "feature_flags", "data": SERVER_FEATURES})
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -318,6 +380,7 @@ class Simulator:
             ("/history", self.post_history, ["POST"]),
             ("/history/{prompt_id}", self.get_history_item, ["GET"]),
             ("/interrupt", self.post_interrupt, ["POST"]),
+            ("/free", self.post_free, ["POST"]),
             ("/object_info", self.get_object_info, ["GET"]),
             ("/object_info/{node_class}", self.get_object_info_node, ["GET"]),
             ("/system_stats", self.get_system_stats, ["GET"]),
@@ -340,6 +403,11 @@ class Simulator:
             WebSocketRoute("/ws", self.ws),
         ]
         return routes
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """aiohttp's answer for a path without a route: 404, empty."""
+    return Response(status_code=404, media_type="application/octet-stream")
 
 
 def _crash() -> Response:
@@ -381,6 +449,6 @@ def create_app(base: Path, config: SimulatorConfig | None = None) -> Starlette:
             runner.cancel()
             await asyncio.wait({runner})
 
-    app = Starlette(routes=sim.routes(), lifespan=lifespan)
+    app = Starlette(routes=sim.routes(), lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.simulator = sim
     return app

@@ -31,6 +31,9 @@ class Client:
 class Sockets:
     def __init__(self) -> None:
         self.clients: dict[str, Client] = {}
+        # The node each client's prompt is executing (ComfyUI's `last_node_id`), for clients
+        # that reconnect mid-run.
+        self.executing: dict[str, str] = {}
 
     def connect(self, socket: WebSocket, client_id: str | None) -> Client:
         """Register a socket; a reconnect with the same clientId replaces the old one."""
@@ -44,6 +47,12 @@ class Sockets:
             del self.clients[client.sid]
 
     async def send_json(self, type_: str, data: dict[str, Any], to: str | None) -> None:
+        if type_ == "executing" and to is not None:
+            node = data.get("display_node", data.get("node"))
+            if node is None:
+                self.executing.pop(to, None)
+            else:
+                self.executing[to] = str(node)
         message = {"type": type_, "data": data}
         for client in self._targets(to):
             await _send(client, text=message)

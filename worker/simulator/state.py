@@ -3,6 +3,8 @@ in the shapes a real ComfyUI 0.25.0 answers (captures/comfyui-0.25.0/get_*)."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +22,12 @@ class QueueItem:
     prompt: dict[str, Any]
     extra_data: dict[str, Any]  # includes client_id and create_time, as ComfyUI stores it
     outputs: list[str]
+    # Submission order: breaks create_time ties (same millisecond) in the jobs API.
+    seq: int = field(default_factory=itertools.count().__next__)
+
+    def __lt__(self, other: QueueItem) -> bool:
+        # ComfyUI's queue is a heap of (number, prompt_id, ...) tuples.
+        return (self.number, self.prompt_id) < (other.number, other.prompt_id)
 
     @property
     def client_id(self) -> str | None:
@@ -67,6 +75,7 @@ class Finished:
 @dataclass
 class SimState:
     counter: int = 0
+    # A heap, as ComfyUI keeps it: `GET /queue` shows it in heap order, not sorted.
     pending: list[QueueItem] = field(default_factory=list)
     running: QueueItem | None = None
     history: OrderedDict[str, Finished] = field(default_factory=OrderedDict)
@@ -79,11 +88,13 @@ class SimState:
     def queue_remaining(self) -> int:
         return len(self.pending) + (1 if self.running else 0)
 
+    def put(self, item: QueueItem) -> None:
+        heapq.heappush(self.pending, item)
+
     def take(self) -> QueueItem | None:
         if not self.pending:
             return None
-        item = min(self.pending, key=lambda i: i.number)
-        self.pending.remove(item)
+        item = heapq.heappop(self.pending)
         self.running = item
         return item
 
@@ -93,9 +104,18 @@ class SimState:
         while len(self.history) > MAX_HISTORY:
             self.history.popitem(last=False)
 
-    def delete_pending(self, ids: Iterable[str]) -> None:
-        drop = set(ids)
-        self.pending = [i for i in self.pending if i.prompt_id not in drop]
+    def delete_pending(self, ids: Iterable[str]) -> bool:
+        """Remove pending items by prompt id, as ComfyUI does (pop, then re-heapify);
+        whether anything was removed."""
+        removed = False
+        for prompt_id in ids:
+            for index, item in enumerate(self.pending):
+                if item.prompt_id == prompt_id:
+                    self.pending.pop(index)
+                    heapq.heapify(self.pending)
+                    removed = True
+                    break
+        return removed
 
     # -- views ----------------------------------------------------------------------------
 
@@ -106,14 +126,18 @@ class SimState:
         }
 
     def history_json(self, max_items: int | None, offset: int | None) -> dict[str, Any]:
-        items = list(self.history.items())
-        if offset is not None:
-            items = items[offset:]
-            if max_items is not None:
-                items = items[:max_items]
-        elif max_items is not None:
-            items = items[-max_items:] if max_items > 0 else []
-        return {pid: done.entry() for pid, done in items}
+        """ComfyUI's `get_history`: without an offset (or a negative one) `max_items` means the
+        newest ones; with one, up to `max_items` from there (at least one is always taken)."""
+        start = -1 if offset is None else offset
+        if start < 0 and max_items is not None:
+            start = len(self.history) - max_items
+        out: dict[str, Any] = {}
+        for index, (pid, done) in enumerate(self.history.items()):
+            if index >= start:
+                out[pid] = done.entry()
+                if max_items is not None and len(out) >= max_items:
+                    break
+        return out
 
     def jobs_json(self, query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """`GET /api/jobs`: (status code, body)."""
@@ -136,10 +160,11 @@ class SimState:
             jobs = [j for j in jobs if j.get("workflow_id") == workflow]
         key = query.get("sort_by", "created_at")
         reverse = query.get("sort_order", "desc") != "asc"
+        order = {pid: i for i, pid in enumerate(self._submission_order())}
         if key == "execution_duration":
-            jobs.sort(key=_duration, reverse=reverse)
+            jobs.sort(key=lambda j: (_duration(j), order[j["id"]]), reverse=reverse)
         else:
-            jobs.sort(key=lambda j: j["create_time"], reverse=reverse)
+            jobs.sort(key=lambda j: (j["create_time"], order[j["id"]]), reverse=reverse)
         total = len(jobs)
         page = jobs[offset : offset + limit] if limit is not None else jobs[offset:]
         return 200, {
@@ -164,6 +189,11 @@ class SimState:
             if job["id"] == prompt_id:
                 return job
         return None
+
+    def _submission_order(self) -> list[str]:
+        items = [*self.pending, *([self.running] if self.running else [])]
+        items += [done.item for done in self.history.values()]
+        return [i.prompt_id for i in sorted(items, key=lambda i: i.seq)]
 
     def _all_jobs(self) -> list[dict[str, Any]]:
         jobs = [_summary(i, "pending", None) for i in self.pending]
