@@ -160,6 +160,13 @@ class _Run:
             node_id = self._pick(pending)
             pending.remove(node_id)
             if self.interrupt.is_set():
+                # ComfyUI announces the next node, then its interrupt check stops it.
+                self.set_state(node_id, "running", 0.0, 1.0)
+                await self.send_state()
+                await self.job_event(
+                    "executing",
+                    {"node": node_id, "display_node": node_id, "prompt_id": self.prompt_id},
+                )
                 return await self._interrupted(node_id)
             try:
                 await self._execute_node(node_id, signatures[node_id])
