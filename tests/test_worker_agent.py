@@ -447,3 +447,19 @@ async def test_an_agent_started_before_the_queue_manager_connects_when_it_comes_
         await manager.aclose()
         await comfy.aclose()
     assert job.status is JobStatus.COMPLETED
+
+
+async def test_text_outputs_are_kept_on_the_job(stack: Stack) -> None:
+    prompt = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 40, "height": 24, "batch_size": 3, "color": 0},
+        },
+        "2": {"class_type": "GetImageSize", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 0]}},
+    }
+    async with stack.agent():
+        submitted = await stack.service.submit(user(1), Lane.NORMAL, prompt)
+        job = await stack.finished(submitted.id)
+    assert job.status is JobStatus.COMPLETED, job.error
+    assert job.outputs == [{"node_id": "3", "media": "text", "values": ["40"]}]

@@ -171,9 +171,12 @@ class Agent:
                 await self.comfy.interrupt(job.id)
                 raise
         entry = await self._history(job.id)
-        refs, _ = history_outputs(entry or {})
+        refs, values = history_outputs(entry or {})
         for ref in refs:  # anything `executed` did not announce
             await self._copy_output(job, ref, stored, copied)
+        # UI output that is not a file (PreviewAny's text, ...) is kept as it is.
+        for node_id, ui in values.items():
+            stored += [{"node_id": node_id, "media": m, "values": v} for m, v in ui.items()]
         if error is not None:
             await self.manager.fail(job, error)
         else:
