@@ -12,6 +12,7 @@ Figures are printed, never asserted. Usage: python -m benchmarks.queue [--repeat
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import json
@@ -44,18 +45,20 @@ BIN = Path(sys.executable).parent
 PROMPT = {"9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "bench"}}}
 
 
-class System:
+class System(abc.ABC):
     name = "?"
 
-    def worker_argv(self) -> list[str]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def worker_argv(self) -> list[str]: ...
 
+    @abc.abstractmethod
     async def open(self, url: str) -> None: ...
 
+    @abc.abstractmethod
     async def close(self) -> None: ...
 
-    async def enqueue(self, tag: str) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def enqueue(self, tag: str) -> None: ...
 
 
 class Ours(System):
