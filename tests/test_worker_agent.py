@@ -463,3 +463,47 @@ async def test_text_outputs_are_kept_on_the_job(stack: Stack) -> None:
         job = await stack.finished(submitted.id)
     assert job.status is JobStatus.COMPLETED, job.error
     assert job.outputs == [{"node_id": "3", "media": "text", "values": ["40"]}]
+
+
+async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
+    redis_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    from queue_manager.redis_server import free_port
+
+    settings = make_settings(
+        redis_server, prefix, data_dir=tmp_path / "data", lease_seconds=10, heartbeat_seconds=1
+    )
+    port = free_port()
+    async with serve_simulator(tmp_path / "sim", SimulatorConfig(step_delay=0.05)) as sim:
+        first = create_app(settings)
+        async with serve(first, port) as url:
+            stack = Stack(
+                url, first.state.service, tmp_path / "data", sim, first.state.tokens, tmp_path
+            )
+            ws = await stack.worker_settings("steady")
+            manager, comfy = ManagerClient(ws), ComfyClient(sim.url, 10.0)
+            agent = Agent(ws, manager, comfy)
+            task = asyncio.create_task(agent.run())
+            await until(lambda: stack._registered("steady"))
+            submitted = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=30))
+
+            async def sampling() -> bool:
+                return bool(sim.sim.state.running)
+
+            await until(sampling)
+        # The queue manager is gone mid-run (a deploy, a crash) and comes back a moment later.
+        await asyncio.sleep(0.5)
+        second = create_app(settings)
+        async with serve(second, port):
+            svc: QueueService = second.state.service
+            deadline = asyncio.get_running_loop().time() + 30
+            while not (job := await svc.jobs.get(submitted.id)).status.is_final:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+            agent.drain()
+            await asyncio.wait_for(task, 15)
+        await manager.aclose()
+        await comfy.aclose()
+    assert job.status is JobStatus.COMPLETED, job.error
+    assert job.attempts == 1
+    assert (tmp_path / "data/outputs/user001" / str(job.outputs[0]["filename"])).is_file()

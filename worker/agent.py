@@ -18,8 +18,9 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from queue_manager.comfy.frames import Preview, Text
 from worker.comfy_client import ComfyClient, EventStream
@@ -29,6 +30,7 @@ from worker.settings import WorkerSettings
 from worker.translate import OutputRef, file_inputs, history_outputs, offer_of, with_renamed_inputs
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _CHUNK = 1 << 20
 
 
@@ -178,9 +180,31 @@ class Agent:
         for node_id, ui in values.items():
             stored += [{"node_id": node_id, "media": m, "values": v} for m, v in ui.items()]
         if error is not None:
-            await self.manager.fail(job, error)
+            await self._persist("fail", lambda: self.manager.fail(job, error))
         else:
-            await self.manager.complete(job, stored)
+            await self._persist("complete", lambda: self.manager.complete(job, stored))
+
+    async def _persist(self, what: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """A call that must reach the queue manager (an output, the outcome): retried with
+        backoff while the manager is away (a restart, a network blip), for a while."""
+        deadline = time.monotonic() + self.settings.manager_retry_seconds
+        backoff = 0.2
+        while True:
+            try:
+                return await call()
+            except ManagerUnavailable as exc:
+                if time.monotonic() + backoff > deadline:
+                    raise
+                log.warning("%s failed (%s); retrying in %.1fs", what, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _tell(self, job: Assignment, kind: str, data: dict[str, Any]) -> None:
+        """A report that may be lost (a phase): the manager being away must not stop the run."""
+        try:
+            await self.manager.report(job, kind, data)
+        except ManagerUnavailable as exc:
+            log.debug("report %s lost: %s", kind, exc)
 
     async def _follow(
         self,
@@ -208,10 +232,10 @@ class Agent:
             if data.get("prompt_id") not in (None, job.id):
                 continue
             if kind == "execution_start":
-                await self.manager.report(job, "job.started", {})
+                await self._tell(job, "job.started", {})
             elif kind == "executing" and data.get("node") is not None:
                 await relay.flush()
-                await self.manager.report(job, "job.executing", {"node": data["node"]})
+                await self._tell(job, "job.executing", {"node": data["node"]})
             elif kind == "progress":
                 await relay.offer(
                     {"value": data.get("value"), "max": data.get("max"), "node": data.get("node")}
@@ -258,7 +282,7 @@ class Agent:
             item = await self._copy_output(job, ref, stored, copied)
             if item is not None:
                 new.append(item)
-        await self.manager.report(
+        await self._tell(
             job, "job.executed", {"node": node_id, "files": new, "output": other.get(node_id, {})}
         )
 
@@ -273,10 +297,14 @@ class Agent:
         if key in copied:
             return None
         copied.add(key)
-        async with self.comfy.view(ref) as response:
-            saved = await self.manager.upload_output(
-                job, ref.subfolder, ref.filename, response.aiter_raw(_CHUNK), kind=ref.type
-            )
+
+        async def copy() -> dict[str, Any]:  # a retry streams the file from ComfyUI again
+            async with self.comfy.view(ref) as response:
+                return await self.manager.upload_output(
+                    job, ref.subfolder, ref.filename, response.aiter_raw(_CHUNK), kind=ref.type
+                )
+
+        saved = await self._persist(f"output {ref.filename}", copy)
         item = {**saved, "node_id": ref.node_id, "media": ref.media}
         stored.append(item)
         return item
@@ -331,7 +359,8 @@ class _ProgressRelay:
         # Previews are only a glimpse: one dropped in favour of a newer one loses nothing.
         if time.monotonic() - self._preview_at >= self._interval:
             self._preview_at = time.monotonic()
-            await self._manager.preview(self._job, preview.image, preview.mime)
+            with contextlib.suppress(ManagerUnavailable):
+                await self._manager.preview(self._job, preview.image, preview.mime)
 
     async def offer(self, data: dict[str, Any]) -> None:
         self._pending = data
@@ -342,7 +371,8 @@ class _ProgressRelay:
         if self._pending is not None:
             data, self._pending = self._pending, None
             self._sent_at = time.monotonic()
-            await self._manager.report(self._job, "job.progress", data)
+            with contextlib.suppress(ManagerUnavailable):  # progress may be lost, never the run
+                await self._manager.report(self._job, "job.progress", data)
 
 
 def _execution_error(data: dict[str, Any]) -> dict[str, Any]:

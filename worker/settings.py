@@ -29,6 +29,9 @@ class WorkerSettings(BaseSettings):
         default=3600.0, gt=0, description="A prompt that runs longer fails"
     )
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    manager_retry_seconds: float = Field(
+        default=120.0, gt=0, description="How long an output or an outcome is retried"
+    )
     work_dir: Path = Field(default=Path("data/worker"), description="Scratch space for transfers")
 
     @model_validator(mode="after")
