@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from queue_manager.local import run, run_local
 from queue_manager.settings import Settings
 from queue_manager.token_command import run_token_command
+from queue_manager.users_command import run_users_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--fail", action="append", default=[], help="node type that fails")
     sim.add_argument("--large-output-bytes", type=int, default=0)
     sub.add_parser("worker", help="run a GPU worker agent (settings: CW_WORKER_* variables)")
+    users = sub.add_parser("users", help="add, remove, list accounts or reset a password")
+    users.add_argument("action", choices=["add", "remove", "list", "reset"])
+    users.add_argument("name", nargs="?")
+    users.add_argument("--role", choices=["participant", "instructor"], default="participant")
+    users.add_argument("--password", help="default: a random one, printed once")
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -74,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         return 0
+    if args.command == "users":
+        return run_users_command(settings, args.action, args.name, args.role, args.password)
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":

@@ -20,6 +20,7 @@
 {p}idle                    set: workers waiting in a blocking claim
 {p}workers                 zset: worker -> last seen
 {p}worker_tokens           hash: worker -> SHA-256 of its token's secret
+{p}accounts                hash: name -> JSON {role, hash (argon2)}
 {p}events                  stream: every job, worker and control event (capped)
 """
 
@@ -65,6 +66,10 @@ class Keys:
     @property
     def workers(self) -> str:
         return self._k("workers")
+
+    @property
+    def accounts(self) -> str:
+        return self._k("accounts")
 
     @property
     def worker_tokens(self) -> str:

@@ -1,0 +1,103 @@
+"""Accounts in Redis: a name, a role, and an argon2 hash of the password (argon2-cffi).
+
+All accounts live in one hash (name -> JSON), so adding one is a single atomic HSETNX. Names
+are user names as they appear in URLs (`/user001/`) and folders, so they follow the same rule
+as every other name here (`ids.is_name`).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import secrets
+from dataclasses import dataclass
+from typing import cast
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from redis.asyncio import Redis
+
+from queue_manager.ids import UserId, is_name
+from queue_manager.keys import Keys
+
+MIN_PASSWORD = 8
+
+
+class Role(enum.StrEnum):
+    INSTRUCTOR = "instructor"
+    PARTICIPANT = "participant"
+
+
+@dataclass(frozen=True)
+class Account:
+    name: UserId
+    role: Role
+
+
+class AccountError(ValueError):
+    """A refused account change (bad name or password, existing or unknown account)."""
+
+
+_hasher = PasswordHasher()
+# Verifying against this when the name is unknown keeps the answer time the same, so a login
+# form cannot be used to find out which accounts exist.
+_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class AccountStore:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._key = keys.accounts
+
+    async def add(self, name: str, role: Role, password: str) -> Account:
+        if not is_name(name):
+            raise AccountError("names are lowercase letters, digits, '-' and '_' (at most 64)")
+        _check_password(password)
+        record = json.dumps({"role": role.value, "hash": _hasher.hash(password)})
+        if not await self._redis.hsetnx(self._key, name, record):
+            raise AccountError(f"account {name} exists already")
+        return Account(UserId(name), role)
+
+    async def remove(self, name: str) -> None:
+        if not await self._redis.hdel(self._key, name):
+            raise AccountError(f"no account {name}")
+
+    async def reset(self, name: str, password: str) -> None:
+        _check_password(password)
+        account = await self.get(name)
+        if account is None:
+            raise AccountError(f"no account {name}")
+        record = json.dumps({"role": account.role.value, "hash": _hasher.hash(password)})
+        await self._redis.hset(self._key, name, record)
+
+    async def get(self, name: str) -> Account | None:
+        record = await self._record(name)
+        return Account(UserId(name), Role(record["role"])) if record else None
+
+    async def all(self) -> list[Account]:
+        raw = cast("dict[str, str]", await self._redis.hgetall(self._key))
+        return [Account(UserId(n), Role(json.loads(r)["role"])) for n, r in sorted(raw.items())]
+
+    async def verify(self, name: str, password: str) -> Account | None:
+        """The account if the password is right; None otherwise (whatever was wrong)."""
+        record = await self._record(name)
+        try:
+            _hasher.verify(record["hash"] if record else _DUMMY, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return Account(UserId(name), Role(record["role"])) if record else None
+
+    async def _record(self, name: str) -> dict[str, str] | None:
+        if not is_name(name):
+            return None
+        raw = cast("str | None", await self._redis.hget(self._key, name))
+        return cast("dict[str, str]", json.loads(raw)) if raw else None
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"passwords have at least {MIN_PASSWORD} characters")
