@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from queue_manager import __version__
-from queue_manager.api import errors, health, worker
+from queue_manager.api import errors, health, login, worker
+from queue_manager.api.auth import Sessions
 from queue_manager.keys import Keys
 from queue_manager.service import QueueService
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
+from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
 from queue_manager.store.tokens import TokenStore
 
@@ -25,6 +27,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.service = service
         app.state.tokens = TokenStore(redis, Keys(settings.key_prefix))
         app.state.files = FileStore(settings.data_dir)
+        app.state.accounts = AccountStore(redis, Keys(settings.key_prefix))
+        app.state.sessions = Sessions(
+            settings.secret_key.get_secret_value(),
+            int(settings.session_hours * 3600),
+            settings.cookie_secure,
+        )
         try:
             async with service.running():
                 yield
@@ -35,4 +43,5 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(worker.router)
+    app.include_router(login.router)
     return app

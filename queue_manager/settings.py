@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         default=SecretStr("changeme"), description="Signs session cookies."
     )
 
+    session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (behind TLS: true)."
+    )
+
     # Scheduling
     scheduling_mode: Mode = Mode.FAIR
     max_queued_per_user: int = Field(default=10, description="-1 for no limit; live-changeable.")

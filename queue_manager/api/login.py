@@ -1,0 +1,77 @@
+"""The login page, logout, and `GET /api/me` (who the caller is)."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from queue_manager.api.auth import CurrentAccount, Sessions
+from queue_manager.store.accounts import Account, AccountStore, Role
+
+router = APIRouter(tags=["accounts"])
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Comfy Workshop - log in</title>
+<style>body{{font-family:system-ui,sans-serif;background:#202020;color:#ddd;display:grid;
+place-items:center;height:100vh;margin:0}}form{{background:#2b2b2b;padding:2em;border-radius:8px;
+display:grid;gap:.8em;min-width:18em}}input,button{{font-size:1em;padding:.5em}}
+.err{{color:#f88}}</style></head><body><form method="post" action="/login">
+<h1>Comfy Workshop</h1>{error}<label>Name <input name="username" autocomplete="username"
+autofocus required></label><label>Password <input name="password" type="password"
+autocomplete="current-password" required></label><input type="hidden" name="next" value="{next}">
+<button type="submit">Log in</button></form></body></html>"""
+
+
+def _page(next_url: str, error: str = "") -> str:
+    err = f'<p class="err">{html.escape(error)}</p>' if error else ""
+    return _PAGE.format(error=err, next=html.escape(next_url, quote=True))
+
+
+def home_of(account: Account) -> str:
+    return "/admin/" if account.role is Role.INSTRUCTOR else f"/{account.name}/"
+
+
+def safe_next(next_url: str, account: Account) -> str:
+    """Only a path on this site (never `//host` or `https://host`: no open redirect)."""
+    if next_url.startswith("/") and not next_url.startswith(("//", "/\\")):
+        return next_url
+    return home_of(account)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(next: str = "") -> HTMLResponse:
+    return HTMLResponse(_page(next))
+
+
+@router.post("/login", response_model=None)
+async def login(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    accounts: AccountStore = request.app.state.accounts
+    account = await accounts.verify(username.strip().lower(), password)
+    if account is None:
+        return HTMLResponse(_page(next, "Wrong name or password."), status_code=401)
+    response = RedirectResponse(safe_next(next, account), status_code=303)
+    sessions: Sessions = request.app.state.sessions
+    sessions.issue(response, account)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> RedirectResponse:
+    response = RedirectResponse("/login", status_code=303)
+    sessions: Sessions = request.app.state.sessions
+    sessions.clear(response)
+    return response
+
+
+@router.get("/api/me")
+async def me(account: CurrentAccount) -> dict[str, str]:
+    return {"name": account.name, "role": account.role.value}
