@@ -11,7 +11,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from queue_manager.local import run, run_local
+from queue_manager.local import LocalOptions, run, run_local
 from queue_manager.settings import Settings
 from queue_manager.token_command import run_token_command
 from queue_manager.users_command import run_users_command
@@ -26,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--host", help="listen address (default 127.0.0.1)")
         cmd.add_argument("--port", type=int, help="listen port (default 8188)")
         cmd.add_argument("--data", type=Path, help="data folder (default ./data)")
+    up.add_argument("--users", type=int, default=20, help="participants (default 20)")
+    up.add_argument("--workers", type=int, default=1, help="simulated GPU workers (default 1)")
+    up.add_argument("--comfyui-url", help="run one worker agent for this ComfyUI instead")
+    up.add_argument("--step-delay", type=float, default=0.05, help="simulated seconds per step")
     sim = sub.add_parser("simulator", help="run a ComfyUI simulator (no GPU needed)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8189)
@@ -85,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":
-        run_local(settings)
+        run_local(
+            settings,
+            LocalOptions(args.users, args.workers, args.comfyui_url, args.step_delay),
+        )
     else:
         run(settings)
     return 0

@@ -3,6 +3,7 @@ process it started on SIGTERM."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
@@ -30,31 +31,116 @@ def _wait_ready(url: str, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.slow
-def test_up_serves_and_stops_its_private_redis(tmp_path: Path) -> None:
-    port = free_port()
+def _start_up(tmp_path: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """`comfy-workshop up` as a person starts it; returns it and its private Redis port."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "queue_manager", "up", "--port", str(port), "--data", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "queue_manager",
+            "up",
+            "--port",
+            str(port),
+            "--data",
+            str(tmp_path),
+            "--step-delay",
+            "0",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     assert proc.stdout is not None
-    try:
-        banner = [proc.stdout.readline() for _ in range(3)]
-        assert f"http://127.0.0.1:{port}/" in banner[0]
-        match = re.search(r"private Redis on redis://127\.0\.0\.1:(\d+)/", banner[1])
-        assert match, banner
-        redis_port = int(match.group(1))
-        _wait_ready(f"http://127.0.0.1:{port}/readyz")
-        assert (tmp_path / "redis" / "appendonlydir").is_dir()  # AOF in the data folder
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=20)
+    redis_port = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if match := re.search(r"private Redis on redis://127\.0\.0\.1:(\d+)/", line):
+            redis_port = int(match.group(1))
+        if "data folder:" in line:
+            break
+    assert redis_port, "no banner"
+    _wait_ready(f"http://127.0.0.1:{port}/readyz")
+    return proc, redis_port
+
+
+def _stop_up(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest
+    return rest
+
+
+@pytest.mark.slow
+def test_up_runs_a_whole_local_workshop_and_stops_everything(tmp_path: Path) -> None:
+    import asyncio
+
+    from queue_manager.jobs import Lane
+    from queue_manager.service import QueueService
+    from queue_manager.settings import Settings
+    from queue_manager.store.connection import connect
+
+    port = free_port()
+    proc, redis_port = _start_up(tmp_path, port, "--users", "3", "--workers", "1")
+    try:
+        creds = tmp_path / "credentials.csv"
+        assert oct(creds.stat().st_mode & 0o777) == "0o600"
+        rows = list(csv.DictReader(creds.open()))
+        assert [(r["user"], r["role"]) for r in rows] == [
+            ("user001", "participant"),
+            ("user002", "participant"),
+            ("user003", "participant"),
+            ("instructor", "instructor"),
+        ]
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/api/me", timeout=5, auth=("user002", rows[1]["password"])
+        )
+        assert me.json() == {"name": "user002", "role": "participant"}
+        assert (tmp_path / "redis" / "appendonlydir").is_dir()  # AOF in the data folder
+
+        async def run_one_job() -> str:
+            url = f"redis://127.0.0.1:{redis_port}/0"
+            redis = connect(url)
+            svc = QueueService(Settings(redis_url=url), redis)
+            prompt = {
+                "1": {
+                    "class_type": "EmptyImage",
+                    "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0},
+                },
+                "2": {
+                    "class_type": "SaveImage",
+                    "inputs": {"images": ["1", 0], "filename_prefix": "up"},
+                },
+            }
+            job = await svc.submit("user001", Lane.NORMAL, prompt)  # type: ignore[arg-type]
+            for _ in range(600):
+                status = (await svc.jobs.get(job.id)).status.value
+                if status in ("completed", "failed", "cancelled"):
+                    break
+                await asyncio.sleep(0.05)
+            await redis.aclose()
+            return status
+
+        assert asyncio.run(run_one_job()) == "completed"
+        assert (tmp_path / "outputs" / "user001" / "up_00001_.png").is_file()
+    finally:
+        rest = _stop_up(proc)
     assert "stopped the private Redis" in rest
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+
+    # A second start reuses the accounts and their passwords.
+    proc, _ = _start_up(tmp_path, port, "--users", "3", "--workers", "0")
+    try:
+        again = list(csv.DictReader((tmp_path / "credentials.csv").open()))
+        assert again == rows
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/api/me", timeout=5, auth=("instructor", rows[3]["password"])
+        )
+        assert me.json()["role"] == "instructor"
+    finally:
+        _stop_up(proc)
 
 
 def test_worker_tokens_are_created_listed_and_revoked_by_the_operator(
