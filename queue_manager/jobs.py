@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
@@ -104,7 +103,3 @@ class Job(BaseModel):
     error: JobError | None = None
     hold: str | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
-
-    def public_view(self) -> dict[str, Any]:
-        """The job without its prompt and workflow, for lists and events."""
-        return self.model_dump(mode="json", exclude={"prompt", "extra_data"})

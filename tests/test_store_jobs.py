@@ -372,3 +372,15 @@ async def test_counts_stay_consistent_with_statuses(service: QueueService) -> No
     assert stats == {"queued": "6", "running": "1", "completed": "1", "cancelled": "1"}
     queued = await service.redis.hgetall(service._keys.queued)
     assert sum(int(v) for v in queued.values()) == 6
+
+
+async def test_room_and_user_controls_read_back_as_set(service: QueueService) -> None:
+    await service.control.pause()
+    await service.control.set_room_limits(max_queued=4, max_running=2)
+    await service.control.set_user(user(1), paused=True, max_running=3)
+    room = await service.control.room()
+    assert (room.paused, room.max_queued, room.max_running, room.mode) == (True, 4, 2, Mode.FAIR)
+    one = await service.control.user(user(1))
+    assert (one.paused, one.max_queued, one.max_running) == (True, None, 3)
+    await service.control.set_user(user(1), clear_limits=True)
+    assert (await service.control.user(user(1))).max_running is None

@@ -60,10 +60,3 @@ class EventLog:
         # decode_responses=True: a list of [stream, [(id, fields), ...]]
         entries = cast("list[tuple[str, dict[str, str]]]", cast("list[Any]", reply)[0][1])
         return [event_from_entry(eid, fields) for eid, fields in entries]
-
-    async def history(self, after: str = "-", count: int = 1000) -> list[Event]:
-        entries = cast(
-            "list[tuple[str, dict[str, str]]]",
-            await self._redis.xrange(self._key, min=after, count=count),
-        )
-        return [event_from_entry(eid, fields) for eid, fields in entries]
