@@ -507,3 +507,12 @@ async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
     assert job.status is JobStatus.COMPLETED, job.error
     assert job.attempts == 1
     assert (tmp_path / "data/outputs/user001" / str(job.outputs[0]["filename"])).is_file()
+
+
+async def test_a_worker_the_manager_forgot_registers_again_and_works_on(stack: Stack) -> None:
+    async with stack.agent():
+        await stack.service.set_worker_state(WorkerId("gpu1"), "removed")
+        await until(lambda: stack._registered("gpu1"))  # back by itself
+        submitted = await stack.service.submit(user(1), Lane.NORMAL, SAVE)
+        job = await stack.finished(submitted.id)
+    assert job.status is JobStatus.COMPLETED

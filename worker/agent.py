@@ -24,7 +24,13 @@ from typing import Any, TypeVar
 
 from queue_manager.comfy.frames import Preview, Text
 from worker.comfy_client import ComfyClient, EventStream
-from worker.errors import ComfyUIUnavailable, JobLost, ManagerUnavailable, PromptRefused
+from worker.errors import (
+    ComfyUIUnavailable,
+    JobLost,
+    ManagerUnavailable,
+    PromptRefused,
+    WorkerUnknown,
+)
 from worker.manager_client import Assignment, ManagerClient
 from worker.settings import WorkerSettings
 from worker.translate import OutputRef, file_inputs, history_outputs, offer_of, with_renamed_inputs
@@ -45,6 +51,7 @@ class Agent:
         self.current: Assignment | None = None
         self._lost = asyncio.Event()
         self._comfy_down = False
+        self._unknown = False
         self._object_info: dict[str, Any] = {}
 
     def drain(self) -> None:
@@ -58,13 +65,17 @@ class Agent:
         try:
             backoff = 0.5
             while not self.draining.is_set():
-                if self._comfy_down:
+                if self._comfy_down or self._unknown:
                     # Claim nothing while our ComfyUI is away (every job would bounce); when
-                    # it is back it may be another install: register what it has now.
+                    # it is back it may be another install: register what it has now. The
+                    # same when the manager forgot us (removed, or its Redis lost us).
                     await self._register()
-                    self._comfy_down = False
+                    self._comfy_down = self._unknown = False
                 try:
                     job = await self._claim_unless_draining()
+                except WorkerUnknown:
+                    self._unknown = True
+                    continue
                 except (ManagerUnavailable, ComfyUIUnavailable, JobLost) as exc:
                     # JobLost on a claim: the instructor drained this worker; ask again later.
                     log.warning("claim failed (%s); retrying in %.1fs", exc, backoff)
@@ -125,6 +136,8 @@ class Agent:
                 if job is not None and job is self.current:
                     log.info("job=%s is no longer ours (cancelled or requeued)", job.id)
                     self._lost.set()
+            except WorkerUnknown:
+                self._unknown = True
             except ManagerUnavailable as exc:
                 log.warning("heartbeat failed: %s", exc)
 
@@ -147,15 +160,20 @@ class Agent:
             self._comfy_down = True
             with contextlib.suppress(ManagerUnavailable, JobLost):
                 await self.manager.release(job)
-        except ManagerUnavailable as exc:
+        except (ManagerUnavailable, WorkerUnknown) as exc:
             # The lease runs out and the queue gives the job to someone else.
             log.warning("queue manager lost during job=%s (%s)", job.id, exc)
+        except Exception as exc:  # one job's surprise must not stop the worker
+            log.exception("job=%s failed in the agent", job.id)
+            await self._report_failure(
+                job, {"type": "agent_error", "message": f"the worker agent failed: {exc!r}"}
+            )
         finally:
             self.current = None
             log.info("job=%s done in %.2fs", job.id, time.monotonic() - started)
 
     async def _report_failure(self, job: Assignment, error: dict[str, Any]) -> None:
-        with contextlib.suppress(ManagerUnavailable, JobLost):
+        with contextlib.suppress(ManagerUnavailable, JobLost, WorkerUnknown):
             await self.manager.fail(job, error)
 
     async def _execute(self, job: Assignment) -> None:

@@ -3,6 +3,7 @@
 WorkerError
  +-- ManagerUnavailable   the queue manager cannot be reached (retry with backoff)
  +-- JobLost              the manager says we no longer hold the job (cancelled, requeued)
+ +-- WorkerUnknown        the manager does not know this worker (removed, or Redis lost it)
  +-- ComfyUIUnavailable   the local ComfyUI cannot be reached or died mid-job
  +-- PromptRefused        ComfyUI rejected the prompt (its 400 body is kept)
 """
@@ -21,6 +22,10 @@ class ManagerUnavailable(WorkerError):
 
 
 class JobLost(WorkerError):
+    pass
+
+
+class WorkerUnknown(WorkerError):
     pass
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from worker.errors import JobLost, ManagerUnavailable
+from worker.errors import JobLost, ManagerUnavailable, WorkerUnknown
 from worker.settings import WorkerSettings
 
 
@@ -44,6 +44,12 @@ class ManagerClient:
             raise ManagerUnavailable(f"queue manager unreachable: {exc!r}") from exc
         if r.status_code == 409:
             raise JobLost(r.text)
+        if r.status_code == 404:
+            kind = _error_type(r)
+            if kind == "WorkerNotFound":
+                raise WorkerUnknown(r.text)
+            if kind == "JobNotFound":
+                raise JobLost(r.text)
         if r.status_code >= 500 or r.status_code in (401, 403, 429):
             raise ManagerUnavailable(f"queue manager answered {r.status_code}: {r.text[:200]}")
         r.raise_for_status()
@@ -132,3 +138,13 @@ class ManagerClient:
         await self._request(
             "POST", f"/jobs/{job.id}/fail", json={"attempt": job.attempt, "error": error}
         )
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) else None
