@@ -6,21 +6,24 @@ import contextlib
 import random
 
 import pytest
+from redis.asyncio import Redis
 
 from queue_manager.errors import (
     InvalidTransition,
     JobNotFound,
     LeaseLost,
     LimitExceeded,
+    PromptRejected,
     WorkerNotFound,
     WorkerUnavailable,
 )
 from queue_manager.ids import JobId, UserId
 from queue_manager.jobs import JobError, JobStatus, Lane
+from queue_manager.redis_server import RedisServer
 from queue_manager.requirements import Capabilities
 from queue_manager.scheduling import Mode
 from queue_manager.service import QueueService
-from tests.conftest import FakeClock, add_worker, prompt, user
+from tests.conftest import FakeClock, add_worker, make_settings, prompt, user
 
 
 async def submit(svc: QueueService, u: UserId, lane: Lane = Lane.NORMAL, **kw: object) -> JobId:
@@ -384,3 +387,17 @@ async def test_room_and_user_controls_read_back_as_set(service: QueueService) ->
     assert (one.paused, one.max_queued, one.max_running) == (True, None, 3)
     await service.control.set_user(user(1), clear_limits=True)
     assert (await service.control.user(user(1))).max_running is None
+
+
+async def test_oversized_and_malformed_prompts_are_refused_and_nothing_is_queued(
+    redis_server: RedisServer, redis: Redis, prefix: str, clock: FakeClock
+) -> None:
+    svc = QueueService(make_settings(redis_server, prefix, max_prompt_bytes=2048), redis, clock)
+    await svc.initialize()
+    big = {"1": {"class_type": "CLIPTextEncode", "inputs": {"text": "x" * 4096}}}
+    with pytest.raises(PromptRejected, match="bytes; at most 2048"):
+        await svc.submit(user(1), Lane.NORMAL, big)
+    with pytest.raises(PromptRejected, match="missing the class_type"):
+        await svc.submit(user(1), Lane.NORMAL, {"1": {"inputs": {}}})
+    assert await svc.jobs.user_job_ids(user(1)) == []
+    assert await svc.positions() == {}
