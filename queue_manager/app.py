@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from queue_manager import __version__
 from queue_manager.api import errors, health, login, worker
 from queue_manager.api.auth import Sessions
+from queue_manager.ids import WorkerId
 from queue_manager.keys import Keys
 from queue_manager.service import QueueService
 from queue_manager.settings import Settings
@@ -25,7 +26,9 @@ def create_app(settings: Settings) -> FastAPI:
         redis = connect(str(settings.redis_url))
         service = QueueService(settings, redis)
         app.state.service = service
-        app.state.tokens = TokenStore(redis, Keys(settings.key_prefix))
+        app.state.tokens = tokens = TokenStore(redis, Keys(settings.key_prefix))
+        for name, secret in settings.preset_worker_tokens():
+            await tokens.install(WorkerId(name), secret)
         app.state.files = FileStore(settings.data_dir)
         app.state.accounts = AccountStore(redis, Keys(settings.key_prefix))
         app.state.sessions = Sessions(

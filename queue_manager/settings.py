@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, RedisDsn, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from queue_manager.ids import is_name
 from queue_manager.scheduling import Mode
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
@@ -31,6 +32,11 @@ class Settings(BaseSettings):
         default=SecretStr("changeme"), description="Signs session cookies."
     )
 
+    worker_tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="name:secret pairs (comma-separated) installed at start, for compose and "
+        "rehearsals; otherwise use `comfy-workshop worker-token create`",
+    )
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (behind TLS: true)."
@@ -63,6 +69,18 @@ class Settings(BaseSettings):
                 f"lease_seconds ({self.lease_seconds}) must be at least twice heartbeat_seconds "
                 f"({self.heartbeat_seconds}), or one late heartbeat loses a healthy worker's job"
             )
+        for pair in self.preset_worker_tokens():
+            name, secret = pair
+            if not is_name(name) or len(secret) < 16:
+                raise ValueError(
+                    "CW_WORKER_TOKENS holds name:secret pairs; names are lowercase letters, "
+                    "digits, '-' and '_', secrets at least 16 characters"
+                )
         if not self.local_mode and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("CW_SECRET_KEY is a placeholder; set a real secret outside local mode")
         return self
+
+    def preset_worker_tokens(self) -> list[tuple[str, str]]:
+        raw = self.worker_tokens.get_secret_value()
+        pairs = [p.strip().partition(":") for p in raw.split(",") if p.strip()]
+        return [(name, secret) for name, _, secret in pairs]

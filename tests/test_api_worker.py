@@ -236,3 +236,32 @@ async def test_a_preview_is_kept_on_the_running_job_and_announced(stack: Stack) 
     too_big = b"x" * (2 * 2**20 + 1)
     r = await stack.client.put(url, params={"attempt": 1}, content=too_big, headers=auth)
     assert r.status_code == 413
+
+
+async def test_preset_worker_tokens_from_the_settings_are_accepted(
+    redis_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        redis_server, prefix, data_dir=tmp_path, worker_tokens="sim-1:0123456789abcdef0123"
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://qm") as client:
+            good = {"Authorization": "Bearer cwt.sim-1.0123456789abcdef0123"}
+            bad = {"Authorization": "Bearer cwt.sim-1.0123456789abcdef0124"}
+            assert (
+                await client.post("/worker/v1/register", json=CAPS, headers=good)
+            ).status_code == 204
+            assert (await client.post("/worker/v1/claim", headers=bad)).status_code == 401
+
+
+def test_preset_worker_tokens_must_be_well_formed() -> None:
+    from pydantic import ValidationError
+
+    from queue_manager.settings import Settings
+
+    with pytest.raises(ValidationError, match="CW_WORKER_TOKENS"):
+        Settings(worker_tokens="sim-1:short")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="CW_WORKER_TOKENS"):
+        Settings(worker_tokens="Bad Name:0123456789abcdef0123")  # type: ignore[arg-type]

@@ -32,6 +32,13 @@ class TokenStore:
         await self._redis.hset(self._key, worker_id, _digest(secret))
         return f"{_PREFIX}.{worker_id}.{secret}"
 
+    async def install(self, worker_id: WorkerId, secret: str) -> str:
+        """Accept a token whose secret the operator chose (CW_WORKER_TOKENS); returns it."""
+        if not is_name(worker_id) or len(secret) < 16:
+            raise ValueError("a worker name and a secret of at least 16 characters")
+        await self._redis.hset(self._key, worker_id, _digest(secret))
+        return f"{_PREFIX}.{worker_id}.{secret}"
+
     async def verify(self, token: str) -> WorkerId | None:
         prefix, _, rest = token.partition(".")
         worker, _, secret = rest.partition(".")
