@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 from redis.asyncio import Redis
@@ -12,6 +11,7 @@ from redis.asyncio import Redis
 from queue_manager.keys import Keys
 from queue_manager.redis_server import RedisServer
 from queue_manager.store.accounts import Account, AccountError, AccountStore, Role
+from tests.cli import run_cli
 
 
 @pytest.fixture
@@ -71,13 +71,7 @@ def test_operators_manage_accounts_from_the_command_line(
     env = {**os.environ, "CW_REDIS_URL": redis_server.url, "CW_KEY_PREFIX": prefix}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "queue_manager", "users", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        return run_cli(env, "users", *args)
 
     added = cli("add", "user007")
     assert added.returncode == 0, added.stdout + added.stderr

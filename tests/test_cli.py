@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from queue_manager.redis_server import RedisServer, free_port
+from tests.cli import run_cli
 
 
 def _wait_ready(url: str, timeout: float = 20) -> None:
@@ -149,13 +150,7 @@ def test_worker_tokens_are_created_listed_and_revoked_by_the_operator(
     env = {**os.environ, "CW_REDIS_URL": redis_server.url, "CW_KEY_PREFIX": prefix}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "queue_manager", "worker-token", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        return run_cli(env, "worker-token", *args)
 
     created = cli("create", "gpu-a")
     assert created.returncode == 0, created.stderr

@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -179,13 +180,12 @@ class Agent:
     async def _execute(self, job: Assignment) -> None:
         prompt = await self._stage_inputs(job)
         client_id = f"cw-agent-{uuid.uuid4().hex[:12]}"
-        stored: list[dict[str, Any]] = []
-        copied: set[tuple[str, str, str]] = set()
+        outputs = _Outputs()
         async with self.comfy.events(client_id) as stream:
             await stream.next()  # the first status frame (sid)
             await self.comfy.post_prompt(prompt, job.id, client_id, job.extra_data)
             try:
-                error = await self._follow(job, stream, stored, copied)
+                error = await self._follow(job, stream, outputs)
             except JobLost:
                 # Stop the GPU at once, before anything else (closing the socket included).
                 await self.comfy.interrupt(job.id)
@@ -193,14 +193,14 @@ class Agent:
         entry = await self._history(job.id)
         refs, values = history_outputs(entry or {})
         for ref in refs:  # anything `executed` did not announce
-            await self._copy_output(job, ref, stored, copied)
+            await self._copy_output(job, ref, outputs)
         # UI output that is not a file (PreviewAny's text, ...) is kept as it is.
         for node_id, ui in values.items():
-            stored += [{"node_id": node_id, "media": m, "values": v} for m, v in ui.items()]
+            outputs.stored += [{"node_id": node_id, "media": m, "values": v} for m, v in ui.items()]
         if error is not None:
             await self._persist("fail", lambda: self.manager.fail(job, error))
         else:
-            await self._persist("complete", lambda: self.manager.complete(job, stored))
+            await self._persist("complete", lambda: self.manager.complete(job, outputs.stored))
 
     async def _persist(self, what: str, call: Callable[[], Awaitable[_T]]) -> _T:
         """A call that must reach the queue manager (an output, the outcome): retried with
@@ -228,8 +228,7 @@ class Agent:
         self,
         job: Assignment,
         stream: EventStream,
-        stored: list[dict[str, Any]],
-        copied: set[tuple[str, str, str]],
+        outputs: _Outputs,
     ) -> dict[str, Any] | None:
         """Relay the run until it ends; returns ComfyUI's error (None on success)."""
         relay = _ProgressRelay(self.manager, job, self.settings.progress_interval_seconds)
@@ -259,7 +258,7 @@ class Agent:
                     {"value": data.get("value"), "max": data.get("max"), "node": data.get("node")}
                 )
             elif kind == "executed":
-                await self._copy_executed(job, data, stored, copied)
+                await self._copy_executed(job, data, outputs)
             elif kind == "execution_error":
                 error = _execution_error(data)
             elif kind == "execution_interrupted":
@@ -290,14 +289,13 @@ class Agent:
         self,
         job: Assignment,
         data: dict[str, Any],
-        stored: list[dict[str, Any]],
-        copied: set[tuple[str, str, str]],
+        outputs: _Outputs,
     ) -> None:
         node_id = str(data.get("node"))
         refs, other = history_outputs({"outputs": {node_id: data.get("output") or {}}})
         new = []
         for ref in refs:
-            item = await self._copy_output(job, ref, stored, copied)
+            item = await self._copy_output(job, ref, outputs)
             if item is not None:
                 new.append(item)
         await self._tell(
@@ -308,13 +306,10 @@ class Agent:
         self,
         job: Assignment,
         ref: OutputRef,
-        stored: list[dict[str, Any]],
-        copied: set[tuple[str, str, str]],
+        outputs: _Outputs,
     ) -> dict[str, Any] | None:
-        key = (ref.filename, ref.subfolder, ref.type)
-        if key in copied:
+        if not outputs.first_time(ref):
             return None
-        copied.add(key)
 
         async def copy() -> dict[str, Any]:  # a retry streams the file from ComfyUI again
             async with self.comfy.view(ref) as response:
@@ -324,7 +319,7 @@ class Agent:
 
         saved = await self._persist(f"output {ref.filename}", copy)
         item = {**saved, "node_id": ref.node_id, "media": ref.media}
-        stored.append(item)
+        outputs.stored.append(item)
         return item
 
     async def _history(self, prompt_id: str) -> dict[str, Any] | None:
@@ -361,6 +356,22 @@ class Agent:
             with target.open("wb") as fh:
                 async for chunk in response.aiter_raw(_CHUNK):
                     await asyncio.to_thread(fh.write, chunk)
+
+
+@dataclass
+class _Outputs:
+    """One job's copied outputs: the descriptors for `complete`, and which files are done (an
+    output announced by `executed` is listed again by the history)."""
+
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    _copied: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def first_time(self, ref: OutputRef) -> bool:
+        key = (ref.filename, ref.subfolder, ref.type)
+        if key in self._copied:
+            return False
+        self._copied.add(key)
+        return True
 
 
 class _ProgressRelay:

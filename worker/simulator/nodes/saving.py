@@ -122,19 +122,15 @@ async def save_animated_webp(
     extra_pnginfo: PromptInfo = None,
 ) -> NodeResult:
     def encode() -> bytes:
-        buffer = io.BytesIO()
-        images[0].save(
-            buffer,
-            format="WEBP",
-            save_all=True,
-            append_images=images[1:],
-            duration=_frame_duration_ms(fps),
+        return _animation_bytes(
+            images,
+            "WEBP",
+            fps,
             exif=_webp_exif(images[0], prompt, extra_pnginfo),
             lossless=lossless,
             quality=quality,
             method=_WEBP_METHODS[method],
         )
-        return buffer.getvalue()
 
     file = await _save_animation(ctx, filename_prefix, "webp", encode, padding.write_webp)
     # A single frame is a still picture, and ComfyUI reports it as not animated.
@@ -152,20 +148,29 @@ async def save_animated_png(
     extra_pnginfo: PromptInfo = None,
 ) -> NodeResult:
     def encode() -> bytes:
-        buffer = io.BytesIO()
-        images[0].save(
-            buffer,
-            format="PNG",
-            save_all=True,
-            append_images=images[1:],
-            duration=_frame_duration_ms(fps),
+        return _animation_bytes(
+            images,
+            "PNG",
+            fps,
             compress_level=compress_level,
             pnginfo=_apng_info(prompt, extra_pnginfo),
         )
-        return buffer.getvalue()
 
     file = await _save_animation(ctx, filename_prefix, "png", encode, padding.write_png)
     return NodeResult(ui={"images": [file.as_dict()], "animated": [True]})
+
+
+def _animation_bytes(images: Images, fmt: str, fps: float, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format=fmt,
+        save_all=True,
+        append_images=images[1:],
+        duration=_frame_duration_ms(fps),
+        **options,
+    )
+    return buffer.getvalue()
 
 
 async def _save_animation(
