@@ -53,7 +53,7 @@ class QueueService:
         self.settings = settings
         self.redis = redis
         runner = ScriptRunner(redis, Keys(settings.key_prefix), clock)
-        self.jobs = JobStore(runner, lease_seconds=settings.lease_seconds)
+        self.jobs = JobStore(runner)
         self.workers = WorkerStore(runner)
         self.control = ControlStore(runner)
         self.events = EventLog(redis, runner.keys)

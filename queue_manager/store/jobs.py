@@ -110,11 +110,10 @@ def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> 
 
 
 class JobStore:
-    def __init__(self, runner: ScriptRunner, *, lease_seconds: float) -> None:
+    def __init__(self, runner: ScriptRunner) -> None:
         self._run = runner.run
         self._redis = runner.redis
         self._keys = runner.keys
-        self.lease_seconds = lease_seconds
 
     # -- participants -------------------------------------------------------------------
 
@@ -227,7 +226,7 @@ class JobStore:
         self, worker_id: WorkerId, job_id: JobId | None = None, attempt: int = 0
     ) -> None:
         """The worker is alive (and still running `job_id`: its lease is renewed)."""
-        res = await self._run("heartbeat", worker_id, self.lease_seconds, job_id or "", attempt)
+        res = await self._run("heartbeat", worker_id, job_id or "", attempt)
         if res[0] == "unknown_worker":
             raise WorkerNotFound(worker_id)
         if res[0] == "lost" and job_id:
