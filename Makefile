@@ -24,6 +24,8 @@ system:
 install: system $(STAMP)
 
 install-test: install
+	@# Page tests drive Debian's chromium; nginx configs are checked by a real nginx.
+	scripts/ensure-system-packages.sh nginx:nginx chromium:chromium
 
 run: install
 	$(BIN)/comfy-workshop up --port $(PORT) --data $(DATA)
@@ -37,7 +39,7 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install-test
 	$(BIN)/pytest
 
 test: lint types pytest

@@ -8,14 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from queue_manager import __version__
-from queue_manager.api import errors, health, login, worker
+from queue_manager.api import errors, health, login, participant, worker
 from queue_manager.api.auth import Sessions
+from queue_manager.catalog import Catalog
 from queue_manager.ids import WorkerId
 from queue_manager.keys import Keys
 from queue_manager.service import QueueService
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store.accounts import AccountStore
+from queue_manager.store.catalog import CatalogStore
 from queue_manager.store.connection import connect
 from queue_manager.store.tokens import TokenStore
 
@@ -30,6 +32,8 @@ def create_app(settings: Settings) -> FastAPI:
         for name, secret in settings.preset_worker_tokens():
             await tokens.install(WorkerId(name), secret)
         app.state.files = FileStore(settings.data_dir)
+        keys = Keys(settings.key_prefix)
+        app.state.catalog = Catalog(CatalogStore(redis, keys), service.workers)
         app.state.accounts = AccountStore(redis, Keys(settings.key_prefix))
         app.state.sessions = Sessions(
             settings.secret_key.get_secret_value(),
@@ -47,4 +51,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(worker.router)
     app.include_router(login.router)
+    app.include_router(participant.router())  # last: `/{user}/...` takes what is left
     return app

@@ -10,6 +10,10 @@
      +-- WorkerUnavailable      a draining or removed worker asks for work
      +-- UnsafePath             a file name that would leave a participant's folder
      +-- StorageLimit           a file larger than allowed
+     +-- UserDataError          a user-data request answered in ComfyUI's plain-text words
+          +-- UserDataInvalid   not doable as asked (400)
+          +-- UserDataMissing   no such file or folder (404)
+          +-- UserDataExists    the target exists and overwrite=false (409)
 
 They are mapped to HTTP status codes in exactly one place, `queue_manager.api.errors`.
 """
@@ -88,3 +92,23 @@ class StorageLimit(QueueManagerError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the file is larger than the {limit} bytes allowed")
         self.limit = limit
+
+
+class UserDataError(QueueManagerError):
+    """A user-data answer that ComfyUI gives as a short plain-text body (the page reads it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UserDataInvalid(UserDataError):
+    """A user-data request that cannot be carried out as asked (a folder, not a file)."""
+
+
+class UserDataMissing(UserDataError):
+    """No such user-data file or folder ("Directory not found" on a first visit is normal)."""
+
+
+class UserDataExists(UserDataError):
+    """The target exists and the caller said `overwrite=false`."""

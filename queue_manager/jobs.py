@@ -100,6 +100,11 @@ class Job(BaseModel):
     finished_at: float | None = None
     progress: Progress | None = None
     outputs: list[dict[str, JsonValue]] = Field(default_factory=list)
+    # ComfyUI's view of the run: the output nodes it will execute, the node running now, and
+    # the non-file UI output of each node (PreviewAny's `text`, ...), as the worker reported.
+    targets: list[str] = Field(default_factory=list)
+    node: str | None = None
+    ui: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
     error: JobError | None = None
     hold: str | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)

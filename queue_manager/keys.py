@@ -17,6 +17,8 @@
 {p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
 {p}worker:{id}:nodes/models/fit   sets of capabilities; hash sig -> '1'/'0' fit cache
 {p}worker:{id}:inbox       list: a job handed to the idle worker (JSON), or 'wake'
+{p}worker:{id}:object_info string: the worker's ComfyUI object_info (JSON)
+{p}catalog_version         counter: bumped at each object_info upload (caches compare it)
 {p}idle                    set: workers waiting in a blocking claim
 {p}workers                 zset: worker -> last seen
 {p}worker_tokens           hash: worker -> SHA-256 of its token's secret
@@ -101,3 +103,10 @@ class Keys:
 
     def inbox(self, worker_id: WorkerId) -> str:
         return self._k("worker", worker_id, "inbox")
+
+    def worker_object_info(self, worker_id: WorkerId) -> str:
+        return self._k("worker", worker_id, "object_info")
+
+    @property
+    def catalog_version(self) -> str:
+        return self._k("catalog_version")

@@ -16,12 +16,13 @@ from collections.abc import AsyncIterator, Mapping
 from pydantic import JsonValue
 from redis.asyncio import Redis
 
-from queue_manager.errors import PromptRejected
+from queue_manager.errors import InvalidTransition, JobNotFound, PromptRejected
 from queue_manager.hub import EventHub
 from queue_manager.ids import JobId, UserId, WorkerId, new_job_id
-from queue_manager.jobs import Lane
+from queue_manager.jobs import Job, Lane
 from queue_manager.keys import Keys
 from queue_manager.prompts import parse_prompt
+from queue_manager.reports import stored_fields
 from queue_manager.requirements import Capabilities, Requirements, hold_reason, requirements_of
 from queue_manager.scheduling import positions
 from queue_manager.settings import Settings
@@ -90,6 +91,7 @@ class QueueService:
         client_id: str | None = None,
         extra_data: Mapping[str, JsonValue] | None = None,
         job_id: JobId | None = None,
+        targets: tuple[str, ...] = (),
     ) -> Submitted:
         """Queue a prompt for `user` (identity and lane come from authentication)."""
         prompt_json = json.dumps(raw_prompt, separators=(",", ":"))
@@ -108,6 +110,7 @@ class QueueService:
             requirements=req,
             client_id=client_id,
             extra_data=extra_data or {},
+            targets=targets,
         )
         done = await self.jobs.submit(job)
         if not done.runnable and done.hold is None:
@@ -123,6 +126,27 @@ class QueueService:
             len(prompt),
             done.hold,
         )
+        return done
+
+    async def user_jobs(self, user: UserId) -> list[Job]:
+        """All of a user's jobs (their queue and history), oldest first."""
+        return await self.jobs.get_many(await self.jobs.user_job_ids(user))
+
+    async def user_job(self, user: UserId, job_id: JobId) -> Job:
+        """One of the user's jobs; someone else's is JobNotFound, exactly like a missing one."""
+        job = await self.jobs.get(job_id)
+        if job.user != user:
+            raise JobNotFound(job_id)
+        return job
+
+    async def cancel_own(self, user: UserId, job_ids: list[JobId], reason: str) -> list[JobId]:
+        """Cancel those of `job_ids` that are the user's and not finished; returns them."""
+        done = []
+        for job in await self.jobs.get_many(job_ids):
+            if job.user == user and not job.status.is_final:
+                with contextlib.suppress(JobNotFound, InvalidTransition):
+                    await self.jobs.cancel(job.id, reason)
+                    done.append(job.id)
         return done
 
     async def positions(self) -> dict[JobId, int]:
@@ -181,6 +205,19 @@ class QueueService:
             requeued,
         )
         await self.refresh_holds()
+
+    async def report(
+        self,
+        job_id: JobId,
+        worker_id: WorkerId,
+        attempt: int,
+        kind: str,
+        data: dict[str, JsonValue],
+    ) -> None:
+        """A phase or progress of a held job: announced, and kept on the job where a page
+        needs it later (see `reports.stored_fields`)."""
+        store = stored_fields(kind, data, self._clock())
+        await self.jobs.report(job_id, worker_id, attempt, kind, data, store)
 
     async def set_worker_state(self, worker_id: WorkerId, state: str) -> None:
         requeued = await self.workers.set_state(worker_id, state)

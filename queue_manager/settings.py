@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(
         default=50 * 2**30, ge=1, description="Largest single output a worker may upload."
     )
+    max_upload_bytes: int = Field(
+        default=100 * 2**20,
+        ge=1,
+        description="Largest file a participant may upload (ComfyUI's "
+        "--max-upload-size), also told to the page in the feature flags.",
+    )
+    max_userdata_bytes: int = Field(
+        default=20 * 2**20, ge=1, description="Largest workflow or file a participant may save."
+    )
 
     # Leases and liveness
     lease_seconds: float = Field(default=30.0, gt=0)

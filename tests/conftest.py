@@ -6,7 +6,10 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from argon2 import PasswordHasher
 from redis.asyncio import Redis
+
+from queue_manager.store import accounts
 
 from queue_manager.ids import UserId, WorkerId
 from queue_manager.redis_server import RedisServer
@@ -16,6 +19,16 @@ from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
 
 _prefixes = itertools.count()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at its production cost makes every HTTP Basic request take tens of ms; tests
+    hash with the cheapest parameters (same code path, same format)."""
+    real = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    accounts._hasher = real
 
 
 class FakeClock:

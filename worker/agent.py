@@ -118,6 +118,7 @@ class Agent:
                     "devices": stats.get("devices", []),
                 }
                 await self.manager.register(sorted(offer.node_types), sorted(offer.models), info)
+                await self.manager.publish_object_info(self._object_info)
                 log.info(
                     "registered: %d node types, %d models", len(offer.node_types), len(offer.models)
                 )

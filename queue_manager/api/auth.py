@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import HTTPConnection
 
 from queue_manager.store.accounts import Account, AccountStore, Role
 
@@ -46,7 +47,8 @@ class Sessions:
         return name if isinstance(name, str) else None
 
 
-async def authenticate(request: Request) -> Account | None:
+async def authenticate(request: HTTPConnection) -> Account | None:
+    """The account behind a request or a WebSocket handshake, or None."""
     accounts: AccountStore = request.app.state.accounts
     sessions: Sessions = request.app.state.sessions
     cookie = request.cookies.get(SESSION_COOKIE)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from queue_manager.catalog import Catalog as NodeCatalog
 from queue_manager.ids import WorkerId
 from queue_manager.service import QueueService
 from queue_manager.storage.files import FileStore
@@ -15,6 +16,11 @@ from queue_manager.store.tokens import TokenStore
 def get_service(request: Request) -> QueueService:
     service: QueueService = request.app.state.service
     return service
+
+
+def get_catalog(request: Request) -> NodeCatalog:
+    catalog: NodeCatalog = request.app.state.catalog
+    return catalog
 
 
 def get_files(request: Request) -> FileStore:
@@ -34,4 +40,5 @@ async def get_worker(request: Request) -> WorkerId:
 
 Service = Annotated[QueueService, Depends(get_service)]
 Files = Annotated[FileStore, Depends(get_files)]
+Catalog = Annotated[NodeCatalog, Depends(get_catalog)]
 Worker = Annotated[WorkerId, Depends(get_worker)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,7 +23,7 @@ from queue_manager.requirements import Capabilities
 from queue_manager.storage.files import Kind
 from queue_manager.storage.paths import requested_path, safe_output_path
 
-from .deps import Files, Service, Worker
+from .deps import Catalog, Files, Service, Worker
 
 router = APIRouter(prefix="/worker/v1", tags=["worker"])
 
@@ -70,6 +71,42 @@ async def register(body: Registration, worker: Worker, service: Service) -> None
     models = None if body.models is None else frozenset(body.models)
     caps = Capabilities(frozenset(body.node_types), models)
     await service.register_worker(worker, caps, body.info)
+
+
+MAX_OBJECT_INFO_BYTES = 64 * 2**20  # decompressed; ComfyUI 0.25 with many custom nodes: ~10 MB
+
+
+@router.put("/object_info", status_code=204)
+async def publish_object_info(request: Request, worker: Worker, catalog: Catalog) -> None:
+    """The worker's ComfyUI node catalogue (JSON, optionally gzip-encoded): what participants'
+    pages list and what their prompts are validated against."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_OBJECT_INFO_BYTES:
+            raise StorageLimit(MAX_OBJECT_INFO_BYTES)
+    raw = bytes(body)
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        raw = await asyncio.to_thread(_gunzip, raw, MAX_OBJECT_INFO_BYTES)
+    try:
+        info = json.loads(raw)
+    except ValueError as exc:
+        raise HTTPException(400, "object_info must be JSON") from exc
+    if not isinstance(info, dict) or not all(isinstance(v, dict) for v in info.values()):
+        raise HTTPException(400, "object_info must map node names to node descriptions")
+    await catalog.publish(worker, raw.decode())
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress with a ceiling (a small gzip can expand enormously)."""
+    out = zlib.decompressobj(wbits=31)
+    try:
+        result = out.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise HTTPException(400, "bad gzip body") from exc
+    if len(result) > limit or out.unconsumed_tail:
+        raise StorageLimit(limit)
+    return result
 
 
 @router.post("/claim", responses={204: {"description": "nothing to run yet: ask again"}})
@@ -125,7 +162,7 @@ async def heartbeat(body: Heartbeat, worker: Worker, service: Service) -> None:
 
 @router.post("/jobs/{job_id}/events", status_code=204)
 async def report(job_id: JobId, body: Report, worker: Worker, service: Service) -> None:
-    await service.jobs.report(job_id, worker, body.attempt, body.type, body.data)
+    await service.report(job_id, worker, body.attempt, body.type, body.data)
 
 
 @router.put("/jobs/{job_id}/outputs", status_code=201)

@@ -16,8 +16,11 @@ from typing import Any
 PREVIEW_IMAGE = 1
 TEXT = 3
 PREVIEW_IMAGE_WITH_METADATA = 4
-_FORMATS = {"JPEG": 1, "PNG": 2}
-_MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
+# WEBP previews (a worker's latent previewer may send them) have no format code of their own:
+# legacy type-1 frames say JPEG and the browser sniffs the bytes.
+_FORMATS = {"JPEG": 1, "PNG": 2, "WEBP": 1}
+_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+FORMAT_OF_MIME = {mime: fmt for fmt, mime in _MIME.items()}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,27 @@ from queue_manager.ids import UserId, is_name
 from queue_manager.keys import Keys
 
 MIN_PASSWORD = 8
+# First path segments the server itself uses: an account of that name would have no page.
+RESERVED_NAMES = frozenset(
+    {
+        "admin",
+        "api",
+        "assets",
+        "docs",
+        "redoc",
+        "login",
+        "logout",
+        "metrics",
+        "healthz",
+        "readyz",
+        "worker",
+        "openapi.json",
+        "static",
+        "internal",
+        "extensions",
+        "ws",
+    }
+)
 
 
 class Role(enum.StrEnum):
@@ -56,6 +77,8 @@ class AccountStore:
     async def add(self, name: str, role: Role, password: str) -> Account:
         if not is_name(name):
             raise AccountError("names are lowercase letters, digits, '-' and '_' (at most 64)")
+        if name in RESERVED_NAMES:
+            raise AccountError(f"{name!r} is a path the server uses; pick another name")
         _check_password(password)
         record = json.dumps({"role": role.value, "hash": _hasher.hash(password)})
         if not await self._redis.hsetnx(self._key, name, record):

@@ -17,6 +17,7 @@ class RoomControl:
     max_queued: int  # per user; -1 means no limit
     max_running: int
     max_attempts: int
+    broadcast: str = ""  # the instructor's message on every participant's page ('' = none)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ControlStore:
             max_queued=int(f.get("max_queued", -1)),
             max_running=int(f.get("max_running", -1)),
             max_attempts=int(f.get("max_attempts", 3)),
+            broadcast=f.get("broadcast", ""),
         )
 
     async def user(self, user: UserId) -> UserControl:
@@ -75,6 +77,10 @@ class ControlStore:
 
     async def resume(self) -> None:
         await self._run("configure", "", "paused", "0")
+
+    async def set_broadcast(self, message: str) -> None:
+        """Show `message` on every participant's page until replaced; '' clears it."""
+        await self._run("configure", "", "broadcast", message)
 
     async def set_mode(self, mode: Mode) -> None:
         await self._run("configure", "", "mode", mode.value)

@@ -1,8 +1,10 @@
 """Jobs in Redis: submit, claim, report, finish, cancel, reorder, read, and expire leases.
 
 Job hash fields: id, user, lane, status, seq, attempts, worker, client_id, prompt (JSON),
-extra_data (JSON), req (requirement signature), node_types and models (JSON lists), created_at,
-claimed_at, started_at, finished_at, progress (JSON), outputs (JSON), error (JSON), hold.
+extra_data (JSON), req (requirement signature), node_types and models (JSON lists), targets
+(JSON: ComfyUI's output nodes to execute), created_at, claimed_at, started_at, finished_at, node
+(executing now), progress (JSON), outputs (JSON), `ui:<node>` (JSON), error (JSON), hold,
+preview and preview_mime (the latest preview image, base64).
 """
 
 from __future__ import annotations
@@ -35,8 +37,18 @@ from queue_manager.scheduling import (
 )
 from queue_manager.store.scripts import ScriptRunner
 
-_JSON_FIELDS = ("prompt", "extra_data", "node_types", "models", "progress", "outputs", "error")
-_OPTIONAL = ("worker", "client_id", "claimed_at", "started_at", "finished_at", "hold")
+_JSON_FIELDS = (
+    "prompt",
+    "extra_data",
+    "node_types",
+    "models",
+    "progress",
+    "outputs",
+    "error",
+    "targets",
+)
+_OPTIONAL = ("worker", "client_id", "claimed_at", "started_at", "finished_at", "hold", "node")
+UI_FIELD = "ui:"  # `ui:<node id>` holds that node's non-file UI output (JSON)
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class NewJob:
     requirements: Requirements
     client_id: str | None = None
     extra_data: Mapping[str, JsonValue] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # ComfyUI's outputs_to_execute, for the queue panel
 
 
 @dataclass(frozen=True)
@@ -102,9 +115,14 @@ def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> 
     for name in _OPTIONAL:
         if not data.get(name):
             data[name] = None
-    for name in ("extra_data", "node_types", "models", "outputs"):
+    for name in ("extra_data", "node_types", "models", "outputs", "targets"):
         if data[name] is None:
             data.pop(name)
+    data["ui"] = {
+        name.removeprefix(UI_FIELD): json.loads(raw)
+        for name, raw in fields.items()
+        if name.startswith(UI_FIELD)
+    }
     data["timeline"] = [json.loads(entry) for entry in timeline]
     return Job.model_validate(data)
 
@@ -120,6 +138,8 @@ class JobStore:
     async def submit(self, job: NewJob) -> Submitted:
         """Queue a job in one round trip. Raises LimitExceeded."""
         fields = ["prompt", job.prompt_json, "extra_data", json.dumps(dict(job.extra_data))]
+        if job.targets:
+            fields += ["targets", json.dumps(list(job.targets))]
         if job.client_id:
             fields += ["client_id", job.client_id]
         req = job.requirements
@@ -309,6 +329,33 @@ class JobStore:
         if not fields:
             raise JobNotFound(job_id)
         return job_from_fields(fields, timeline)
+
+    async def get_many(self, job_ids: list[JobId]) -> list[Job]:
+        """Several jobs in one round trip (without timelines); missing ones are skipped."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self._keys.job(job_id))
+            rows = await pipe.execute()
+        return [job_from_fields(fields) for fields in rows if fields]
+
+    async def client_id(self, job_id: JobId) -> str | None:
+        """The page (socket `clientId`) that submitted the job, if any."""
+        raw = await self._redis.hget(self._keys.job(job_id), "client_id")
+        return str(raw) if raw else None
+
+    async def user_counts(self, user: UserId) -> tuple[int, int]:
+        """(queued, running) jobs of a user."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._keys.queued, user)
+            pipe.hget(self._keys.running, user)
+            queued, running = await pipe.execute()
+        return int(queued or 0), int(running or 0)
+
+    async def forget(self, user: UserId, job_ids: list[JobId]) -> None:
+        """Take finished jobs out of the user's own list (ComfyUI's history delete); the jobs
+        stay for the instructor's records."""
+        if job_ids:
+            await self._redis.zrem(self._keys.user_jobs(user), *job_ids)
 
     async def user_job_ids(self, user: UserId) -> list[JobId]:
         return cast("list[JobId]", await self._redis.zrange(self._keys.user_jobs(user), 0, -1))

@@ -1,0 +1,225 @@
+"""`/{user}/ws`: the participant's ComfyUI socket, fed from the shared event stream.
+
+The socket subscribes before it reads any state, so nothing that happens while it catches up
+is lost. It never makes the stream reader wait: events queue per socket (bounded); a page
+that falls too far behind, or does not take a frame within `SEND_TIMEOUT`, is closed and
+reconnects (the frontend does so by itself, with its `clientId`, and re-reads its queue).
+
+Besides ComfyUI's own messages, the page's workshop extension gets `workshop.status` (true
+positions, phases, the instructor's broadcast), at most every `STATUS_INTERVAL` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from queue_manager.api.auth import authenticate
+from queue_manager.comfy import messages as msg
+from queue_manager.comfy.messages import SocketView
+from queue_manager.ids import JobId, UserId
+from queue_manager.jobs import JobStatus
+from queue_manager.service import QueueService
+from queue_manager.store.events import Event
+
+from .access import same_origin
+from .server import features
+from .status import workshop_status
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+SEND_TIMEOUT = 10.0
+STATUS_INTERVAL = 0.5
+# Other users' events that can change this user's positions.
+_MOVES_POSITIONS = msg.QUEUE_CHANGES | {"job.moved", "control", "worker.joined"}
+_FINAL = {"job.completed", "job.failed", "job.cancelled"}
+_MAX_CLIENT_ID = 128
+
+
+class _Closed(Exception):
+    """The page went away or stalled."""
+
+
+@router.websocket("/ws")
+async def socket(websocket: WebSocket, user: str) -> None:
+    account = await authenticate(websocket)
+    if account is None or account.name != user or not same_origin(websocket):
+        await websocket.close(code=1008)  # before accept: the handshake gets 403
+        return
+    service: QueueService = websocket.app.state.service
+    requested = websocket.query_params.get("clientId") or ""
+    sid = requested if 0 < len(requested) <= _MAX_CLIENT_ID else uuid.uuid4().hex
+    await websocket.accept()
+    session = _Session(websocket, service, UserId(account.name), sid)
+    with contextlib.suppress(_Closed, WebSocketDisconnect):
+        await session.run()
+    if websocket.application_state is WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=session.close_code)
+
+
+class _Session:
+    def __init__(self, ws: WebSocket, service: QueueService, user: UserId, sid: str) -> None:
+        self.ws = ws
+        self.service = service
+        self.user = user
+        self.view = SocketView(sid)
+        self.client_ids: dict[str, str | None] = {}
+        self.close_code = 1000
+        self._status_due = asyncio.Event()
+        self._wants_status = False
+
+    async def run(self) -> None:
+        with self.service.hub.subscribe(None) as sub:
+            await self._send_json(msg.status(await self._remaining(), self.view.sid))
+            await self._catch_up()
+            tasks = [
+                asyncio.create_task(self._read_client()),
+                asyncio.create_task(self._workshop_status()),
+                asyncio.create_task(self._forward(sub)),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if (exc := task.exception()) is not None:
+                        raise exc
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the page's frames --------------------------------------------------------------
+
+    async def _read_client(self) -> None:
+        """ComfyUI heeds only a first `feature_flags` frame; our extension may also ask for
+        `workshop.status` pushes (`workshop.subscribe`). Anything else is ignored."""
+        first = True
+        while True:
+            text = await self.ws.receive_text()
+            try:
+                frame = json.loads(text)
+                kind = frame.get("type")
+            except (ValueError, AttributeError):
+                kind = None
+            if kind == "feature_flags" and first:
+                flags = frame.get("data") or {}
+                self.view.preview_metadata = bool(flags.get("supports_preview_metadata"))
+                limit = self.service.settings.max_upload_bytes
+                await self._send_json({"type": "feature_flags", "data": features(limit)})
+            elif kind == "workshop.subscribe":
+                self._wants_status = True
+                self._status_due.set()
+            first = False
+
+    # -- events -------------------------------------------------------------------------
+
+    async def _forward(self, sub: Any) -> None:
+        while True:
+            if sub.overflowed:
+                log.info("socket of %s fell behind; closing it to resync", self.user)
+                self.close_code = 1013  # try again later: the page reconnects and re-reads
+                raise _Closed()
+            event: Event = await sub.get()
+            if event.user != self.user:
+                if event.type in _MOVES_POSITIONS:
+                    self._status_due.set()
+                continue
+            await self._on_own_event(event)
+
+    async def _on_own_event(self, event: Event) -> None:
+        if event.type == "control":
+            self._status_due.set()
+            return
+        if event.job is None:
+            return
+        client_id = await self._client_id(event.job)
+        if event.type in _FINAL:
+            error = event.data.get("error")
+            for m in self.view.finish(event, client_id, error):
+                await self._send_json(m)
+            await self._send_json(msg.status(await self._remaining()))
+            if self.view.mine(client_id) or event.data.get("was") == "running":
+                await self._send_json(msg.done(event.job))
+            self.client_ids.pop(event.job, None)
+        elif event.type == "job.preview":
+            found = await self.service.jobs.preview(event.job)
+            if found is not None:
+                frame = self.view.preview(event.job, client_id, *found)
+                if frame is not None:
+                    await self._send(self.ws.send_bytes(frame))
+        else:
+            for m in self.view.translate(event, client_id):
+                await self._send_json(m)
+            if event.type in msg.QUEUE_CHANGES:
+                await self._send_json(msg.status(await self._remaining()))
+        if event.type in _MOVES_POSITIONS or event.type in ("job.started", "job.progress"):
+            self._status_due.set()
+
+    async def _catch_up(self) -> None:
+        """A page that reconnects mid-run (a reload) is told where its running job is."""
+        for job in await self.service.user_jobs(self.user):
+            self.client_ids[job.id] = job.client_id
+            if job.status is not JobStatus.RUNNING or not self.view.mine(job.client_id):
+                continue
+            if job.started_at is None:
+                continue
+            started = Event("", "job.started", job.started_at, job.id, self.user)
+            for m in self.view.translate(started, job.client_id):
+                await self._send_json(m)
+            if job.node:
+                executing = Event(
+                    "", "job.executing", job.started_at, job.id, self.user, data={"node": job.node}
+                )
+                for m in self.view.translate(executing, job.client_id):
+                    await self._send_json(m)
+            if job.progress is not None:
+                progress = Event(
+                    "",
+                    "job.progress",
+                    job.started_at,
+                    job.id,
+                    self.user,
+                    data=job.progress.model_dump(),
+                )
+                for m in self.view.translate(progress, job.client_id):
+                    await self._send_json(m)
+
+    async def _workshop_status(self) -> None:
+        while True:
+            await self._status_due.wait()
+            self._status_due.clear()
+            if not self._wants_status:
+                continue
+            status = await workshop_status(self.service, self.user)
+            await self._send_json({"type": "workshop.status", "data": status})
+            await asyncio.sleep(STATUS_INTERVAL)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _client_id(self, job_id: JobId) -> str | None:
+        if job_id not in self.client_ids:
+            self.client_ids[job_id] = await self.service.jobs.client_id(job_id)
+        return self.client_ids[job_id]
+
+    async def _remaining(self) -> int:
+        queued, running = await self.service.jobs.user_counts(self.user)
+        return queued + running
+
+    async def _send_json(self, message: dict[str, Any]) -> None:
+        await self._send(self.ws.send_text(json.dumps(message, separators=(",", ":"))))
+
+    async def _send(self, sending: Any) -> None:
+        try:
+            await asyncio.wait_for(sending, SEND_TIMEOUT)
+        except TimeoutError as exc:
+            log.info("socket of %s stalled; closing it", self.user)
+            self.close_code = 1013
+            raise _Closed() from exc

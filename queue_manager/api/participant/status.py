@@ -1,0 +1,21 @@
+"""The workshop extension's status for one participant: their live jobs with true positions
+and phases, the instructor's broadcast, and whether the room is paused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queue_manager.ids import UserId
+from queue_manager.phases import phase
+from queue_manager.service import QueueService
+
+
+async def workshop_status(service: QueueService, user: UserId) -> dict[str, Any]:
+    jobs = [j for j in await service.user_jobs(user) if not j.status.is_final]
+    positions = await service.positions() if jobs else {}
+    room = await service.control.room()
+    return {
+        "jobs": [phase(j, positions.get(j.id), room.paused) for j in jobs],
+        "broadcast": room.broadcast,
+        "paused": room.paused,
+    }

@@ -1,0 +1,220 @@
+"""ComfyUI's user-data API for `/{user}/`: settings, saved workflows and other user files.
+
+The page keeps its settings and workflows on the server (`GET /users` says so) and calls these
+routes as ComfyUI 0.25.0 answers them: same status codes, body shapes and content types. Each
+participant has their own folder (`DATA/userdata/<user>/`); the owner dependency makes sure
+nobody else reaches it, `userdata_paths` that no name leaves it, `storage.userdata` how the
+disk is touched.
+
+`{file}` arrives URL-encoded in one segment (`workflows%2Fa.json`), which routing has already
+decoded; a move (`{file}/move/{dest}`) is told from a file by the raw, still-encoded path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from email.utils import formatdate
+from pathlib import PurePosixPath
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from queue_manager.api.deps import Service
+from queue_manager.api.participant.access import Owner
+from queue_manager.errors import StorageLimit, UserDataInvalid
+from queue_manager.storage.userdata import CHUNK, OpenedFile, UserDataStore
+from queue_manager.storage.userdata_paths import (
+    etag,
+    file_info,
+    listing_item,
+    parse_json,
+    raw_tail,
+    split_move,
+    user_path,
+    v2_listing,
+)
+
+router = APIRouter()
+internal = APIRouter()
+
+
+class ComfyJSON(JSONResponse):
+    """JSON as aiohttp sends it (ComfyUI's `web.json_response`), charset included."""
+
+    media_type = "application/json; charset=utf-8"
+
+
+def get_store(request: Request, service: Service) -> UserDataStore:
+    """One store per app: its per-user locks must be shared by all requests."""
+    store = getattr(request.app.state, "userdata_store", None)
+    if not isinstance(store, UserDataStore):
+        settings = service.settings
+        store = UserDataStore(settings.data_dir, settings.max_userdata_bytes)
+        request.app.state.userdata_store = store
+    return store
+
+
+Store = Annotated[UserDataStore, Depends(get_store)]
+
+
+# Settings -------------------------------------------------------------------------------------
+
+
+@router.get("/users")
+async def get_users(account: Owner) -> ComfyJSON:
+    """Single-user answer: settings live on the server, nothing to migrate from the browser."""
+    return ComfyJSON({"storage": "server", "migrated": True})
+
+
+@router.get("/settings")
+async def get_settings(account: Owner, store: Store) -> ComfyJSON:
+    return ComfyJSON(await store.read_settings(account.name))
+
+
+@router.get("/settings/{setting_id}")
+async def get_setting(setting_id: str, account: Owner, store: Store) -> ComfyJSON:
+    """The value, or `null` when it was never set."""
+    return ComfyJSON((await store.read_settings(account.name)).get(setting_id))
+
+
+@router.post("/settings")
+async def post_settings(request: Request, account: Owner, store: Store) -> Response:
+    """Merge a JSON object into the settings; 200 with an empty body, as ComfyUI."""
+    changes = await _json_body(request, store.max_bytes)
+    if not isinstance(changes, dict):
+        raise UserDataInvalid("the settings must be a JSON object")
+    await store.update_settings(account.name, changes)
+    return Response()
+
+
+@router.post("/settings/{setting_id}")
+async def post_setting(setting_id: str, request: Request, account: Owner, store: Store) -> Response:
+    """Set one setting to the JSON value of the body (sent as `text/plain` by the page)."""
+    value = await _json_body(request, store.max_bytes)
+    await store.update_settings(account.name, {setting_id: value})
+    return Response()
+
+
+# Files ----------------------------------------------------------------------------------------
+
+
+@router.get("/userdata")
+async def list_userdata(
+    account: Owner,
+    store: Store,
+    directory: Annotated[str, Query(alias="dir")] = "",
+    recurse: str = "",
+    split: str = "",
+    full_info: str = "",
+) -> ComfyJSON:
+    """The files of a folder: paths, `[path, *parts]` (`split`) or file info (`full_info`).
+    404 "Directory not found" is the normal answer on a participant's first visit."""
+    if not directory:
+        raise UserDataInvalid("Directory not provided")
+    rel = user_path(directory)
+    entries = await store.list_files(account.name, rel, recurse=recurse.lower() == "true")
+    full, parts = full_info.lower() == "true", split.lower() == "true"
+    return ComfyJSON([listing_item(e, rel, full_info=full, split=parts) for e in entries])
+
+
+@router.get("/v2/userdata")
+async def list_userdata_v2(account: Owner, store: Store, path: str = "") -> ComfyJSON:
+    """Everything under `path` (default: the whole folder), folders first."""
+    rel = user_path(path, allow_root=True)
+    return ComfyJSON(v2_listing(await store.tree(account.name, rel)))
+
+
+@router.get("/userdata/{file:path}")
+async def get_userdata(file: str, account: Owner, store: Store) -> Response:
+    rel = user_path(file)
+    return OpenFileResponse(await store.open_file(account.name, rel), rel.name)
+
+
+@router.post("/userdata/{file:path}")
+async def post_userdata(
+    file: str,
+    request: Request,
+    account: Owner,
+    store: Store,
+    overwrite: str = "true",
+    full_info: str = "false",
+) -> ComfyJSON:
+    """Save the raw body as `file`, or move `{file}/move/{dest}`; 409 "File already exists"
+    when the target exists and `overwrite=false`. Answers the path or the file's info."""
+    scope = request.scope
+    source, dest = split_move(raw_tail(scope.get("raw_path"), scope["path"], file))
+    replace = overwrite != "false"  # ComfyUI's test, case-sensitive
+    if dest is None:
+        rel = user_path(source)
+        _check_declared_length(request, store.max_bytes)
+        entry = await store.write(account.name, rel, request.stream(), overwrite=replace)
+    else:
+        src, dst = user_path(source), user_path(dest)
+        entry = await store.move(account.name, src, dst, overwrite=replace)
+    if full_info.lower() == "true":
+        return ComfyJSON(file_info(entry, PurePosixPath()))
+    return ComfyJSON(entry.path.as_posix())
+
+
+@router.delete("/userdata/{file:path}", status_code=204)
+async def delete_userdata(file: str, account: Owner, store: Store) -> Response:
+    await store.delete(account.name, user_path(file))
+    return Response(status_code=204)
+
+
+class OpenFileResponse(Response):
+    """Sends a file the store has already opened safely (`FileResponse` would open it again by
+    name, following links). The open file also pins the version being sent: a save that
+    replaces it meanwhile does not mix two versions."""
+
+    def __init__(self, opened: OpenedFile, name: str) -> None:
+        self.opened = opened
+        self.status_code = 200
+        self.media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        self.background = None
+        self.init_headers(
+            {
+                "content-type": self.media_type,
+                "content-length": str(opened.size),
+                "etag": etag(opened.size, opened.mtime_ns),
+                "last-modified": formatdate(opened.mtime_ns / 1e9, usegmt=True),
+                "accept-ranges": "bytes",
+                # A user file opened as a page must not run scripts with the site's cookies.
+                "x-content-type-options": "nosniff",
+                "content-security-policy": "sandbox",
+            }
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        file = self.opened.file
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            while chunk := await asyncio.to_thread(file.read, CHUNK):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await asyncio.to_thread(file.close)
+
+
+def _check_declared_length(request: Request, limit: int) -> None:
+    """Refuse at once a body announced as too large (the stream is limited anyway)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise StorageLimit(limit)
+
+
+async def _json_body(request: Request, limit: int) -> object:
+    """The body as JSON, read up to `limit` bytes; whatever its Content-Type says."""
+    _check_declared_length(request, limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise StorageLimit(limit)
+    try:
+        return parse_json(bytes(body))
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise UserDataInvalid("the body must be JSON") from exc

@@ -1,0 +1,73 @@
+"""The node catalogue of the room: the merged `object_info` of the known workers, cached.
+
+Every queue-manager process keeps the merged catalogue in memory and rebuilds it only when a
+worker uploads a new one or the set of workers changes. Until a worker has reported, the page
+gets the bundled catalogue (so it loads) and prompts are not validated against it: a job then
+waits for a GPU and is validated by the worker's own ComfyUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import worker.simulator
+from queue_manager.comfy.object_info import merge, upload_inputs
+from queue_manager.ids import WorkerId
+from queue_manager.store.catalog import CatalogStore
+from queue_manager.store.workers import WorkerState, WorkerStore
+
+log = logging.getLogger(__name__)
+
+BUNDLED = Path(worker.simulator.__file__).parent / "data" / "object_info.json"
+_COUNTED = (WorkerState.ONLINE, WorkerState.OFFLINE, WorkerState.DRAINING)
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    object_info: dict[str, Any]
+    from_workers: bool  # False: the bundled fallback (validation is left to the workers)
+    uploads: list[tuple[str, str, str, str]]
+
+
+class Catalog:
+    def __init__(self, store: CatalogStore, workers: WorkerStore) -> None:
+        self._store = store
+        self._workers = workers
+        self._key: tuple[int, tuple[WorkerId, ...]] | None = None
+        self._view: CatalogView | None = None
+        self._bundled: CatalogView | None = None
+        self._lock = asyncio.Lock()
+
+    async def publish(self, worker_id: WorkerId, object_info_json: str) -> None:
+        await self._store.put(worker_id, object_info_json)
+
+    async def current(self) -> CatalogView:
+        ids = tuple(sorted(w.id for w in await self._workers.all() if w.state in _COUNTED))
+        key = (await self._store.version(), ids)
+        if key == self._key and self._view is not None:
+            return self._view
+        async with self._lock:
+            if key != self._key or self._view is None:
+                self._view = await self._build(list(ids))
+                self._key = key
+            return self._view
+
+    async def _build(self, ids: list[WorkerId]) -> CatalogView:
+        raw = await self._store.get_many(ids)
+        if not raw:
+            return await self._fallback()
+        catalogues = await asyncio.to_thread(lambda: [json.loads(r) for r in raw.values()])
+        merged = await asyncio.to_thread(merge, catalogues)
+        log.info("node catalogue rebuilt from %d worker(s): %d node types", len(raw), len(merged))
+        return CatalogView(merged, True, upload_inputs(merged))
+
+    async def _fallback(self) -> CatalogView:
+        if self._bundled is None:
+            info = await asyncio.to_thread(lambda: json.loads(BUNDLED.read_text()))
+            self._bundled = CatalogView(info, False, upload_inputs(info))
+        return self._bundled

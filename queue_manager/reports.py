@@ -1,0 +1,29 @@
+"""What a worker's report changes on the job, besides announcing it (pure).
+
+The event stream carries every report to the live pages; the job hash keeps what a page needs
+after the fact: when ComfyUI started, the node running now, the latest progress, and each
+node's non-file UI output (PreviewAny's text), which history shows later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from pydantic import JsonValue
+
+from queue_manager.store.jobs import UI_FIELD
+
+
+def stored_fields(kind: str, data: Mapping[str, JsonValue], now: float) -> dict[str, str]:
+    if kind == "job.started":
+        return {"started_at": repr(now), "node": ""}
+    if kind == "job.executing" and isinstance(data.get("node"), str):
+        return {"node": str(data["node"])}
+    if kind == "job.progress":
+        return {"progress": json.dumps(dict(data))}
+    if kind == "job.executed":
+        node, output = data.get("node"), data.get("output")
+        if isinstance(node, str) and isinstance(output, Mapping) and output:
+            return {f"{UI_FIELD}{node}": json.dumps(dict(output))}
+    return {}

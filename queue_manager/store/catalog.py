@@ -1,0 +1,29 @@
+"""The workers' ComfyUI `object_info`, as each uploaded it (one JSON string per worker)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from queue_manager.ids import WorkerId
+from queue_manager.keys import Keys
+
+
+class CatalogStore:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def put(self, worker_id: WorkerId, object_info_json: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._keys.worker_object_info(worker_id), object_info_json)
+            pipe.incr(self._keys.catalog_version)
+            await pipe.execute()
+
+    async def version(self) -> int:
+        return int(await self._redis.get(self._keys.catalog_version) or 0)
+
+    async def get_many(self, worker_ids: list[WorkerId]) -> dict[WorkerId, str]:
+        if not worker_ids:
+            return {}
+        raw = await self._redis.mget([self._keys.worker_object_info(w) for w in worker_ids])
+        return {w: str(r) for w, r in zip(worker_ids, raw, strict=True) if r}
