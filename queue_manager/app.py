@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from queue_manager import __version__
-from queue_manager.api import errors, health, login, participant, worker
+from queue_manager.api import admin, errors, health, login, metrics, participant, worker
 from queue_manager.api.auth import Sessions
 from queue_manager.catalog import Catalog
 from queue_manager.ids import WorkerId
 from queue_manager.keys import Keys
+from queue_manager.metrics import Metrics
 from queue_manager.service import QueueService
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
@@ -40,9 +42,15 @@ def create_app(settings: Settings) -> FastAPI:
             int(settings.session_hours * 3600),
             settings.cookie_secure,
         )
+        app.state.metrics = metrics = Metrics()
         try:
             async with service.running():
-                yield
+                following = asyncio.create_task(metrics.follow(service.hub), name="metrics")
+                try:
+                    yield
+                finally:
+                    following.cancel()
+                    await asyncio.gather(following, return_exceptions=True)
         finally:
             await redis.aclose()
 
@@ -51,5 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(worker.router)
     app.include_router(login.router)
+    app.include_router(admin.router())
+    app.include_router(metrics.router)
     app.include_router(participant.router())  # last: `/{user}/...` takes what is left
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Iterator
 
 from redis.exceptions import RedisError
@@ -24,28 +25,63 @@ def stream_position(event_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class Subscription:
-    """Events for one consumer (one user's, or all of them), in a bounded queue.
+# Events where only the newest matters: while one of a job's is still waiting for a slow
+# consumer, a newer one takes its place instead of queueing behind it.
+COALESCED = frozenset({"job.progress", "job.preview"})
 
-    A consumer that falls `maxsize` events behind is marked `overflowed` and gets no more: it
-    must resynchronise (reload state), never make the reader wait.
+
+class Subscription:
+    """Events for one consumer (one user's, or all of them), in a bounded mailbox.
+
+    A consumer that falls behind gets progress and previews coalesced (the newest per job);
+    one that still falls `maxsize` events behind is marked `overflowed` and gets no more: it
+    must resynchronise (reload state). The reader never waits for a consumer.
     """
 
     def __init__(self, user: UserId | None, maxsize: int) -> None:
         self.user = user
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
         self.overflowed = False
+        self._items: deque[Event | tuple[str, str]] = deque()
+        self._latest: dict[tuple[str, str], Event] = {}
+        self._ready = asyncio.Event()
 
     def offer(self, event: Event) -> None:
         if self.overflowed or (self.user is not None and event.user != self.user):
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if event.type in COALESCED and event.job is not None:
+            key = (event.job, event.type)
+            if key in self._latest:
+                self._latest[key] = event  # replaces the pending one, keeps its place
+                return
+            item: Event | tuple[str, str] = key
+        else:
+            item = event
+        if len(self._items) >= self.maxsize:
             self.overflowed = True
+            self._ready.set()  # wake the consumer so it notices
+            return
+        if isinstance(item, tuple):
+            self._latest[item] = event
+        self._items.append(item)
+        self._ready.set()
+
+    def pending(self) -> int:
+        return len(self._items)
 
     async def get(self) -> Event:
-        return await self.queue.get()
+        """The next event; raises `Overflowed` once the consumer fell too far behind."""
+        while not self._items:
+            if self.overflowed:
+                raise Overflowed()
+            self._ready.clear()
+            await self._ready.wait()
+        item = self._items.popleft()
+        return self._latest.pop(item) if isinstance(item, tuple) else item
+
+
+class Overflowed(Exception):
+    """The consumer fell too far behind; it must resynchronise."""
 
 
 class EventHub:
@@ -67,6 +103,10 @@ class EventHub:
             yield sub
         finally:
             self._subs.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
 
     def stop(self) -> None:
         """Ask `run` to return after its current read (the caller then breaks that read by

@@ -13,6 +13,8 @@
 {p}leases                  zset: running job -> lease deadline
 {p}user:{user}:jobs        zset: all of a user's jobs by seq
 {p}user:{user}:ctl         hash: the user's overrides (max_queued, max_running, paused)
+{p}user:{user}:stats       hash: completed/failed/cancelled counts, wait_sum, wait_n, last_wait
+{p}failures                list: the newest failed jobs (ids, newest first, capped at 50)
 {p}req:{sig}:nodes/models  sets: what a requirement signature needs
 {p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
 {p}worker:{id}:nodes/models/fit   sets of capabilities; hash sig -> '1'/'0' fit cache
@@ -110,3 +112,10 @@ class Keys:
     @property
     def catalog_version(self) -> str:
         return self._k("catalog_version")
+
+    def user_stats(self, user: UserId) -> str:
+        return self._k("user", user, "stats")
+
+    @property
+    def failures(self) -> str:
+        return self._k("failures")

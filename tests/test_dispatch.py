@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from queue_manager.errors import WorkerUnavailable
-from queue_manager.ids import UserId
+from queue_manager.hub import Overflowed, Subscription
+from queue_manager.ids import JobId, UserId
 from queue_manager.jobs import JobStatus, Lane
 from queue_manager.requirements import Capabilities
 from queue_manager.service import QueueService
+from queue_manager.store.events import Event
 from tests.conftest import add_worker, prompt, user
 
 
@@ -92,7 +94,7 @@ async def test_user_subscription_sees_only_that_users_events(live: QueueService)
         theirs = await live.submit(user(2), Lane.NORMAL, prompt())
         seen_all = [await asyncio.wait_for(everything.get(), 5) for _ in range(2)]
         seen_mine = await asyncio.wait_for(mine.get(), 5)
-        assert mine.queue.empty()
+        assert mine.pending() == 0
     assert [e.user for e in seen_all] == [user(1), user(2)]
     assert seen_mine.job == theirs.id
 
@@ -157,3 +159,34 @@ async def test_draining_a_waiting_worker_ends_its_claim(live: QueueService) -> N
     await live.set_worker_state(w, "draining")
     with pytest.raises(WorkerUnavailable):
         await asyncio.wait_for(waiter, 5)
+
+
+def _event(n: int, kind: str, job: str = "j1") -> Event:
+    return Event(f"{n}-0", kind, float(n), JobId(job), user(1), data={"value": n})
+
+
+async def test_a_slow_consumer_gets_progress_coalesced_in_place() -> None:
+    sub = Subscription(None, maxsize=10)
+    sub.offer(_event(1, "job.started"))
+    for n in range(2, 50):
+        sub.offer(_event(n, "job.progress"))
+    sub.offer(_event(50, "job.progress", job="j2"))
+    sub.offer(_event(51, "job.completed"))
+    got = [await sub.get() for _ in range(sub.pending())]
+    assert [(e.type, e.job, e.data["value"]) for e in got] == [
+        ("job.started", "j1", 1),
+        ("job.progress", "j1", 49),  # the newest, in the place of the first
+        ("job.progress", "j2", 50),
+        ("job.completed", "j1", 51),
+    ]
+    assert not sub.overflowed
+
+
+async def test_a_consumer_that_stays_behind_overflows_and_is_told_so() -> None:
+    sub = Subscription(None, maxsize=3)
+    for n in range(5):
+        sub.offer(_event(n, "job.queued", job=f"j{n}"))
+    assert sub.overflowed
+    assert [(await sub.get()).job for _ in range(3)] == ["j0", "j1", "j2"]
+    with pytest.raises(Overflowed):
+        await sub.get()

@@ -196,7 +196,7 @@ async def test_progress_of_a_sampler_is_relayed_coalesced(stack: Stack) -> None:
             submitted = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=12))
             job = await stack.finished(submitted.id)
             kinds = []
-            while not events.queue.empty():
+            while events.pending():
                 kinds.append((await events.get()).type)
     assert job.status is JobStatus.COMPLETED, job.error
     assert "job.started" in kinds

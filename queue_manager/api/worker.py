@@ -186,6 +186,7 @@ async def upload_output(
         kind, user, rel, request.stream(), max_bytes=service.settings.max_output_bytes
     )
     await service.jobs.held_by(job_id, worker, attempt)  # still ours after a long copy
+    request.app.state.metrics.output_bytes.inc(stored.size)
     parent = stored.path.parent.as_posix()
     return StoredOutput(
         filename=stored.path.name,

@@ -18,7 +18,8 @@ redis.call('HSET', k('job', jid), 'finished_at', NOW,
 redis.call('HDEL', k('job', jid), 'preview', 'preview_mime')
 redis.call('HSET', k('worker', wid), 'job', '')
 redis.call('HINCRBY', k('worker', wid), outcome == 'completed' and 'done' or 'failed', 1)
-local data = {attempt = tonumber(attempt)}
+local claimed = tonumber(redis.call('HGET', k('job', jid), 'claimed_at') or NOW)
+local data = {attempt = tonumber(attempt), ran = now - claimed}
 if outcome == 'failed' then data['error'] = cjson.decode(payload) end
 emit('job.' .. outcome, jid, user, wid, data)
 wake_idle()  -- the user's running slot is free: one of their queued jobs may be claimable now

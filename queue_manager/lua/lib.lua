@@ -67,6 +67,13 @@ local function transition(jid, user, from, to, reason, worker, attempt)
     redis.call('ZREM', k('leases'), jid)
   end
   if to == 'running' then redis.call('HINCRBY', k('running'), user, 1) end
+  if to == 'completed' or to == 'failed' or to == 'cancelled' then
+    redis.call('HINCRBY', k('user', user, 'stats'), to, 1)
+  end
+  if to == 'failed' then
+    redis.call('LPUSH', k('failures'), jid)
+    redis.call('LTRIM', k('failures'), 0, 49)
+  end
   local entry = {at = NOW, to = to, reason = reason}
   if from then entry['from'] = from end
   if worker and worker ~= '' then entry['worker'] = worker end
@@ -134,8 +141,14 @@ local function take(jid, wid)
   redis.call('HSET', k('job', jid), 'worker', wid, 'claimed_at', NOW, 'hold', '')
   redis.call('ZADD', k('leases'), now + tonumber(control('lease_seconds') or '30'), jid)
   redis.call('HSET', k('worker', wid), 'job', jid)
-  emit('job.claimed', jid, user, wid, {attempt = attempt})
   local j = redis.call('HMGET', k('job', jid), 'client_id', 'prompt', 'extra_data', 'created_at')
+  local wait = now - tonumber(j[4])
+  emit('job.claimed', jid, user, wid, {attempt = attempt, wait = wait})
+  if attempt == 1 then  -- the wait a participant felt: queued until first handed to a GPU
+    redis.call('HINCRBYFLOAT', k('user', user, 'stats'), 'wait_sum', wait)
+    redis.call('HINCRBY', k('user', user, 'stats'), 'wait_n', 1)
+    redis.call('HSET', k('user', user, 'stats'), 'last_wait', wait)
+  end
   return cjson.encode({id = jid, user = user, lane = lane, worker = wid, attempts = attempt,
     client_id = j[1] or '', prompt = j[2], extra_data = j[3] or '{}',
     created_at = j[4], claimed_at = NOW})

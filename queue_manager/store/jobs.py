@@ -338,6 +338,11 @@ class JobStore:
             rows = await pipe.execute()
         return [job_from_fields(fields) for fields in rows if fields]
 
+    async def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each status, room-wide."""
+        raw = cast("dict[str, str]", await self._redis.hgetall(self._keys.stats))
+        return {status: int(n) for status, n in raw.items()}
+
     async def client_id(self, job_id: JobId) -> str | None:
         """The page (socket `clientId`) that submitted the job, if any."""
         raw = await self._redis.hget(self._keys.job(job_id), "client_id")

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from frontend import EXTENSION_DIR
 from queue_manager.api.auth import authenticate
+from queue_manager.api.static_files import file_inside
 
 from .access import NotFound
 
@@ -83,7 +84,7 @@ async def static(request: Request, user: str, path: str) -> Response:
         root, rel = EXTENSION_DIR, path.removeprefix(_EXTENSION_PREFIX)
     else:
         root, rel = _static_root(), path
-    target = await asyncio.to_thread(_inside, root, rel)
+    target = await asyncio.to_thread(file_inside, root, rel)
     if target is None:
         return Response(status_code=404)
     suffix = target.suffix.lower()
@@ -93,7 +94,7 @@ async def static(request: Request, user: str, path: str) -> Response:
 
 @shared.get("/assets/{path:path}", include_in_schema=False)
 async def shared_asset(path: str) -> Response:
-    target = await asyncio.to_thread(_inside, _static_root() / "assets", path)
+    target = await asyncio.to_thread(file_inside, _static_root() / "assets", path)
     if target is None:
         return Response(status_code=404)
     return _file(target, _KEEP)
@@ -103,18 +104,6 @@ def _static_root() -> Path:
     if STATIC_DIR is None:
         raise HTTPException(503, "the ComfyUI frontend package is not installed")
     return STATIC_DIR
-
-
-def _inside(root: Path, rel: str) -> Path | None:
-    """`root/rel` if it is a regular file inside `root` (no `..`, no link out)."""
-    if not rel or "\x00" in rel or "\\" in rel:
-        return None
-    try:
-        base = root.resolve(strict=True)
-        target = (base / rel).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return target if target.is_relative_to(base) and target.is_file() else None
 
 
 def _file(path: Path, headers: dict[str, str]) -> FileResponse:

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -24,11 +25,13 @@ from starlette.websockets import WebSocketState
 from queue_manager.api.auth import authenticate
 from queue_manager.comfy import messages as msg
 from queue_manager.comfy.messages import SocketView
+from queue_manager.hub import Overflowed, Subscription
 from queue_manager.ids import JobId, UserId
 from queue_manager.jobs import JobStatus
 from queue_manager.service import QueueService
 from queue_manager.store.events import Event
 
+from ..sockets import Stalled, send_within
 from .access import same_origin
 from .server import features
 from .status import workshop_status
@@ -36,7 +39,6 @@ from .status import workshop_status
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-SEND_TIMEOUT = 10.0
 STATUS_INTERVAL = 0.5
 # Other users' events that can change this user's positions.
 _MOVES_POSITIONS = msg.QUEUE_CHANGES | {"job.moved", "control", "worker.joined"}
@@ -121,13 +123,14 @@ class _Session:
 
     # -- events -------------------------------------------------------------------------
 
-    async def _forward(self, sub: Any) -> None:
+    async def _forward(self, sub: Subscription) -> None:
         while True:
-            if sub.overflowed:
+            try:
+                event: Event = await sub.get()
+            except Overflowed:
                 log.info("socket of %s fell behind; closing it to resync", self.user)
                 self.close_code = 1013  # try again later: the page reconnects and re-reads
-                raise _Closed()
-            event: Event = await sub.get()
+                raise _Closed() from None
             if event.user != self.user:
                 if event.type in _MOVES_POSITIONS:
                     self._status_due.set()
@@ -216,10 +219,10 @@ class _Session:
     async def _send_json(self, message: dict[str, Any]) -> None:
         await self._send(self.ws.send_text(json.dumps(message, separators=(",", ":"))))
 
-    async def _send(self, sending: Any) -> None:
+    async def _send(self, sending: Awaitable[None]) -> None:
         try:
-            await asyncio.wait_for(sending, SEND_TIMEOUT)
-        except TimeoutError as exc:
+            await send_within(sending)
+        except Stalled:
             log.info("socket of %s stalled; closing it", self.user)
             self.close_code = 1013
-            raise _Closed() from exc
+            raise _Closed() from None

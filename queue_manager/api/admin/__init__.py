@@ -1,0 +1,15 @@
+"""Everything under `/admin`: the instructor's dashboard, its JSON API and its live socket."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from ..participant.access import check_origin
+from . import pages, routes, socket
+
+
+def router() -> APIRouter:
+    root = APIRouter(dependencies=[Depends(check_origin)])
+    for module in (routes, socket, pages):
+        root.include_router(module.router, prefix="/admin")
+    return root

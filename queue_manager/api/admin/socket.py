@@ -1,0 +1,106 @@
+"""`/admin/ws`: the dashboard's live feed.
+
+Every event goes out as it comes (progress and previews coalesced for a slow socket by its
+subscription), and the whole room state follows whenever something changed, at most every
+`STATE_INTERVAL` seconds. A dashboard that stalls is closed, never waited for; it reconnects
+and the first state resyncs it. Prompts and workflows are never sent: events carry none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from queue_manager.hub import Overflowed, Subscription
+from queue_manager.overview import room_state
+from queue_manager.service import QueueService
+from queue_manager.store.accounts import AccountStore, Role
+from queue_manager.store.events import Event
+
+from ..auth import authenticate
+from ..participant.access import same_origin
+from ..sockets import Stalled, send_json
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+STATE_INTERVAL = 0.5
+
+
+@router.websocket("/ws")
+async def admin_socket(websocket: WebSocket) -> None:
+    account = await authenticate(websocket)
+    if account is None or account.role is not Role.INSTRUCTOR or not same_origin(websocket):
+        await websocket.close(code=1008)  # before accept: the handshake gets 403
+        return
+    await websocket.accept()
+    service: QueueService = websocket.app.state.service
+    accounts: AccountStore = websocket.app.state.accounts
+    feed = _Feed(websocket, service, accounts)
+    with contextlib.suppress(Stalled, Overflowed, WebSocketDisconnect):
+        await feed.run()
+    if websocket.application_state is WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1013)
+
+
+class _Feed:
+    def __init__(self, ws: WebSocket, service: QueueService, accounts: AccountStore) -> None:
+        self.ws = ws
+        self.service = service
+        self.accounts = accounts
+        self._changed = asyncio.Event()
+
+    async def run(self) -> None:
+        with self.service.hub.subscribe(None) as sub:
+            self._changed.set()
+            tasks = [
+                asyncio.create_task(self._events(sub)),
+                asyncio.create_task(self._states()),
+                asyncio.create_task(self._until_closed()),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if (exc := task.exception()) is not None:
+                        raise exc
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _events(self, sub: Subscription) -> None:
+        while True:
+            event = await sub.get()
+            await send_json(self.ws, {"type": "event", "data": _public(event)})
+            self._changed.set()
+
+    async def _states(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            state = await room_state(self.service, self.accounts, time.time())
+            await send_json(self.ws, {"type": "state", "data": state})
+            await asyncio.sleep(STATE_INTERVAL)
+
+    async def _until_closed(self) -> None:
+        while True:
+            await self.ws.receive_text()  # the dashboard sends nothing that matters
+
+
+def _public(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "at": event.at,
+        "job": event.job,
+        "user": event.user,
+        "worker": event.worker,
+        "data": event.data,
+    }

@@ -1,0 +1,27 @@
+"""Sending on a WebSocket without letting one stuck client hold anything up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable
+from typing import Any
+
+from fastapi import WebSocket
+
+SEND_TIMEOUT = 10.0
+
+
+class Stalled(Exception):
+    """The client did not take a frame within the send timeout: close it."""
+
+
+async def send_within(sending: Awaitable[None], timeout: float = SEND_TIMEOUT) -> None:
+    try:
+        await asyncio.wait_for(sending, timeout)
+    except TimeoutError as exc:
+        raise Stalled() from exc
+
+
+async def send_json(ws: WebSocket, message: dict[str, Any]) -> None:
+    await send_within(ws.send_text(json.dumps(message, separators=(",", ":"))))
