@@ -16,9 +16,11 @@ class Stalled(Exception):
     """The client did not take a frame within the send timeout: close it."""
 
 
-async def send_within(sending: Awaitable[None], timeout: float = SEND_TIMEOUT) -> None:
+async def send_within(sending: Awaitable[None], timeout: float | None = None) -> None:
+    """Await a send; a client that takes longer than `timeout` (default SEND_TIMEOUT) to make
+    room for it is `Stalled`."""
     try:
-        await asyncio.wait_for(sending, timeout)
+        await asyncio.wait_for(sending, SEND_TIMEOUT if timeout is None else timeout)
     except TimeoutError as exc:
         raise Stalled() from exc
 
