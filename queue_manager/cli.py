@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--step-delay", type=float, default=0.05, help="seconds per sampler step")
     sim.add_argument("--fail", action="append", default=[], help="node type that fails")
     sim.add_argument("--large-output-bytes", type=int, default=0)
+    sim.add_argument(
+        "--front-end-root", type=Path, help="serve this ComfyUI frontend folder at / (as ComfyUI)"
+    )
     sub.add_parser("worker", help="run a GPU worker agent (settings: CW_WORKER_* variables)")
     users = sub.add_parser("users", help="add, remove, list accounts or reset a password")
     users.add_argument("action", choices=["add", "remove", "list", "reset"])
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 step_delay=args.step_delay,
                 fail_class_types=frozenset(args.fail),
                 large_output_bytes=args.large_output_bytes,
+                front_end_root=args.front_end_root.resolve() if args.front_end_root else None,
             ),
         )
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, RedisDsn, SecretStr, model_validator
+from pydantic import Field, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from queue_manager.ids import is_name
@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="Outputs, inputs, Redis AOF.")
     host: str = "127.0.0.1"
     port: int = 8188
+    frontend_dir: Path | None = Field(
+        default=None,
+        description="A ComfyUI frontend's static folder to serve instead of the pinned "
+        "comfyui-frontend-package (e.g. another version's `comfyui_frontend_package/static`).",
+    )
     local_mode: bool = Field(
         default=True, description="Local/rehearsal mode: placeholder secrets are tolerated."
     )
@@ -70,6 +75,11 @@ class Settings(BaseSettings):
 
     # Events
     events_maxlen: int = Field(default=100_000, ge=1000)
+
+    @field_validator("frontend_dir", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -4,6 +4,7 @@ workshop started as `comfy-workshop up` starts it (simulated GPU, no step delay)
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -313,3 +314,42 @@ async def test_the_page_works_after_a_reload_mid_job(
     assert "progress" in about and "execution_success" in about, about
     assert await job_status(slow_workshop, "user001", prompt_id) == "completed"
     await context.close()
+
+
+OLDER_FRONTEND = os.environ.get("CW_TEST_FRONTEND_DIR")
+
+
+@pytest.mark.skipif(
+    not OLDER_FRONTEND,
+    reason="set CW_TEST_FRONTEND_DIR to another frontend's static/ (e.g. 1.27.10's) to check it",
+)
+async def test_an_older_frontend_that_polls_queue_and_history_works(
+    browser: Browser,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    proc, workshop = start_workshop(
+        tmp_path_factory.mktemp("older"), env={"CW_FRONTEND_DIR": str(OLDER_FRONTEND)}
+    )
+    try:
+        context = await logged_in(browser, workshop, "user001")
+        page = await context.new_page()
+        frames = Frames(page)
+        polled: list[str] = []
+        page.on("request", lambda r: polled.append(r.url) if "/api/history" in r.url else None)
+        await open_page(page, workshop, "user001")
+        await load_default_graph(page)
+        async with page.expect_response(lambda r: r.url.endswith("/api/prompt")) as answer:
+            await page.keyboard.press("Control+Enter")  # Queue Prompt
+        prompt_id = (await (await answer.value).json())["prompt_id"]
+        await page.wait_for_function(
+            """() => {
+                const save = app.graph.nodes.find(n => n.type === 'SaveImage');
+                return !!app.nodeOutputs?.[String(save.id)]?.images?.length;
+            }""",
+            timeout=30_000,
+        )
+        assert "execution_success" in frames.about(prompt_id)
+        assert polled, "the older page reads /api/history"
+        await context.close()
+    finally:
+        stop_workshop(proc)

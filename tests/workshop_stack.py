@@ -66,7 +66,11 @@ class PageLog:
 
 
 def start_workshop(
-    data: Path, users: int = 2, workers: int = 1, step_delay: float = 0.0
+    data: Path,
+    users: int = 2,
+    workers: int = 1,
+    step_delay: float = 0.0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], Workshop]:
     port = free_port()
     log = data / "up.log"
@@ -91,6 +95,7 @@ def start_workshop(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

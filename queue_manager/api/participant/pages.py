@@ -63,7 +63,7 @@ async def without_slash(user: str) -> RedirectResponse:
 async def index(request: Request, user: str) -> Response:
     if (redirect := await _owner_or_login(request, user)) is not None:
         return redirect
-    return _file(_static_root() / "index.html", _NO_STORE)
+    return _file(_static_root(request) / "index.html", _NO_STORE)
 
 
 @router.get("/templates/{name:path}", include_in_schema=False)
@@ -83,7 +83,7 @@ async def static(request: Request, user: str, path: str) -> Response:
     if path.startswith(_EXTENSION_PREFIX):
         root, rel = EXTENSION_DIR, path.removeprefix(_EXTENSION_PREFIX)
     else:
-        root, rel = _static_root(), path
+        root, rel = _static_root(request), path
     target = await asyncio.to_thread(file_inside, root, rel)
     if target is None:
         return Response(status_code=404)
@@ -93,17 +93,20 @@ async def static(request: Request, user: str, path: str) -> Response:
 
 
 @shared.get("/assets/{path:path}", include_in_schema=False)
-async def shared_asset(path: str) -> Response:
-    target = await asyncio.to_thread(file_inside, _static_root() / "assets", path)
+async def shared_asset(request: Request, path: str) -> Response:
+    target = await asyncio.to_thread(file_inside, _static_root(request) / "assets", path)
     if target is None:
         return Response(status_code=404)
     return _file(target, _KEEP)
 
 
-def _static_root() -> Path:
-    if STATIC_DIR is None:
+def _static_root(request: Request) -> Path:
+    """The frontend the operator chose (`CW_FRONTEND_DIR`), else the pinned package's."""
+    chosen: Path | None = request.app.state.service.settings.frontend_dir
+    root = chosen or STATIC_DIR
+    if root is None:
         raise HTTPException(503, "the ComfyUI frontend package is not installed")
-    return STATIC_DIR
+    return root
 
 
 def _file(path: Path, headers: dict[str, str]) -> FileResponse:
