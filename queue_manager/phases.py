@@ -43,5 +43,6 @@ def phase(job: Job, position: int | None, paused: bool) -> dict[str, Any]:
     elif job.status is JobStatus.FAILED:
         entry["detail"] = f"Failed: {job.error.message if job.error else 'unknown error'}"
     else:
-        entry["detail"] = "Cancelled"
+        reason = job.error.message if job.error else ""
+        entry["detail"] = "Cancelled by the instructor" if "instructor" in reason else "Cancelled"
     return entry

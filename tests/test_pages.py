@@ -101,8 +101,19 @@ async def load_default_graph(page: Page, steps: int = 4) -> None:
     await page.keyboard.press("Escape")
 
 
+async def close_dialogs(page: Page) -> None:
+    """Escape whatever dialog is open (the first visit's template browser opens late)."""
+    overlay = page.locator("[data-testid=dialog-overlay]")
+    for _ in range(50):
+        if not await overlay.count() or not await overlay.first.is_visible():
+            return
+        await page.keyboard.press("Escape")
+        await page.wait_for_timeout(100)
+
+
 async def run(page: Page) -> str:
     """Click Run; returns the prompt id the server gave."""
+    await close_dialogs(page)
     async with page.expect_response(lambda r: r.url.endswith("/api/prompt")) as answer:
         await page.click("button[data-testid='queue-button']")
     response = await answer.value

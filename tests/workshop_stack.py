@@ -139,7 +139,9 @@ async def browser() -> AsyncIterator[Browser]:
             await b.close()
 
 
-async def logged_in(browser: Browser, workshop: Workshop, user: str) -> BrowserContext:
+async def logged_in(
+    browser: Browser, workshop: Workshop, user: str, home: str | None = None
+) -> BrowserContext:
     """A browser context (its own cookies and storage) logged in as `user`, offline from the
     internet (the page's release-notes and model checks are aborted, as in the captures)."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
@@ -149,10 +151,11 @@ async def logged_in(browser: Browser, workshop: Workshop, user: str) -> BrowserC
 
     await context.route(lambda url: not url.startswith(workshop.url), block_external)
     page = await context.new_page()
-    await page.goto(f"{workshop.url}/login?next=/{user}/")
+    home = home or f"/{user}/"
+    await page.goto(f"{workshop.url}/login?next={home}")
     await page.fill("input[name=username]", user)
     await page.fill("input[name=password]", workshop.passwords[user])
     await page.click("button[type=submit]")
-    await page.wait_for_url(f"{workshop.url}/{user}/")
+    await page.wait_for_url(f"{workshop.url}{home}")
     await page.close()
     return context

@@ -15,7 +15,8 @@ elseif redis.call('HGET', k('worker', worker), 'job') == jid then
   redis.call('HSET', k('worker', worker), 'job', '')
 end
 transition(jid, user, status, 'cancelled', reason, worker, status == 'running' and attempts or nil)
-redis.call('HSET', k('job', jid), 'finished_at', NOW)
+redis.call('HSET', k('job', jid), 'finished_at', NOW,
+  'error', cjson.encode({type = 'cancelled', message = reason}))
 emit('job.cancelled', jid, user, worker, {was = status, reason = reason})
 if status == 'running' then wake_idle() end
 return {'ok', status, worker}

@@ -3,6 +3,7 @@ and phases, the instructor's broadcast, and whether the room is paused."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from queue_manager.ids import UserId
@@ -10,8 +11,18 @@ from queue_manager.phases import phase
 from queue_manager.service import QueueService
 
 
+# Finished jobs stay in the status this long, so the page can say "Done" or "Cancelled by the
+# instructor" after the fact.
+RECENT_SECONDS = 30.0
+
+
 async def workshop_status(service: QueueService, user: UserId) -> dict[str, Any]:
-    jobs = [j for j in await service.user_jobs(user) if not j.status.is_final]
+    now = time.time()
+    jobs = [
+        j
+        for j in await service.user_jobs(user)
+        if not j.status.is_final or (j.finished_at or 0) > now - RECENT_SECONDS
+    ]
     positions = await service.positions() if jobs else {}
     room = await service.control.room()
     return {
