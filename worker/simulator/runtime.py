@@ -69,6 +69,9 @@ class SimulatorConfig:
     fail_class_types: frozenset[str] = frozenset()  # these node types raise at run time
     large_output_bytes: int = 0  # > 0: video/animated saves write a file of about this size
     preview_size: int = 64  # longest side of latent previews
+    # ComfyUI's --front-end-root: serve this folder's index.html at `/` and its files below it
+    # (None: no page, every path that is not a route is 404).
+    front_end_root: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

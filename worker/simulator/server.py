@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -50,6 +50,12 @@ _MODEL_INPUTS = {
     ("VAELoader", "vae_name"): "vae",
 }
 Handler = Callable[[Request], Awaitable[Response]]
+# The page's static files under --front-end-root, with ComfyUI 0.25.0's cache headers
+# (PROTOCOL.md section 2): index.html is never kept, scripts, styles and index*.json are
+# revalidated, images may be kept a day (an hour for a 404).
+_INDEX_HEADERS = {"Cache-Control": "no-store, must-revalidate", "Pragma": "no-cache", "Expires": "0"}
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+_MEDIA_TYPES = {".js": "application/javascript; charset=utf-8", ".css": "text/css"}
 # What a ComfyUI 0.25.0 install reports about its Python packages (system_stats).
 PACKAGE_VERSIONS = [
     {"name": "comfyui-frontend-package", "installed": "1.45.15", "required": "1.45.15"},
@@ -329,6 +335,27 @@ class Simulator:
     async def post_upload(self, request: Request) -> Response:
         return await files.upload(request, self.folders)
 
+    # -- the page (ComfyUI's --front-end-root) --------------------------------------------
+
+    async def get_index(self, request: Request) -> Response:
+        root = self.config.front_end_root
+        assert root is not None  # the route exists only with a front-end root
+        return FileResponse(root / "index.html", media_type="text/html", headers=_INDEX_HEADERS)
+
+    async def get_static(self, request: Request) -> Response:
+        """A file below the front-end root (relative URLs of the page land here)."""
+        root = self.config.front_end_root
+        assert root is not None
+        target = await asyncio.to_thread(_inside, root, request.path_params["path"])
+        response: Response
+        if target is None:
+            response = Response(status_code=404, media_type="application/octet-stream")
+        else:
+            media = _MEDIA_TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0]
+            response = FileResponse(target, media_type=media or "application/octet-stream")
+        _cache_control(request.url.path, response)
+        return response
+
     # -- /ws ------------------------------------------------------------------------------
 
     async def ws(self, socket: WebSocket) -> None:
@@ -402,12 +429,41 @@ class Simulator:
             Route("/api/jobs/{job_id}", self.get_job, methods=["GET"]),
             WebSocketRoute("/ws", self.ws),
         ]
+        if self.config.front_end_root is not None:
+            # Last, as ComfyUI adds its static route after the API: a route always wins.
+            routes += [
+                Route("/", self.get_index, methods=["GET"]),
+                Route("/{path:path}", self.get_static, methods=["GET"]),
+            ]
         return routes
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     """aiohttp's answer for a path without a route: 404, empty."""
     return Response(status_code=404, media_type="application/octet-stream")
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """`root/rel` if it is a regular file inside `root` (no `..`, no link out)."""
+    if not rel or "\x00" in rel or "\\" in rel:
+        return None
+    try:
+        base = root.resolve(strict=True)
+        target = (base / rel).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return target if target.is_relative_to(base) and target.is_file() else None
+
+
+def _cache_control(path: str, response: Response) -> None:
+    """ComfyUI's cache middleware, for a static file's answer."""
+    name = path.rsplit("/", 1)[-1]
+    entry_point = name.startswith("index") and name.endswith(".json")
+    if path.endswith((".js", ".css")) or entry_point:
+        response.headers.setdefault("Cache-Control", "no-cache")
+    elif path.lower().endswith(_IMAGE_SUFFIXES) and response.status_code in (200, 404):
+        age = 86400 if response.status_code == 200 else 3600
+        response.headers.setdefault("Cache-Control", f"public, max-age={age}")
 
 
 def _crash() -> Response:

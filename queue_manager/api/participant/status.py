@@ -10,7 +10,6 @@ from queue_manager.ids import UserId
 from queue_manager.phases import phase
 from queue_manager.service import QueueService
 
-
 # Finished jobs stay in the status this long, so the page can say "Done" or "Cancelled by the
 # instructor" after the fact.
 RECENT_SECONDS = 30.0
