@@ -30,7 +30,7 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         stop_workshop(proc)
 
 
-async def dashboard(browser: Browser, workshop: Workshop) -> Page:
+async def dashboard(browser: Browser, workshop: Workshop) -> Page:  # noqa: F811
     context = await logged_in(browser, workshop, "instructor", home="/admin/")
     page = await context.new_page()
     await page.goto(f"{workshop.url}/admin/")
