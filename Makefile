@@ -47,6 +47,7 @@ test: lint types pytest
 bench: install
 	$(BIN)/python -m benchmarks.queue
 	$(BIN)/python -m benchmarks.worker
+	$(BIN)/python -m benchmarks.pages
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

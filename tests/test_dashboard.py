@@ -34,7 +34,7 @@ async def dashboard(browser: Browser, workshop: Workshop) -> Page:  # noqa: F811
     context = await logged_in(browser, workshop, "instructor", home="/admin/")
     page = await context.new_page()
     await page.goto(f"{workshop.url}/admin/")
-    await page.wait_for_selector("[data-testid=conn-status]:has-text('live')", timeout=15_000)
+    await page.wait_for_selector("[data-testid=conn-status]:has-text('live')", timeout=30_000)
     return page
 
 
@@ -61,13 +61,13 @@ async def test_a_participants_job_appears_live_and_the_instructor_cancels_it(
     prompt_id = await run(page)
 
     row = admin.locator(f"[data-testid=running-list] [data-job-id='{prompt_id}']")
-    await row.wait_for(timeout=15_000)
+    await row.wait_for(timeout=30_000)
     admin.once("dialog", lambda d: d.accept())
     await row.locator("[data-action=cancel]").click()
 
     await page.wait_for_function(
         "() => document.querySelector('#cw-phase')?.textContent.includes('Cancelled')",
-        timeout=15_000,
+        timeout=30_000,
     )
     job = await api(workshop, "user001", f"/user001/api/jobs/{prompt_id}")
     assert job["status"] == "cancelled"
@@ -93,14 +93,14 @@ async def test_a_broadcast_appears_in_every_participants_page(
         await page.wait_for_function(
             "() => document.querySelector('#cw-broadcast')?.textContent"
             ".includes('Coffee break until 11:00')",
-            timeout=15_000,
+            timeout=30_000,
         )
     await admin.click("[data-testid=broadcast-clear]")
     for page in pages:
         await page.wait_for_function(
             "() => { const b = document.querySelector('#cw-broadcast');"
             " return !b || b.hidden || !b.textContent.trim(); }",
-            timeout=15_000,
+            timeout=30_000,
         )
         await page.context.close()
     await admin.context.close()
@@ -121,7 +121,7 @@ async def test_a_drained_worker_finishes_its_job_and_takes_no_more(
         worker_row = admin.locator("[data-testid=workers-list] [data-worker-id]").first
         await admin.locator(
             f"[data-testid=running-list] [data-job-id='{first['prompt_id']}']"
-        ).wait_for(timeout=15_000)
+        ).wait_for(timeout=30_000)
         await worker_row.locator("[data-action=drain]").click()
         for _ in range(600):
             done = (await bob.get(f"/user002/api/jobs/{first['prompt_id']}")).json()

@@ -162,7 +162,7 @@ async def test_run_shows_progress_then_the_image_and_a_second_participant_sees_n
     await load_default_graph(alice)
 
     async with alice.expect_response(
-        lambda r: "/user001/api/view?" in r.url and "type=output" in r.url, timeout=30_000
+        lambda r: "/user001/api/view?" in r.url and "type=output" in r.url, timeout=60_000
     ) as image:
         prompt_id = await run(alice)
     shown = await image.value
@@ -241,7 +241,7 @@ async def test_an_uploaded_image_runs_through_load_image(
         timeout=10_000,
     )
     async with page.expect_response(
-        lambda r: "/api/view?" in r.url and "filename=up_" in r.url, timeout=30_000
+        lambda r: "/api/view?" in r.url and "filename=up_" in r.url, timeout=60_000
     ) as image:
         await run(page)
     assert (await image.value).status == 200
@@ -357,7 +357,7 @@ async def test_an_older_frontend_that_polls_queue_and_history_works(
                 const save = app.graph.nodes.find(n => n.type === 'SaveImage');
                 return !!app.nodeOutputs?.[String(save.id)]?.images?.length;
             }""",
-            timeout=30_000,
+            timeout=60_000,
         )
         assert "execution_success" in frames.about(prompt_id)
         assert polled, "the older page reads /api/history"
