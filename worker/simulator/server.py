@@ -53,7 +53,11 @@ Handler = Callable[[Request], Awaitable[Response]]
 # The page's static files under --front-end-root, with ComfyUI 0.25.0's cache headers
 # (PROTOCOL.md section 2): index.html is never kept, scripts, styles and index*.json are
 # revalidated, images may be kept a day (an hour for a 404).
-_INDEX_HEADERS = {"Cache-Control": "no-store, must-revalidate", "Pragma": "no-cache", "Expires": "0"}
+_INDEX_HEADERS = {
+    "Cache-Control": "no-store, must-revalidate",
+    "Pragma": "no-cache",
+    "Expires": "0",
+}
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _MEDIA_TYPES = {".js": "application/javascript; charset=utf-8", ".css": "text/css"}
 # What a ComfyUI 0.25.0 install reports about its Python packages (system_stats).
