@@ -144,7 +144,7 @@ async def logged_in(
 ) -> BrowserContext:
     """A browser context (its own cookies and storage) logged in as `user`, offline from the
     internet (the page's release-notes and model checks are aborted, as in the captures)."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    context = await browser.new_context(viewport={"width": 1920, "height": 1080})
 
     async def block_external(route: object) -> None:
         await route.abort()  # type: ignore[attr-defined]
