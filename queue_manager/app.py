@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from queue_manager import __version__
 from queue_manager.api import admin, errors, health, login, metrics, participant, worker
 from queue_manager.api.auth import Sessions
+from queue_manager.api.sockets import encode
 from queue_manager.catalog import Catalog
 from queue_manager.ids import WorkerId
 from queue_manager.keys import Keys
 from queue_manager.metrics import Metrics
+from queue_manager.room_feed import RoomFeed
 from queue_manager.service import QueueService
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
@@ -43,12 +45,14 @@ def create_app(settings: Settings) -> FastAPI:
             settings.cookie_secure,
         )
         app.state.metrics = metrics = Metrics()
+        app.state.room_feed = room_feed = RoomFeed(service, app.state.accounts, encode)
         try:
             async with service.running():
                 following = asyncio.create_task(metrics.follow(service.hub), name="metrics")
                 try:
                     yield
                 finally:
+                    await room_feed.close()
                     following.cancel()
                     await asyncio.gather(following, return_exceptions=True)
         finally:

@@ -7,9 +7,13 @@ as every other name here (`ids.is_name`).
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import hashlib
+import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import cast
 
@@ -65,6 +69,11 @@ _hasher = PasswordHasher()
 _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
 
 
+_CACHE_KEY = secrets.token_bytes(32)  # per process: the cache never holds a usable digest
+_CACHE_SECONDS = 300.0
+_CACHE_SIZE = 4096
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(12)
 
@@ -73,6 +82,7 @@ class AccountStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._key = keys.accounts
+        self._verified: dict[tuple[str, bytes, str], float] = {}
 
     async def add(self, name: str, role: Role, password: str) -> Account:
         if not is_name(name):
@@ -106,13 +116,28 @@ class AccountStore:
         return [Account(UserId(n), Role(json.loads(r)["role"])) for n, r in sorted(raw.items())]
 
     async def verify(self, name: str, password: str) -> Account | None:
-        """The account if the password is right; None otherwise (whatever was wrong)."""
+        """The account if the password is right; None otherwise (whatever was wrong).
+
+        Argon2 is deliberately slow (tens of ms of CPU): it runs in a thread, never on the
+        event loop, and a success is remembered for a few minutes (keyed by a keyed hash of
+        the password and the stored hash, so a reset or removal ends it at once). Scripts that
+        send HTTP Basic on every request then pay for it once.
+        """
         record = await self._record(name)
+        stored = record["hash"] if record else _DUMMY
+        key = (name, hmac.new(_CACHE_KEY, password.encode(), hashlib.sha256).digest(), stored)
+        if record and self._verified.get(key, 0.0) > time.monotonic():
+            return Account(UserId(name), Role(record["role"]))
         try:
-            _hasher.verify(record["hash"] if record else _DUMMY, password)
+            await asyncio.to_thread(_hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        return Account(UserId(name), Role(record["role"])) if record else None
+        if not record:
+            return None
+        if len(self._verified) > _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[key] = time.monotonic() + _CACHE_SECONDS
+        return Account(UserId(name), Role(record["role"]))
 
     async def _record(self, name: str) -> dict[str, str] | None:
         if not is_name(name):

@@ -1,9 +1,10 @@
 """`/admin/ws`: the dashboard's live feed.
 
 Every event goes out as it comes (progress and previews coalesced for a slow socket by its
-subscription), and the whole room state follows whenever something changed, at most every
-`STATE_INTERVAL` seconds. A dashboard that stalls is closed, never waited for; it reconnects
-and the first state resyncs it. Prompts and workflows are never sent: events carry none.
+subscription), and the whole room state follows whenever something changed: built and encoded
+once per process for every dashboard (`room_feed.RoomFeed`). A dashboard that stalls is
+closed, never waited for; it reconnects and the first state resyncs it. Prompts and
+workflows are never sent: events carry none.
 """
 
 from __future__ import annotations
@@ -11,26 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from queue_manager.hub import Overflowed, Subscription
-from queue_manager.overview import room_state
+from queue_manager.room_feed import RoomFeed
 from queue_manager.service import QueueService
-from queue_manager.store.accounts import AccountStore, Role
-from queue_manager.store.events import Event
+from queue_manager.store.accounts import Role
 
 from ..auth import authenticate
 from ..participant.access import same_origin
-from ..sockets import Stalled, send_json
+from ..sockets import Stalled, send_within
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-STATE_INTERVAL = 0.5
 
 
 @router.websocket("/ws")
@@ -41,8 +37,8 @@ async def admin_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     service: QueueService = websocket.app.state.service
-    accounts: AccountStore = websocket.app.state.accounts
-    feed = _Feed(websocket, service, accounts)
+    room: RoomFeed = websocket.app.state.room_feed
+    feed = _Feed(websocket, service, room)
     with contextlib.suppress(Stalled, Overflowed, WebSocketDisconnect):
         await feed.run()
     if websocket.application_state is WebSocketState.CONNECTED:
@@ -51,15 +47,14 @@ async def admin_socket(websocket: WebSocket) -> None:
 
 
 class _Feed:
-    def __init__(self, ws: WebSocket, service: QueueService, accounts: AccountStore) -> None:
+    def __init__(self, ws: WebSocket, service: QueueService, room: RoomFeed) -> None:
         self.ws = ws
         self.service = service
-        self.accounts = accounts
-        self._changed = asyncio.Event()
+        self.room = room
 
     async def run(self) -> None:
         with self.service.hub.subscribe(None) as sub:
-            self._changed.set()
+            self.room.changed()
             tasks = [
                 asyncio.create_task(self._events(sub)),
                 asyncio.create_task(self._states()),
@@ -78,29 +73,15 @@ class _Feed:
     async def _events(self, sub: Subscription) -> None:
         while True:
             event = await sub.get()
-            await send_json(self.ws, {"type": "event", "data": _public(event)})
-            self._changed.set()
+            await send_within(self.ws.send_text(self.room.event_frame(event)))
+            self.room.changed()
 
     async def _states(self) -> None:
+        seen = 0
         while True:
-            await self._changed.wait()
-            self._changed.clear()
-            state = await room_state(self.service, self.accounts, time.time())
-            await send_json(self.ws, {"type": "state", "data": state})
-            await asyncio.sleep(STATE_INTERVAL)
+            seen, text = await self.room.newer_than(seen)
+            await send_within(self.ws.send_text(text))
 
     async def _until_closed(self) -> None:
         while True:
             await self.ws.receive_text()  # the dashboard sends nothing that matters
-
-
-def _public(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "at": event.at,
-        "job": event.job,
-        "user": event.user,
-        "worker": event.worker,
-        "data": event.data,
-    }
