@@ -23,7 +23,7 @@ from queue_manager.store.accounts import Role
 
 from ..auth import authenticate
 from ..participant.access import same_origin
-from ..sockets import Stalled, send_within
+from ..sockets import GuardedSocket, Stalled
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -49,6 +49,7 @@ async def admin_socket(websocket: WebSocket) -> None:
 class _Feed:
     def __init__(self, ws: WebSocket, service: QueueService, room: RoomFeed) -> None:
         self.ws = ws
+        self.out = GuardedSocket(ws)
         self.service = service
         self.room = room
 
@@ -59,6 +60,7 @@ class _Feed:
                 asyncio.create_task(self._events(sub)),
                 asyncio.create_task(self._states()),
                 asyncio.create_task(self._until_closed()),
+                asyncio.create_task(self.out.watch()),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -73,14 +75,14 @@ class _Feed:
     async def _events(self, sub: Subscription) -> None:
         while True:
             event = await sub.get()
-            await send_within(self.ws.send_text(self.room.event_frame(event)))
+            await self.out.send_text(self.room.event_frame(event))
             self.room.changed()
 
     async def _states(self) -> None:
         seen = 0
         while True:
             seen, text = await self.room.newer_than(seen)
-            await send_within(self.ws.send_text(text))
+            await self.out.send_text(text)
 
     async def _until_closed(self) -> None:
         while True:

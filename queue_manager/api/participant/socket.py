@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -31,7 +30,7 @@ from queue_manager.jobs import JobStatus
 from queue_manager.service import QueueService
 from queue_manager.store.events import Event
 
-from ..sockets import Stalled, send_within
+from ..sockets import GuardedSocket, Stalled
 from .access import same_origin
 from .server import features
 from .status import workshop_status
@@ -71,6 +70,7 @@ async def socket(websocket: WebSocket, user: str) -> None:
 class _Session:
     def __init__(self, ws: WebSocket, service: QueueService, user: UserId, sid: str) -> None:
         self.ws = ws
+        self.out = GuardedSocket(ws)
         self.service = service
         self.user = user
         self.view = SocketView(sid)
@@ -87,6 +87,7 @@ class _Session:
                 asyncio.create_task(self._read_client()),
                 asyncio.create_task(self._workshop_status()),
                 asyncio.create_task(self._forward(sub)),
+                asyncio.create_task(self._watch()),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -157,7 +158,7 @@ class _Session:
             if found is not None:
                 frame = self.view.preview(event.job, client_id, *found)
                 if frame is not None:
-                    await self._send(self.ws.send_bytes(frame))
+                    await self.out.send_bytes(frame)
         else:
             for m in self.view.translate(event, client_id):
                 await self._send_json(m)
@@ -217,11 +218,11 @@ class _Session:
         return queued + running
 
     async def _send_json(self, message: dict[str, Any]) -> None:
-        await self._send(self.ws.send_text(json.dumps(message, separators=(",", ":"))))
+        await self.out.send_json(message)
 
-    async def _send(self, sending: Awaitable[None]) -> None:
+    async def _watch(self) -> None:
         try:
-            await send_within(sending)
+            await self.out.watch()
         except Stalled:
             log.info("socket of %s stalled; closing it", self.user)
             self.close_code = 1013
