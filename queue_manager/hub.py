@@ -25,6 +25,21 @@ def stream_position(event_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+# Events that can change anyone's place in the queue (or the room's controls).
+QUEUE_MOVES = frozenset(
+    {
+        "job.queued",
+        "job.claimed",
+        "job.requeued",
+        "job.completed",
+        "job.failed",
+        "job.cancelled",
+        "job.moved",
+        "control",
+        "worker.joined",
+    }
+)
+
 # Events where only the newest matters: while one of a job's is still waiting for a slow
 # consumer, a newer one takes its place instead of queueing behind it.
 COALESCED = frozenset({"job.progress", "job.preview"})
@@ -94,6 +109,12 @@ class EventHub:
         self.running = False
         self.started = asyncio.Event()  # set once reading: from then on no event is missed
         self._stopping = False
+        self._queue_moved = asyncio.Event()
+
+    def queue_moved(self) -> asyncio.Event:
+        """Set at the next event that may move anyone's queue position: a page waits on it
+        instead of reading every other user's events."""
+        return self._queue_moved
 
     @contextlib.contextmanager
     def subscribe(self, user: UserId | None = None) -> Iterator[Subscription]:
@@ -159,6 +180,11 @@ class EventHub:
 
     def _dispatch(self, events: list[Event]) -> None:
         self.position = events[-1].id
+        moved = False
         for event in events:
+            moved = moved or event.type in QUEUE_MOVES
             for sub in tuple(self._subs):
                 sub.offer(event)
+        if moved:
+            self._queue_moved.set()
+            self._queue_moved = asyncio.Event()

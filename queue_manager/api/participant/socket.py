@@ -24,7 +24,7 @@ from starlette.websockets import WebSocketState
 from queue_manager.api.auth import authenticate
 from queue_manager.comfy import messages as msg
 from queue_manager.comfy.messages import SocketView
-from queue_manager.hub import Overflowed, Subscription
+from queue_manager.hub import QUEUE_MOVES, Overflowed, Subscription
 from queue_manager.ids import JobId, UserId
 from queue_manager.jobs import JobStatus
 from queue_manager.service import QueueService
@@ -40,7 +40,7 @@ router = APIRouter()
 
 STATUS_INTERVAL = 0.5
 # Other users' events that can change this user's positions.
-_MOVES_POSITIONS = msg.QUEUE_CHANGES | {"job.moved", "control", "worker.joined"}
+_MOVES_POSITIONS = QUEUE_MOVES
 _FINAL = {"job.completed", "job.failed", "job.cancelled"}
 _MAX_CLIENT_ID = 128
 
@@ -80,7 +80,7 @@ class _Session:
         self._wants_status = False
 
     async def run(self) -> None:
-        with self.service.hub.subscribe(None) as sub:
+        with self.service.hub.subscribe(self.user) as sub:
             await self._send_json(msg.status(await self._remaining(), self.view.sid))
             await self._catch_up()
             tasks = [
@@ -88,6 +88,7 @@ class _Session:
                 asyncio.create_task(self._workshop_status()),
                 asyncio.create_task(self._forward(sub)),
                 asyncio.create_task(self._watch()),
+                asyncio.create_task(self._others_moved()),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -132,10 +133,6 @@ class _Session:
                 log.info("socket of %s fell behind; closing it to resync", self.user)
                 self.close_code = 1013  # try again later: the page reconnects and re-reads
                 raise _Closed() from None
-            if event.user != self.user:
-                if event.type in _MOVES_POSITIONS:
-                    self._status_due.set()
-                continue
             await self._on_own_event(event)
 
     async def _on_own_event(self, event: Event) -> None:
@@ -195,6 +192,12 @@ class _Session:
                 )
                 for m in self.view.translate(progress, job.client_id):
                     await self._send_json(m)
+
+    async def _others_moved(self) -> None:
+        """Other users' jobs move this user's positions: refresh the status when they do."""
+        while True:
+            await self.service.hub.queue_moved().wait()
+            self._status_due.set()
 
     async def _workshop_status(self) -> None:
         while True:
