@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python -m benchmarks.queue
 	$(BIN)/python -m benchmarks.worker
 	$(BIN)/python -m benchmarks.pages
+	$(BIN)/python -m benchmarks.fanout
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
