@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 # Longer than any blocking read we issue (the event hub blocks 5 s), shorter than a hang.
 SOCKET_TIMEOUT = 15.0
+MAX_CONNECTIONS = 200
+POOL_WAIT = 10.0
 
 
 def connect(url: str, *, retries: int = 6) -> Redis:
@@ -18,8 +20,12 @@ def connect(url: str, *, retries: int = 6) -> Redis:
     second run is harmless (submit is idempotent by job id; a second claim hands out a different
     job, and the first one's lease simply expires back into the queue).
     """
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        # A burst (every page reconnecting after a restart) waits for a connection instead of
+        # failing at once: redis-py's default pool refused the 101st concurrent command.
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=5.0,
@@ -27,3 +33,4 @@ def connect(url: str, *, retries: int = 6) -> Redis:
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
         retry_on_error=[ConnectionError, TimeoutError],
     )
+    return Redis.from_pool(pool)
