@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from tests.test_pages import Frames, load_default_graph, open_page, run
+from tests.test_worker_agent import sampler
 from tests.workshop_stack import (
     Workshop,
     browser,  # noqa: F401
@@ -114,7 +115,7 @@ async def test_a_drained_worker_finishes_its_job_and_takes_no_more(
     async with httpx.AsyncClient(
         base_url=workshop.url, auth=("user002", workshop.passwords["user002"])
     ) as bob:
-        prompt = sampler_prompt(steps=40)
+        prompt = sampler(steps=40)
         first = (await bob.post("/user002/api/prompt", json={"prompt": prompt})).json()
         prompt["3"]["inputs"]["seed"] += 1
         second = (await bob.post("/user002/api/prompt", json={"prompt": prompt})).json()
@@ -137,36 +138,3 @@ async def test_a_drained_worker_finishes_its_job_and_takes_no_more(
         # Resuming the worker lets it take the waiting job (clean up for other tests).
         await bob.post("/user002/api/queue", json={"clear": True})
     await admin.context.close()
-
-
-def sampler_prompt(steps: int) -> dict[str, dict[str, object]]:
-    """The simulator's SD1.5 text-to-image graph (its checkpoint is listed by the simulator)."""
-    return {
-        "4": {
-            "class_type": "CheckpointLoaderSimple",
-            "inputs": {"ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"},
-        },
-        "5": {
-            "class_type": "EmptyLatentImage",
-            "inputs": {"width": 64, "height": 64, "batch_size": 1},
-        },
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": 1,
-                "steps": steps,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "d"}},
-    }

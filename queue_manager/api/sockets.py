@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from fastapi import WebSocket
@@ -20,6 +21,21 @@ SEND_TIMEOUT = 10.0
 
 class Stalled(Exception):
     """The client did not take a frame within the send timeout: close it."""
+
+
+async def until_first_ends(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run a socket's loops side by side until one of them ends (the client left, a send
+    stalled, ...); re-raise what ended it and cancel the others."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if (exc := task.exception()) is not None:
+                raise exc
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def encode(message: dict[str, Any]) -> str:

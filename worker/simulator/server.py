@@ -23,6 +23,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from queue_manager.api.static_files import file_inside
 from queue_manager.comfy.validation import ServerCrash, split_annotated_filename, validate_prompt
 from queue_manager.ids import is_job_id
 from worker.simulator import files
@@ -350,7 +351,7 @@ class Simulator:
         """A file below the front-end root (relative URLs of the page land here)."""
         root = self.config.front_end_root
         assert root is not None
-        target = await asyncio.to_thread(_inside, root, request.path_params["path"])
+        target = await asyncio.to_thread(file_inside, root, request.path_params["path"])
         response: Response
         if target is None:
             response = Response(status_code=404, media_type="application/octet-stream")
@@ -445,18 +446,6 @@ class Simulator:
 async def _not_found(request: Request, exc: Exception) -> Response:
     """aiohttp's answer for a path without a route: 404, empty."""
     return Response(status_code=404, media_type="application/octet-stream")
-
-
-def _inside(root: Path, rel: str) -> Path | None:
-    """`root/rel` if it is a regular file inside `root` (no `..`, no link out)."""
-    if not rel or "\x00" in rel or "\\" in rel:
-        return None
-    try:
-        base = root.resolve(strict=True)
-        target = (base / rel).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return target if target.is_relative_to(base) and target.is_file() else None
 
 
 def _cache_control(path: str, response: Response) -> None:

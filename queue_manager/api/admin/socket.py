@@ -9,7 +9,6 @@ workflows are never sent: events carry none.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -23,7 +22,7 @@ from queue_manager.store.accounts import Role
 
 from ..auth import authenticate
 from ..participant.access import same_origin
-from ..sockets import GuardedSocket, Stalled
+from ..sockets import GuardedSocket, Stalled, until_first_ends
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -56,21 +55,12 @@ class _Feed:
     async def run(self) -> None:
         with self.service.hub.subscribe(None) as sub:
             self.room.changed()
-            tasks = [
-                asyncio.create_task(self._events(sub)),
-                asyncio.create_task(self._states()),
-                asyncio.create_task(self._until_closed()),
-                asyncio.create_task(self.out.watch()),
-            ]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if (exc := task.exception()) is not None:
-                        raise exc
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await until_first_ends(
+                self._events(sub),
+                self._states(),
+                self._until_closed(),
+                self.out.watch(),
+            )
 
     async def _events(self, sub: Subscription) -> None:
         while True:

@@ -30,7 +30,7 @@ from queue_manager.jobs import JobStatus
 from queue_manager.service import QueueService
 from queue_manager.store.events import Event
 
-from ..sockets import GuardedSocket, Stalled
+from ..sockets import GuardedSocket, Stalled, until_first_ends
 from .access import same_origin
 from .server import features
 from .status import workshop_status
@@ -83,22 +83,13 @@ class _Session:
         with self.service.hub.subscribe(self.user) as sub:
             await self._send_json(msg.status(await self._remaining(), self.view.sid))
             await self._catch_up()
-            tasks = [
-                asyncio.create_task(self._read_client()),
-                asyncio.create_task(self._workshop_status()),
-                asyncio.create_task(self._forward(sub)),
-                asyncio.create_task(self._watch()),
-                asyncio.create_task(self._others_moved()),
-            ]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if (exc := task.exception()) is not None:
-                        raise exc
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await until_first_ends(
+                self._read_client(),
+                self._workshop_status(),
+                self._forward(sub),
+                self._watch(),
+                self._others_moved(),
+            )
 
     # -- the page's frames --------------------------------------------------------------
 
