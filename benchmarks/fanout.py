@@ -54,14 +54,14 @@ import psutil
 import uvloop
 from redis.asyncio import Redis
 
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import Lane
-from queue_manager.keys import Keys
-from queue_manager.redis_server import RedisServer, free_port
-from queue_manager.service import QueueService
+from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import Lane
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountStore, Role
 from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = {"9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "bench"}}}

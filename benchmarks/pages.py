@@ -53,7 +53,7 @@ from playwright.async_api import (
     async_playwright,
 )
 
-from queue_manager.redis_server import free_port
+from queue_manager.cli.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CW_TEST_CHROMIUM", "/usr/bin/chromium")

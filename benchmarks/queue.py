@@ -33,10 +33,10 @@ from redis.asyncio import Redis
 
 from benchmarks import record
 from benchmarks.peers import raw_queue
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import Lane
-from queue_manager.redis_server import RedisServer
-from queue_manager.service import QueueService
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import Lane
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
 

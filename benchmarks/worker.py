@@ -28,13 +28,13 @@ from pathlib import Path
 import httpx
 import psutil
 
-from queue_manager.ids import UserId, WorkerId
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.keys import Keys
-from queue_manager.redis_server import RedisServer, free_port
-from queue_manager.service import QueueService
+from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.core.ids import UserId, WorkerId
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 import sys
 
-from queue_manager.cli import main
+from queue_manager.cli.main import main
 
 sys.exit(main())

@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from queue_manager.ids import is_name
-from queue_manager.scheduling import Mode
+from queue_manager.core.ids import is_name
+from queue_manager.core.scheduling import Mode
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 

@@ -9,9 +9,9 @@ import sys
 
 from redis.asyncio import Redis
 
-from queue_manager.ids import WorkerId
-from queue_manager.requirements import Capabilities
-from queue_manager.service import QueueService
+from queue_manager.core.ids import WorkerId
+from queue_manager.core.requirements import Capabilities
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 
 

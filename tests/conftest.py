@@ -9,10 +9,10 @@ import pytest
 from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
-from queue_manager.ids import UserId, WorkerId
-from queue_manager.redis_server import RedisServer
-from queue_manager.requirements import Capabilities
-from queue_manager.service import QueueService
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import UserId, WorkerId
+from queue_manager.core.requirements import Capabilities
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store import accounts
 from queue_manager.store.connection import connect

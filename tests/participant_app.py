@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from queue_manager.app import create_app
-from queue_manager.redis_server import RedisServer
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store.accounts import AccountStore, Role
 from tests.conftest import make_settings
 

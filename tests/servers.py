@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from queue_manager.redis_server import free_port
+from queue_manager.cli.redis_server import free_port
 
 
 @contextlib.asynccontextmanager

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 from redis.asyncio import Redis
 
-from queue_manager.keys import Keys
-from queue_manager.redis_server import RedisServer
+from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store.accounts import Account, AccountError, AccountStore, Role
+from queue_manager.store.keys import Keys
 from tests.cli import run_cli
 
 

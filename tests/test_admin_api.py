@@ -12,9 +12,9 @@ import pytest
 import websockets
 from fastapi import FastAPI
 
-from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.service import QueueService
+from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.service.queue import QueueService
 from tests.participant_app import PASSWORD, alice, app, bob, nobody, teacher  # noqa: F401
 from tests.servers import serve
 from tests.test_participant_queue import Gpu, simple_prompt

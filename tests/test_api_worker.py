@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from queue_manager.app import create_app
-from queue_manager.ids import JobId, WorkerId
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.redis_server import RedisServer
-from queue_manager.service import QueueService
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.service.queue import QueueService
 from tests.conftest import make_settings, prompt, user
 
 CAPS = {"node_types": ["SaveImage", "EmptyImage", "KSampler"], "info": {"gpu": "sim"}}

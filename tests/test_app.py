@@ -9,10 +9,10 @@ import pytest
 from fastapi import FastAPI
 
 from queue_manager.api import errors
-from queue_manager.app import create_app
-from queue_manager.errors import JobNotFound, LimitExceeded, PromptRejected, QueueManagerError
-from queue_manager.ids import UserId
-from queue_manager.redis_server import RedisServer
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.errors import JobNotFound, LimitExceeded, PromptRejected, QueueManagerError
+from queue_manager.core.ids import UserId
 from tests.conftest import make_settings
 
 

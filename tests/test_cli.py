@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from queue_manager.redis_server import RedisServer, free_port
+from queue_manager.cli.redis_server import RedisServer, free_port
 from tests.cli import run_cli
 
 
@@ -77,8 +77,8 @@ def _stop_up(proc: subprocess.Popen[str]) -> str:
 def test_up_runs_a_whole_local_workshop_and_stops_everything(tmp_path: Path) -> None:
     import asyncio
 
-    from queue_manager.jobs import Lane
-    from queue_manager.service import QueueService
+    from queue_manager.core.jobs import Lane
+    from queue_manager.service.queue import QueueService
     from queue_manager.settings import Settings
     from queue_manager.store.connection import connect
 

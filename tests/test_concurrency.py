@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.redis_server import RedisServer
-from queue_manager.service import QueueService
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.service.queue import QueueService
 from tests.conftest import prompt, user
 
 ROOT = Path(__file__).resolve().parent.parent

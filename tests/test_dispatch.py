@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from queue_manager.errors import WorkerUnavailable
-from queue_manager.hub import Overflowed, Subscription
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.requirements import Capabilities
-from queue_manager.service import QueueService
+from queue_manager.core.errors import WorkerUnavailable
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.core.requirements import Capabilities
+from queue_manager.service.hub import Overflowed, Subscription
+from queue_manager.service.queue import QueueService
 from queue_manager.store.events import Event
 from tests.conftest import add_worker, prompt, user
 

@@ -6,11 +6,11 @@ import contextlib
 
 import pytest
 
-from queue_manager.errors import InvalidTransition, LeaseLost
-from queue_manager.ids import JobId, WorkerId
-from queue_manager.jobs import JobError, JobStatus, Lane
-from queue_manager.lifecycle import Action, next_status
-from queue_manager.service import QueueService
+from queue_manager.core.errors import InvalidTransition, LeaseLost
+from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.jobs import JobError, JobStatus, Lane
+from queue_manager.core.lifecycle import Action, next_status
+from queue_manager.service.queue import QueueService
 from tests.conftest import FakeClock, add_worker, prompt, user
 
 S = JobStatus

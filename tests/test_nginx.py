@@ -36,7 +36,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
-from queue_manager.redis_server import RedisServer
+from queue_manager.cli.redis_server import RedisServer
 from queue_manager.settings import Settings
 from tests.conftest import make_settings
 from tests.nginx_helpers import (
@@ -446,7 +446,7 @@ PARTICIPANT = ("user001", "participant-pw")
 @pytest.fixture
 async def real_app(nginx: Nginx, redis_server: RedisServer, prefix: str) -> AsyncIterator[Nginx]:
     """The queue manager itself behind the nginx, with one participant account."""
-    from queue_manager.app import create_app
+    from queue_manager.api.app import create_app
     from queue_manager.store.accounts import AccountStore, Role
 
     app = create_app(make_settings(redis_server, prefix))

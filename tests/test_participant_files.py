@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from queue_manager.app import create_app
-from queue_manager.ids import UserId
-from queue_manager.redis_server import RedisServer
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import UserId
 from queue_manager.storage.files import FileStore, Kind
 from queue_manager.storage.listing import input_exists, input_images
 from queue_manager.store.accounts import Role

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from queue_manager import catalog
-from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.service import QueueService
+from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.service import catalog
+from queue_manager.service.queue import QueueService
 from tests.participant_app import alice, app, bob, nobody, teacher  # noqa: F401
 
 BUNDLED = json.loads(catalog.BUNDLED.read_text())

@@ -16,7 +16,7 @@ import websockets
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 
-from queue_manager.ids import WorkerId
+from queue_manager.core.ids import WorkerId
 from tests.participant_app import PASSWORD, app  # noqa: F401
 from tests.servers import serve
 from tests.test_participant_queue import Gpu, simple_prompt

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from queue_manager.errors import PromptRejected
-from queue_manager.prompts import parse_prompt
+from queue_manager.core.errors import PromptRejected
+from queue_manager.core.prompts import parse_prompt
 
 
 @pytest.mark.parametrize(

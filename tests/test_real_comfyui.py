@@ -11,10 +11,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from queue_manager.app import create_app
-from queue_manager.ids import WorkerId
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.redis_server import RedisServer
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import WorkerId
+from queue_manager.core.jobs import JobStatus, Lane
 from tests.conftest import make_settings, user
 from tests.servers import serve
 from worker.agent import Agent

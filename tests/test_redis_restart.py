@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from queue_manager.jobs import JobStatus, Lane
-from queue_manager.redis_server import RedisServer
-from queue_manager.service import QueueService
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.service.queue import QueueService
 from queue_manager.store.connection import connect
 from tests.conftest import add_worker, make_settings, prompt, user
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from queue_manager.ids import WorkerId
-from queue_manager.requirements import (
+from queue_manager.core.ids import WorkerId
+from queue_manager.core.requirements import (
     Capabilities,
     Requirements,
     can_run,

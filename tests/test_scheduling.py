@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import Lane
-from queue_manager.scheduling import (
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import Lane
+from queue_manager.core.scheduling import (
     LaneSnapshot,
     Mode,
     QueuedJob,

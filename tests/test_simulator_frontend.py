@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from queue_manager.cli import _parser
+from queue_manager.cli.main import _parser
 from tests.simulator_fixture import serve_simulator
 from worker.simulator.runtime import SimulatorConfig
 

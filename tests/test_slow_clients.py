@@ -15,10 +15,10 @@ import websockets
 from fastapi import FastAPI
 
 from queue_manager.api import sockets
-from queue_manager.ids import UserId
-from queue_manager.jobs import Lane
-from queue_manager.keys import Keys
-from queue_manager.service import QueueService
+from queue_manager.core.ids import UserId
+from queue_manager.core.jobs import Lane
+from queue_manager.service.queue import QueueService
+from queue_manager.store.keys import Keys
 from tests.conftest import prompt
 from tests.participant_app import PASSWORD, app  # noqa: F401
 from tests.servers import serve

@@ -9,10 +9,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from queue_manager.errors import StorageLimit, UnsafePath
-from queue_manager.ids import UserId
+from queue_manager.core.errors import StorageLimit, UnsafePath
+from queue_manager.core.ids import UserId
+from queue_manager.core.paths import safe_output_path
 from queue_manager.storage.files import FileStore
-from queue_manager.storage.paths import safe_output_path
 
 U = UserId("user001")
 

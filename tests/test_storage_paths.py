@@ -7,8 +7,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from queue_manager.errors import UnsafePath
-from queue_manager.storage.paths import MAX_COMPONENT_BYTES, requested_path, safe_output_path
+from queue_manager.core.errors import UnsafePath
+from queue_manager.core.paths import MAX_COMPONENT_BYTES, requested_path, safe_output_path
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ import random
 import pytest
 from redis.asyncio import Redis
 
-from queue_manager.errors import (
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.errors import (
     InvalidTransition,
     JobNotFound,
     LeaseLost,
@@ -17,12 +18,11 @@ from queue_manager.errors import (
     WorkerNotFound,
     WorkerUnavailable,
 )
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import JobError, JobStatus, Lane
-from queue_manager.redis_server import RedisServer
-from queue_manager.requirements import Capabilities
-from queue_manager.scheduling import Mode
-from queue_manager.service import QueueService
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import JobError, JobStatus, Lane
+from queue_manager.core.requirements import Capabilities
+from queue_manager.core.scheduling import Mode
+from queue_manager.service.queue import QueueService
 from tests.conftest import FakeClock, add_worker, make_settings, prompt, user
 
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from queue_manager.app import create_app
-from queue_manager.ids import JobId, WorkerId
-from queue_manager.jobs import Job, JobStatus, Lane
-from queue_manager.redis_server import RedisServer
-from queue_manager.service import QueueService
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.jobs import Job, JobStatus, Lane
+from queue_manager.service.queue import QueueService
 from tests.conftest import make_settings, user
 from tests.servers import serve
 from tests.simulator_fixture import RunningSimulator, serve_simulator
@@ -417,7 +417,7 @@ async def test_a_large_output_is_copied_with_flat_agent_memory(
 async def test_an_agent_started_before_the_queue_manager_connects_when_it_comes_up(
     redis_server: RedisServer, prefix: str, tmp_path: Path
 ) -> None:
-    from queue_manager.redis_server import free_port
+    from queue_manager.cli.redis_server import free_port
 
     settings = make_settings(redis_server, prefix, data_dir=tmp_path / "data")
     port = free_port()
@@ -468,7 +468,7 @@ async def test_text_outputs_are_kept_on_the_job(stack: Stack) -> None:
 async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
     redis_server: RedisServer, prefix: str, tmp_path: Path
 ) -> None:
-    from queue_manager.redis_server import free_port
+    from queue_manager.cli.redis_server import free_port
 
     settings = make_settings(
         redis_server, prefix, data_dir=tmp_path / "data", lease_seconds=10, heartbeat_seconds=1

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from queue_manager.requirements import MODEL_EXTENSIONS
+from queue_manager.core.requirements import MODEL_EXTENSIONS
 
 # Folder annotations ComfyUI accepts on file names: "x.png [input]".
 _ANNOTATIONS = {" [input]": "inputs", " [output]": "outputs"}

@@ -7,9 +7,9 @@ import os
 import uvloop
 
 from benchmarks.record import mark
-from queue_manager.ids import WorkerId
-from queue_manager.requirements import Capabilities
-from queue_manager.service import QueueService
+from queue_manager.core.ids import WorkerId
+from queue_manager.core.requirements import Capabilities
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from queue_manager.catalog import Catalog as NodeCatalog
-from queue_manager.ids import WorkerId
-from queue_manager.service import QueueService
+from queue_manager.core.ids import WorkerId
+from queue_manager.service.catalog import Catalog as NodeCatalog
+from queue_manager.service.queue import QueueService
 from queue_manager.storage.files import FileStore
 from queue_manager.store.tokens import TokenStore
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.exceptions import RedisError
 
-from queue_manager.errors import (
+from queue_manager.core.errors import (
     InvalidTransition,
     JobNotFound,
     LeaseLost,

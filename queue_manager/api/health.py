@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
 
-from queue_manager.service import QueueService
+from queue_manager.service.queue import QueueService
 
 router = APIRouter(tags=["health"])
 

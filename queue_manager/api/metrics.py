@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from queue_manager.metrics import Metrics
+from queue_manager.service.metrics import Metrics
 
 from .deps import Service
 

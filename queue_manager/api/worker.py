@@ -16,12 +16,12 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, JsonValue
 
-from queue_manager.errors import StorageLimit
-from queue_manager.ids import JobId
-from queue_manager.jobs import JobError
-from queue_manager.requirements import Capabilities
+from queue_manager.core.errors import StorageLimit
+from queue_manager.core.ids import JobId
+from queue_manager.core.jobs import JobError
+from queue_manager.core.paths import requested_path, safe_output_path
+from queue_manager.core.requirements import Capabilities
 from queue_manager.storage.files import Kind
-from queue_manager.storage.paths import requested_path, safe_output_path
 
 from .deps import Catalog, Files, Service, Worker
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from queue_manager.jobs import Job, JobStatus
+from queue_manager.core.jobs import Job, JobStatus
 
 # extra_data keys ComfyUI treats as secrets: kept for the worker, never shown back.
 SECRET_EXTRA = frozenset({"auth_token_comfy_org", "api_key_comfy_org"})

@@ -24,8 +24,8 @@ from typing import Literal
 import aiofiles
 import aiofiles.os
 
-from queue_manager.errors import StorageLimit, UnsafePath
-from queue_manager.ids import UserId
+from queue_manager.core.errors import StorageLimit, UnsafePath
+from queue_manager.core.ids import UserId
 
 Kind = Literal["outputs", "inputs", "temp"]
 MAX_COLLISIONS = 10_000

@@ -30,8 +30,8 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from queue_manager.comfy.view import numbered_names
-from queue_manager.errors import UnsafePath
-from queue_manager.ids import UserId
+from queue_manager.core.errors import UnsafePath
+from queue_manager.core.ids import UserId
 from queue_manager.storage.files import FileStore, Kind
 from queue_manager.storage.listing import open_folder
 

@@ -35,7 +35,7 @@ from typing import BinaryIO, TypeVar, TypeVarTuple
 import anyio
 import anyio.to_thread
 
-from queue_manager.errors import (
+from queue_manager.core.errors import (
     StorageLimit,
     UnsafePath,
     UserDataError,
@@ -43,7 +43,7 @@ from queue_manager.errors import (
     UserDataInvalid,
     UserDataMissing,
 )
-from queue_manager.ids import UserId, is_name
+from queue_manager.core.ids import UserId, is_name
 from queue_manager.storage.userdata_paths import MAX_DEPTH, SETTINGS_FILE, Entry, parse_json
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
-from queue_manager.errors import UnsafePath
+from queue_manager.core.errors import UnsafePath
 
 MAX_COMPONENT_BYTES = 200  # under NAME_MAX (255) with room for the temp-name prefix
 MAX_DEPTH = 16

@@ -21,8 +21,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
-from queue_manager.ids import UserId, is_name
-from queue_manager.keys import Keys
+from queue_manager.core.ids import UserId, is_name
+from queue_manager.store.keys import Keys
 
 MIN_PASSWORD = 8
 # First path segments the server itself uses: an account of that name would have no page.

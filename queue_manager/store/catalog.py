@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from queue_manager.ids import WorkerId
-from queue_manager.keys import Keys
+from queue_manager.core.ids import WorkerId
+from queue_manager.store.keys import Keys
 
 
 class CatalogStore:

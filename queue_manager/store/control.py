@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from queue_manager.ids import UserId
-from queue_manager.scheduling import Mode
+from queue_manager.core.ids import UserId
+from queue_manager.core.scheduling import Mode
 from queue_manager.store.scripts import ScriptRunner
 
 

@@ -13,8 +13,8 @@ from typing import Any, cast
 from pydantic import JsonValue
 from redis.asyncio import Redis
 
-from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.keys import Keys
+from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.store.keys import Keys
 
 
 @dataclass(frozen=True, slots=True)

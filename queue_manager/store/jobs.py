@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from pydantic import JsonValue
 
-from queue_manager.errors import (
+from queue_manager.core.errors import (
     InvalidTransition,
     JobNotFound,
     LeaseLost,
@@ -25,10 +25,10 @@ from queue_manager.errors import (
     WorkerNotFound,
     WorkerUnavailable,
 )
-from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.jobs import Job, JobError, JobStatus, Lane
-from queue_manager.requirements import NO_WORKERS, Requirements
-from queue_manager.scheduling import (
+from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.jobs import Job, JobError, JobStatus, Lane
+from queue_manager.core.requirements import NO_WORKERS, Requirements
+from queue_manager.core.scheduling import (
     LaneSnapshot,
     Mode,
     QueuedJob,

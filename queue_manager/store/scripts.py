@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from queue_manager.keys import Keys
+from queue_manager.store.keys import Keys
 
 Clock = Callable[[], float]
 Arg = str | int | float
@@ -19,7 +19,7 @@ _LIB = "lib.lua"
 
 
 def _load_sources() -> dict[str, str]:
-    folder = resources.files("queue_manager") / "lua"
+    folder = resources.files("queue_manager.store") / "lua"
     lib = (folder / _LIB).read_text()
     return {
         entry.name.removesuffix(".lua"): lib + "\n" + entry.read_text()

@@ -13,8 +13,8 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from queue_manager.ids import WorkerId, is_name
-from queue_manager.keys import Keys
+from queue_manager.core.ids import WorkerId, is_name
+from queue_manager.store.keys import Keys
 
 _PREFIX = "cwt"
 

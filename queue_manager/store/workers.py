@@ -9,9 +9,9 @@ from typing import cast
 
 from pydantic import BaseModel, JsonValue
 
-from queue_manager.errors import WorkerNotFound
-from queue_manager.ids import JobId, WorkerId
-from queue_manager.requirements import Capabilities, Requirements
+from queue_manager.core.errors import WorkerNotFound
+from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.requirements import Capabilities, Requirements
 from queue_manager.store.scripts import ScriptRunner
 
 

@@ -23,9 +23,9 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from queue_manager.api.static_files import file_inside
 from queue_manager.comfy.validation import ServerCrash, split_annotated_filename, validate_prompt
-from queue_manager.ids import is_job_id
+from queue_manager.core.ids import is_job_id
+from queue_manager.storage.static_files import file_inside
 from worker.simulator import files
 from worker.simulator.executor import Executor
 from worker.simulator.files import ComfyJSONResponse as JSONResponse

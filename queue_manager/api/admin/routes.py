@@ -10,13 +10,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from queue_manager.comfy.history import SECRET_EXTRA
-from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.jobs import Lane
-from queue_manager.overview import room_state
+from queue_manager.core.errors import JobNotFound
+from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.jobs import Lane
+from queue_manager.service.overview import room_state
 from queue_manager.store.accounts import AccountStore
 from queue_manager.store.workers import WorkerState
 
-from ...errors import JobNotFound
 from ..auth import Instructor
 from ..deps import Service
 

@@ -15,9 +15,9 @@ import logging
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from queue_manager.hub import Overflowed, Subscription
-from queue_manager.room_feed import RoomFeed
-from queue_manager.service import QueueService
+from queue_manager.service.hub import Overflowed, Subscription
+from queue_manager.service.queue import QueueService
+from queue_manager.service.room_feed import RoomFeed
 from queue_manager.store.accounts import Role
 
 from ..auth import authenticate

@@ -14,8 +14,8 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from queue_manager.api.auth import authenticate
-from queue_manager.ids import UserId
-from queue_manager.jobs import Lane
+from queue_manager.core.ids import UserId
+from queue_manager.core.jobs import Lane
 from queue_manager.store.accounts import Account, Role
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

@@ -28,8 +28,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from queue_manager.comfy import view as comfy
-from queue_manager.errors import StorageLimit
-from queue_manager.ids import UserId
+from queue_manager.core.errors import StorageLimit
+from queue_manager.core.ids import UserId
 from queue_manager.storage.files import FileStore
 from queue_manager.storage.images import NotAnImage, apply_mask, render
 from queue_manager.storage.listing import file_chunks, list_folder, open_file

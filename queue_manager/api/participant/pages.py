@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from frontend import EXTENSION_DIR
 from queue_manager.api.auth import authenticate
-from queue_manager.api.static_files import file_inside
+from queue_manager.storage.static_files import file_inside
 
 from .access import NotFound
 

@@ -24,10 +24,10 @@ from starlette.websockets import WebSocketState
 from queue_manager.api.auth import authenticate
 from queue_manager.comfy import messages as msg
 from queue_manager.comfy.messages import SocketView
-from queue_manager.hub import QUEUE_MOVES, Overflowed, Subscription
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import JobStatus
-from queue_manager.service import QueueService
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import JobStatus
+from queue_manager.service.hub import QUEUE_MOVES, Overflowed, Subscription
+from queue_manager.service.queue import QueueService
 from queue_manager.store.events import Event
 
 from ..sockets import GuardedSocket, Stalled, until_first_ends

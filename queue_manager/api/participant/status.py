@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from queue_manager.ids import UserId
-from queue_manager.phases import phase
-from queue_manager.service import QueueService
+from queue_manager.core.ids import UserId
+from queue_manager.core.phases import phase
+from queue_manager.service.queue import QueueService
 
 # Finished jobs stay in the status this long, so the page can say "Done" or "Cancelled by the
 # instructor" after the fact.

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from queue_manager.api.deps import Service
 from queue_manager.api.participant.access import Owner
-from queue_manager.errors import StorageLimit, UserDataInvalid
+from queue_manager.core.errors import StorageLimit, UserDataInvalid
 from queue_manager.storage.userdata import CHUNK, OpenedFile, UserDataStore
 from queue_manager.storage.userdata_paths import (
     etag,

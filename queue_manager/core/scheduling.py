@@ -21,8 +21,8 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import Lane
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import Lane
 
 
 class Mode(enum.StrEnum):

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import uvicorn
 
-from queue_manager.app import create_app
-from queue_manager.ids import WorkerId
-from queue_manager.keys import Keys
-from queue_manager.redis_server import RedisServer, free_port
-from queue_manager.roster import ensure_roster
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.cli.roster import ensure_roster
+from queue_manager.core.ids import WorkerId
 from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
 
 log = logging.getLogger(__name__)

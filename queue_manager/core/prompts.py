@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
-from queue_manager.errors import PromptRejected
-from queue_manager.jobs import ApiPrompt, PromptNode
+from queue_manager.core.errors import PromptRejected
+from queue_manager.core.jobs import ApiPrompt, PromptNode
 
 
 def parse_prompt(raw: object, *, max_nodes: int) -> ApiPrompt:

@@ -15,9 +15,9 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from queue_manager.hub import EventHub, Overflowed
-from queue_manager.jobs import LANES, JobStatus
-from queue_manager.service import QueueService
+from queue_manager.core.jobs import LANES, JobStatus
+from queue_manager.service.hub import EventHub, Overflowed
+from queue_manager.service.queue import QueueService
 from queue_manager.store.workers import WorkerState
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 
-from queue_manager.jobs import JobStatus
+from queue_manager.core.jobs import JobStatus
 
 
 class Action(enum.StrEnum):

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 from redis.exceptions import RedisError
 
-from queue_manager.ids import UserId
+from queue_manager.core.ids import UserId
+from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.store.events import Event, EventLog
-from queue_manager.tasks import reraise_if_cancelled
 
 log = logging.getLogger(__name__)
 

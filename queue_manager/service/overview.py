@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from queue_manager.ids import JobId, UserId
-from queue_manager.jobs import LANES
-from queue_manager.keys import Keys
-from queue_manager.scheduling import positions
-from queue_manager.service import QueueService
+from queue_manager.core.ids import JobId, UserId
+from queue_manager.core.jobs import LANES
+from queue_manager.core.scheduling import positions
+from queue_manager.service.queue import QueueService
 from queue_manager.store.accounts import AccountStore
+from queue_manager.store.keys import Keys
 
 FAILURES_SHOWN = 20
 _QUEUED_FIELDS = ("user", "lane", "created_at", "hold")

@@ -7,7 +7,7 @@ import enum
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from queue_manager.ids import JobId, UserId, WorkerId
+from queue_manager.core.ids import JobId, UserId, WorkerId
 
 
 class JobStatus(enum.StrEnum):

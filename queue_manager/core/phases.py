@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from queue_manager.jobs import Job, JobStatus
+from queue_manager.core.jobs import Job, JobStatus
 
 
 def phase(job: Job, position: int | None, paused: bool) -> dict[str, Any]:

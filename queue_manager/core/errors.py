@@ -20,7 +20,7 @@ They are mapped to HTTP status codes in exactly one place, `queue_manager.api.er
 
 from __future__ import annotations
 
-from queue_manager.ids import JobId, UserId, WorkerId
+from queue_manager.core.ids import JobId, UserId, WorkerId
 
 
 class QueueManagerError(Exception):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from queue_manager.keys import Keys
 from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountError, AccountStore, Role, new_password
 from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
 
 
 def run_users_command(

@@ -12,17 +12,17 @@ from queue_manager import __version__
 from queue_manager.api import admin, errors, health, login, metrics, participant, worker
 from queue_manager.api.auth import Sessions
 from queue_manager.api.sockets import encode
-from queue_manager.catalog import Catalog
-from queue_manager.ids import WorkerId
-from queue_manager.keys import Keys
-from queue_manager.metrics import Metrics
-from queue_manager.room_feed import RoomFeed
-from queue_manager.service import QueueService
+from queue_manager.core.ids import WorkerId
+from queue_manager.service.catalog import Catalog
+from queue_manager.service.metrics import Metrics
+from queue_manager.service.queue import QueueService
+from queue_manager.service.room_feed import RoomFeed
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store.accounts import AccountStore
 from queue_manager.store.catalog import CatalogStore
 from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
 
 

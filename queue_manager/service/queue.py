@@ -16,15 +16,15 @@ from collections.abc import AsyncIterator, Mapping
 from pydantic import JsonValue
 from redis.asyncio import Redis
 
-from queue_manager.errors import InvalidTransition, JobNotFound, PromptRejected
-from queue_manager.hub import EventHub
-from queue_manager.ids import JobId, UserId, WorkerId, new_job_id
-from queue_manager.jobs import Job, Lane
-from queue_manager.keys import Keys
-from queue_manager.prompts import parse_prompt
-from queue_manager.reports import stored_fields
-from queue_manager.requirements import Capabilities, Requirements, hold_reason, requirements_of
-from queue_manager.scheduling import positions
+from queue_manager.core.errors import InvalidTransition, JobNotFound, PromptRejected
+from queue_manager.core.ids import JobId, UserId, WorkerId, new_job_id
+from queue_manager.core.jobs import Job, Lane
+from queue_manager.core.prompts import parse_prompt
+from queue_manager.core.reports import stored_fields
+from queue_manager.core.requirements import Capabilities, Requirements, hold_reason, requirements_of
+from queue_manager.core.scheduling import positions
+from queue_manager.service.hub import EventHub
+from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
 from queue_manager.store import (
     Claimed,
@@ -38,9 +38,9 @@ from queue_manager.store import (
     WorkerStore,
 )
 from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
 from queue_manager.store.scripts import Clock
 from queue_manager.store.workers import WorkerInfo, WorkerState
-from queue_manager.tasks import reraise_if_cancelled
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from queue_manager.ids import JobId, UserId, WorkerId
-from queue_manager.jobs import Lane
+from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.jobs import Lane
 
 
 @dataclass(frozen=True)

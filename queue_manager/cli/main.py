@@ -11,10 +11,10 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from queue_manager.local import LocalOptions, run, run_local
+from queue_manager.cli.tokens import run_token_command
+from queue_manager.cli.up import LocalOptions, run, run_local
+from queue_manager.cli.users import run_users_command
 from queue_manager.settings import Settings
-from queue_manager.token_command import run_token_command
-from queue_manager.users_command import run_users_command
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from queue_manager.ids import WorkerId
-from queue_manager.keys import Keys
+from queue_manager.core.ids import WorkerId
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
 
 

@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from queue_manager.ids import WorkerId
-from queue_manager.jobs import ApiPrompt
+from queue_manager.core.ids import WorkerId
+from queue_manager.core.jobs import ApiPrompt
 
 # Model files are referenced by name from combo inputs (ckpt_name, lora_name, vae_name, ...),
 # possibly with a subfolder ("SD1.5/model.safetensors"); custom nodes use other input names, so

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from pathlib import PurePosixPath
 
-from queue_manager.errors import UnsafePath
+from queue_manager.core.errors import UnsafePath
 
 MAX_COMPONENT_BYTES = 200  # leaves room for collision suffixes and temp names under NAME_MAX
 MAX_DEPTH = 8

@@ -21,9 +21,9 @@ from queue_manager.comfy.validation import (
     submission_error,
     validate_prompt,
 )
-from queue_manager.errors import JobNotFound, PromptRejected
-from queue_manager.ids import JobId, UserId, is_job_id
-from queue_manager.jobs import JobStatus
+from queue_manager.core.errors import JobNotFound, PromptRejected
+from queue_manager.core.ids import JobId, UserId, is_job_id
+from queue_manager.core.jobs import JobStatus
 from queue_manager.storage.listing import input_exists
 
 from ..deps import Catalog, Files, Service
