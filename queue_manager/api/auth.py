@@ -11,7 +11,8 @@ from fastapi import Depends, HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
 
-from queue_manager.store.accounts import Account, AccountStore, Role
+from queue_manager.core.accounts import Account, Role
+from queue_manager.store.accounts import AccountStore
 
 SESSION_COOKIE = "cw_session"
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from queue_manager.api.auth import CurrentAccount, Sessions
-from queue_manager.store.accounts import Account, AccountStore, Role
+from queue_manager.core.accounts import Account, Role
+from queue_manager.store.accounts import AccountStore
 
 router = APIRouter(tags=["accounts"])
 

@@ -19,9 +19,8 @@ from pydantic import BaseModel, Field, JsonValue
 from queue_manager.core.errors import StorageLimit
 from queue_manager.core.ids import JobId
 from queue_manager.core.jobs import JobError
-from queue_manager.core.paths import requested_path, safe_output_path
+from queue_manager.core.paths import Kind, requested_path, safe_output_path
 from queue_manager.core.requirements import Capabilities
-from queue_manager.storage.files import Kind
 
 from .deps import Catalog, Files, Service, Worker
 

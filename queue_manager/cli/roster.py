@@ -8,7 +8,8 @@ import io
 import os
 from pathlib import Path
 
-from queue_manager.store.accounts import AccountStore, Role, new_password
+from queue_manager.core.accounts import Role
+from queue_manager.store.accounts import AccountStore, new_password
 
 INSTRUCTOR = "instructor"
 

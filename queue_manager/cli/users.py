@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from queue_manager.core.accounts import AccountError, Role
 from queue_manager.settings import Settings
-from queue_manager.store.accounts import AccountError, AccountStore, Role, new_password
+from queue_manager.store.accounts import AccountStore, new_password
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
 

@@ -20,21 +20,9 @@ from typing import Any
 
 from queue_manager.comfy.frames import FORMAT_OF_MIME, preview_frame
 from queue_manager.comfy.history import INTERRUPTED, ms
-from queue_manager.store.events import Event
+from queue_manager.core.events import Event, EventType
 
 Message = dict[str, Any]
-# Events after which the page re-reads its queue: ComfyUI sends `status` when a job is put,
-# taken, finished or removed.
-QUEUE_CHANGES = frozenset(
-    {
-        "job.queued",
-        "job.claimed",
-        "job.requeued",
-        "job.completed",
-        "job.failed",
-        "job.cancelled",
-    }
-)
 
 
 def status(queue_remaining: int, sid: str | None = None) -> Message:
@@ -68,7 +56,7 @@ class SocketView:
         own = self.mine(client_id)
         data = event.data
         at = ms(event.at)
-        if event.type == "job.started" and own:
+        if event.type == EventType.JOB_STARTED and own:
             self.runs[job] = _Run()
             return [
                 {"type": "execution_start", "data": {"prompt_id": job, "timestamp": at}},
@@ -77,7 +65,7 @@ class SocketView:
                     "data": {"nodes": [], "prompt_id": job, "timestamp": at},
                 },
             ]
-        if event.type == "job.executing" and own:
+        if event.type == EventType.JOB_EXECUTING and own:
             run = self.runs.setdefault(job, _Run())
             if run.node is not None and run.node not in run.finished:
                 run.finished.append(run.node)
@@ -89,7 +77,7 @@ class SocketView:
                     "data": {"node": run.node, "display_node": run.node, "prompt_id": job},
                 },
             ]
-        if event.type == "job.progress" and (own or client_id is None):
+        if event.type == EventType.JOB_PROGRESS and (own or client_id is None):
             node = data.get("node") or self.runs.get(job, _Run()).node
             return [
                 {
@@ -102,7 +90,7 @@ class SocketView:
                     },
                 }
             ]
-        if event.type == "job.executed" and own:
+        if event.type == EventType.JOB_EXECUTED and own:
             return [executed(job, data)]
         return []
 
@@ -112,15 +100,19 @@ class SocketView:
         job = str(event.job)
         run = self.runs.pop(job, _Run())
         if not self.mine(client_id):
-            if event.type == "job.cancelled" and client_id is None and data_was_running(event):
+            if (
+                event.type == EventType.JOB_CANCELLED
+                and client_id is None
+                and data_was_running(event)
+            ):
                 return [interrupted(job, event, run, error)]
             return []
         at = ms(event.at)
-        if event.type == "job.completed":
+        if event.type == EventType.JOB_COMPLETED:
             return [{"type": "execution_success", "data": {"prompt_id": job, "timestamp": at}}]
-        if event.type == "job.cancelled":
+        if event.type == EventType.JOB_CANCELLED:
             return [interrupted(job, event, run, error)] if data_was_running(event) else []
-        if event.type == "job.failed":
+        if event.type == EventType.JOB_FAILED:
             err = error if isinstance(error, dict) else {}
             if err.get("type") == INTERRUPTED:
                 return [interrupted(job, event, run, err)]

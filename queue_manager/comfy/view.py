@@ -28,8 +28,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from queue_manager.core.errors import UnsafePath
-from queue_manager.core.paths import MAX_COMPONENT_BYTES, MAX_DEPTH, requested_path
-from queue_manager.storage.files import Kind
+from queue_manager.core.paths import MAX_COMPONENT_BYTES, MAX_DEPTH, Kind, requested_path
 
 ComfyType = Literal["output", "input", "temp"]
 KINDS: dict[ComfyType, Kind] = {"output": "outputs", "input": "inputs", "temp": "temp"}

@@ -32,6 +32,7 @@ class Lane(enum.StrEnum):
 
 
 LANES: tuple[Lane, ...] = tuple(Lane)
+UI_FIELD = "ui:"  # stored job field `ui:<node id>`: that node's non-file UI output (JSON)
 
 
 class PromptNode(TypedDict):

@@ -14,8 +14,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import PurePosixPath
+from typing import Literal
 
 from queue_manager.core.errors import UnsafePath
+
+# The three folders a user's files live in, under DATA/<kind>/<user>/.
+Kind = Literal["outputs", "inputs", "temp"]
 
 MAX_COMPONENT_BYTES = 200  # leaves room for collision suffixes and temp names under NAME_MAX
 MAX_DEPTH = 8

@@ -12,17 +12,18 @@ from collections.abc import Mapping
 
 from pydantic import JsonValue
 
-from queue_manager.store.jobs import UI_FIELD
+from queue_manager.core.events import EventType
+from queue_manager.core.jobs import UI_FIELD
 
 
 def stored_fields(kind: str, data: Mapping[str, JsonValue], now: float) -> dict[str, str]:
-    if kind == "job.started":
+    if kind == EventType.JOB_STARTED:
         return {"started_at": repr(now), "node": ""}
-    if kind == "job.executing" and isinstance(data.get("node"), str):
+    if kind == EventType.JOB_EXECUTING and isinstance(data.get("node"), str):
         return {"node": str(data["node"])}
-    if kind == "job.progress":
+    if kind == EventType.JOB_PROGRESS:
         return {"progress": json.dumps(dict(data))}
-    if kind == "job.executed":
+    if kind == EventType.JOB_EXECUTED:
         node, output = data.get("node"), data.get("output")
         if isinstance(node, str) and isinstance(output, Mapping) and output:
             return {f"{UI_FIELD}{node}": json.dumps(dict(output))}

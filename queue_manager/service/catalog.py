@@ -18,8 +18,9 @@ from typing import Any
 import worker.simulator
 from queue_manager.comfy.object_info import merge, upload_inputs
 from queue_manager.core.ids import WorkerId
+from queue_manager.core.workers import WorkerState
 from queue_manager.store.catalog import CatalogStore
-from queue_manager.store.workers import WorkerState, WorkerStore
+from queue_manager.store.workers import WorkerStore
 
 log = logging.getLogger(__name__)
 

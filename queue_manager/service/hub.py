@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 from redis.exceptions import RedisError
 
+from queue_manager.core.events import COALESCED, QUEUE_MOVES, Event
 from queue_manager.core.ids import UserId
 from queue_manager.service.tasks import reraise_if_cancelled
-from queue_manager.store.events import Event, EventLog
+from queue_manager.store.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -23,26 +24,6 @@ log = logging.getLogger(__name__)
 def stream_position(event_id: str) -> tuple[int, int]:
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-# Events that can change anyone's place in the queue (or the room's controls).
-QUEUE_MOVES = frozenset(
-    {
-        "job.queued",
-        "job.claimed",
-        "job.requeued",
-        "job.completed",
-        "job.failed",
-        "job.cancelled",
-        "job.moved",
-        "control",
-        "worker.joined",
-    }
-)
-
-# Events where only the newest matters: while one of a job's is still waiting for a slow
-# consumer, a newer one takes its place instead of queueing behind it.
-COALESCED = frozenset({"job.progress", "job.preview"})
 
 
 class Subscription:

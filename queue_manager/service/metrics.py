@@ -15,10 +15,11 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from queue_manager.core.events import EventType
 from queue_manager.core.jobs import LANES, JobStatus
+from queue_manager.core.workers import WorkerState
 from queue_manager.service.hub import EventHub, Overflowed
 from queue_manager.service.queue import QueueService
-from queue_manager.store.workers import WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,14 @@ class Metrics:
                 while True:
                     event = await sub.get()
                     self.event_lag.observe(max(0.0, time.time() - event.at))
-                    seconds = event.data.get("wait" if event.type == "job.claimed" else "ran")
+                    seconds = event.data.get(
+                        "wait" if event.type is EventType.JOB_CLAIMED else "ran"
+                    )
                     if not isinstance(seconds, float | int):
                         continue
-                    if event.type == "job.claimed":
+                    if event.type is EventType.JOB_CLAIMED:
                         self.wait.observe(seconds)
-                    elif event.type in ("job.completed", "job.failed"):
+                    elif event.type in (EventType.JOB_COMPLETED, EventType.JOB_FAILED):
                         self.run.observe(seconds)
             log.warning("metrics fell behind the event stream; resubscribing")
             await asyncio.sleep(0)

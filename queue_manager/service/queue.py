@@ -16,31 +16,23 @@ from collections.abc import AsyncIterator, Mapping
 from pydantic import JsonValue
 from redis.asyncio import Redis
 
+from queue_manager.core.control import RoomControl
 from queue_manager.core.errors import InvalidTransition, JobNotFound, PromptRejected
 from queue_manager.core.ids import JobId, UserId, WorkerId, new_job_id
 from queue_manager.core.jobs import Job, Lane
 from queue_manager.core.prompts import parse_prompt
+from queue_manager.core.queueing import Claimed, NewJob, Submitted
 from queue_manager.core.reports import stored_fields
 from queue_manager.core.requirements import Capabilities, Requirements, hold_reason, requirements_of
 from queue_manager.core.scheduling import positions
+from queue_manager.core.workers import WorkerInfo, WorkerState
 from queue_manager.service.hub import EventHub
 from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
-from queue_manager.store import (
-    Claimed,
-    ControlStore,
-    EventLog,
-    JobStore,
-    NewJob,
-    RoomControl,
-    ScriptRunner,
-    Submitted,
-    WorkerStore,
-)
+from queue_manager.store import ControlStore, EventLog, JobStore, ScriptRunner, WorkerStore
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
 from queue_manager.store.scripts import Clock
-from queue_manager.store.workers import WorkerInfo, WorkerState
 
 log = logging.getLogger(__name__)
 

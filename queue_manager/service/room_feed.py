@@ -16,11 +16,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from queue_manager.core.events import Event
 from queue_manager.service.overview import room_state
 from queue_manager.service.queue import QueueService
 from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.store.accounts import AccountStore
-from queue_manager.store.events import Event
 
 log = logging.getLogger(__name__)
 

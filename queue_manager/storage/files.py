@@ -19,15 +19,14 @@ import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 import aiofiles
 import aiofiles.os
 
 from queue_manager.core.errors import StorageLimit, UnsafePath
 from queue_manager.core.ids import UserId
+from queue_manager.core.paths import Kind
 
-Kind = Literal["outputs", "inputs", "temp"]
 MAX_COLLISIONS = 10_000
 
 

@@ -25,8 +25,8 @@ from typing import BinaryIO
 from queue_manager.comfy.view import is_image, loader_ref, newest_first
 from queue_manager.core.errors import UnsafePath
 from queue_manager.core.ids import UserId
-from queue_manager.core.paths import MAX_DEPTH
-from queue_manager.storage.files import FileStore, Kind
+from queue_manager.core.paths import MAX_DEPTH, Kind
+from queue_manager.storage.files import FileStore
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a planted FIFO must not wait for a writer (it is refused right after).

@@ -32,7 +32,8 @@ from typing import BinaryIO
 from queue_manager.comfy.view import numbered_names
 from queue_manager.core.errors import UnsafePath
 from queue_manager.core.ids import UserId
-from queue_manager.storage.files import FileStore, Kind
+from queue_manager.core.paths import Kind
+from queue_manager.storage.files import FileStore
 from queue_manager.storage.listing import open_folder
 
 Render = Callable[[BinaryIO, BinaryIO], None]

@@ -1,23 +1,10 @@
-"""The only package that talks to Redis: jobs, workers, room controls and the event stream."""
+"""The only package that talks to Redis: jobs, workers, room controls, accounts, tokens, the
+node catalogue and the event stream; every multi-key change is one Lua script in `lua/`."""
 
-from queue_manager.store.control import ControlStore, RoomControl
-from queue_manager.store.events import Event, EventLog
-from queue_manager.store.jobs import Claimed, ClaimResult, JobStore, NewJob, Submitted
+from queue_manager.store.control import ControlStore
+from queue_manager.store.events import EventLog
+from queue_manager.store.jobs import JobStore
 from queue_manager.store.scripts import Clock, ScriptRunner
-from queue_manager.store.workers import WorkerInfo, WorkerStore
+from queue_manager.store.workers import WorkerStore
 
-__all__ = [
-    "ClaimResult",
-    "Claimed",
-    "Clock",
-    "ControlStore",
-    "Event",
-    "EventLog",
-    "JobStore",
-    "NewJob",
-    "RoomControl",
-    "ScriptRunner",
-    "Submitted",
-    "WorkerInfo",
-    "WorkerStore",
-]
+__all__ = ["Clock", "ControlStore", "EventLog", "JobStore", "ScriptRunner", "WorkerStore"]

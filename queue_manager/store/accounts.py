@@ -8,60 +8,20 @@ as every other name here (`ids.is_name`).
 from __future__ import annotations
 
 import asyncio
-import enum
 import hashlib
 import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
 from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
+from queue_manager.core.accounts import Account, AccountError, Role, check_name, check_password
 from queue_manager.core.ids import UserId, is_name
 from queue_manager.store.keys import Keys
-
-MIN_PASSWORD = 8
-# First path segments the server itself uses: an account of that name would have no page.
-RESERVED_NAMES = frozenset(
-    {
-        "admin",
-        "api",
-        "assets",
-        "docs",
-        "redoc",
-        "login",
-        "logout",
-        "metrics",
-        "healthz",
-        "readyz",
-        "worker",
-        "openapi.json",
-        "static",
-        "internal",
-        "extensions",
-        "ws",
-    }
-)
-
-
-class Role(enum.StrEnum):
-    INSTRUCTOR = "instructor"
-    PARTICIPANT = "participant"
-
-
-@dataclass(frozen=True)
-class Account:
-    name: UserId
-    role: Role
-
-
-class AccountError(ValueError):
-    """A refused account change (bad name or password, existing or unknown account)."""
-
 
 _hasher = PasswordHasher()
 # Verifying against this when the name is unknown keeps the answer time the same, so a login
@@ -85,11 +45,8 @@ class AccountStore:
         self._verified: dict[tuple[str, bytes, str], float] = {}
 
     async def add(self, name: str, role: Role, password: str) -> Account:
-        if not is_name(name):
-            raise AccountError("names are lowercase letters, digits, '-' and '_' (at most 64)")
-        if name in RESERVED_NAMES:
-            raise AccountError(f"{name!r} is a path the server uses; pick another name")
-        _check_password(password)
+        check_name(name)
+        check_password(password)
         record = json.dumps({"role": role.value, "hash": _hasher.hash(password)})
         if not await self._redis.hsetnx(self._key, name, record):
             raise AccountError(f"account {name} exists already")
@@ -100,7 +57,7 @@ class AccountStore:
             raise AccountError(f"no account {name}")
 
     async def reset(self, name: str, password: str) -> None:
-        _check_password(password)
+        check_password(password)
         account = await self.get(name)
         if account is None:
             raise AccountError(f"no account {name}")
@@ -144,8 +101,3 @@ class AccountStore:
             return None
         raw = cast("str | None", await self._redis.hget(self._key, name))
         return cast("dict[str, str]", json.loads(raw)) if raw else None
-
-
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"passwords have at least {MIN_PASSWORD} characters")

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import cast
 
+from queue_manager.core.control import RoomControl, UserControl
 from queue_manager.core.ids import UserId
 from queue_manager.core.scheduling import Mode
 from queue_manager.store.scripts import ScriptRunner
-
-
-@dataclass(frozen=True)
-class RoomControl:
-    paused: bool
-    mode: Mode
-    max_queued: int  # per user; -1 means no limit
-    max_running: int
-    max_attempts: int
-    broadcast: str = ""  # the instructor's message on every participant's page ('' = none)
-
-
-@dataclass(frozen=True)
-class UserControl:
-    paused: bool
-    max_queued: int | None  # None: the room default applies
-    max_running: int | None
 
 
 class ControlStore:

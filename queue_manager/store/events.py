@@ -7,31 +7,19 @@ stream's last id before acting (submitting, say) and then reads from that id mis
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pydantic import JsonValue
 from redis.asyncio import Redis
 
+from queue_manager.core.events import Event, EventType
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.store.keys import Keys
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    id: str  # the stream entry id: orders events and resumes a reader
-    type: str  # 'job.queued', 'job.claimed', 'job.progress', 'worker.joined', 'control', ...
-    at: float
-    job: JobId | None = None
-    user: UserId | None = None
-    worker: WorkerId | None = None
-    data: dict[str, JsonValue] = field(default_factory=dict)
 
 
 def event_from_entry(entry_id: str, f: dict[str, str]) -> Event:
     return Event(
         id=entry_id,
-        type=f["t"],
+        type=EventType(f["t"]),
         at=float(f["at"]),
         job=JobId(f["j"]) if f.get("j") else None,
         user=UserId(f["u"]) if f.get("u") else None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import JsonValue
@@ -25,9 +24,11 @@ from queue_manager.core.errors import (
     WorkerNotFound,
     WorkerUnavailable,
 )
+from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, UserId, WorkerId
-from queue_manager.core.jobs import Job, JobError, JobStatus, Lane
-from queue_manager.core.requirements import NO_WORKERS, Requirements
+from queue_manager.core.jobs import UI_FIELD, Job, JobError, JobStatus, Lane
+from queue_manager.core.queueing import Claimed, ClaimResult, NewJob, Submitted
+from queue_manager.core.requirements import NO_WORKERS
 from queue_manager.core.scheduling import (
     LaneSnapshot,
     Mode,
@@ -48,47 +49,6 @@ _JSON_FIELDS = (
     "targets",
 )
 _OPTIONAL = ("worker", "client_id", "claimed_at", "started_at", "finished_at", "hold", "node")
-UI_FIELD = "ui:"  # `ui:<node id>` holds that node's non-file UI output (JSON)
-
-
-@dataclass(frozen=True)
-class NewJob:
-    id: JobId
-    user: UserId
-    lane: Lane
-    prompt_json: str  # the API-format prompt as the participant sent it, passed on verbatim
-    requirements: Requirements
-    client_id: str | None = None
-    extra_data: Mapping[str, JsonValue] = field(default_factory=dict)
-    targets: tuple[str, ...] = ()  # ComfyUI's outputs_to_execute, for the queue panel
-
-
-@dataclass(frozen=True)
-class Submitted:
-    id: JobId
-    seq: int  # the job's submission number (ComfyUI's `number`)
-    runnable: bool  # some known worker has what it needs; else it is held
-    hold: str | None = None
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """What a worker needs to run a job it just claimed. The prompt stays the text the
-    participant sent: it goes to ComfyUI verbatim, never parsed on the dispatch path."""
-
-    id: JobId
-    user: UserId
-    lane: Lane
-    worker: WorkerId
-    attempts: int
-    client_id: str | None
-    prompt_json: str
-    extra_data_json: str
-    created_at: float
-    claimed_at: float
-
-
-ClaimResult = Claimed | None
 
 
 def claimed_from_json(payload: str) -> Claimed:
@@ -279,7 +239,7 @@ class JobStore:
             job_id,
             worker_id,
             attempt,
-            "job.preview",
+            EventType.JOB_PREVIEW,
             {"mime": mime, "size": len(image)},
             {"preview": base64.b64encode(image).decode(), "preview_mime": mime},
         )

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Iterable
 from typing import cast
 
-from pydantic import BaseModel, JsonValue
+from pydantic import JsonValue
 
 from queue_manager.core.errors import WorkerNotFound
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.requirements import Capabilities, Requirements
+from queue_manager.core.workers import WorkerInfo, WorkerState
 from queue_manager.store.scripts import ScriptRunner
-
-
-class WorkerState(enum.StrEnum):
-    ONLINE = "online"
-    OFFLINE = "offline"  # stopped sending heartbeats; comes back by itself when it does
-    DRAINING = "draining"  # finishes its job, claims no more
-
-
-class WorkerInfo(BaseModel):
-    id: WorkerId
-    state: WorkerState
-    job: JobId | None = None
-    seen: float
-    joined: float
-    done: int = 0
-    failed: int = 0
-    reports_models: bool
-    info: dict[str, JsonValue] = {}
 
 
 class WorkerStore:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
 from admin import STATIC_DIR
+from queue_manager.core.accounts import Role
 from queue_manager.storage.static_files import file_inside
-from queue_manager.store.accounts import Role
 
 from ..auth import authenticate
 

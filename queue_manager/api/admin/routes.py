@@ -13,9 +13,9 @@ from queue_manager.comfy.history import SECRET_EXTRA
 from queue_manager.core.errors import JobNotFound
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Lane
+from queue_manager.core.workers import WorkerState
 from queue_manager.service.overview import room_state
 from queue_manager.store.accounts import AccountStore
-from queue_manager.store.workers import WorkerState
 
 from ..auth import Instructor
 from ..deps import Service

@@ -15,10 +15,10 @@ import logging
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from queue_manager.core.accounts import Role
 from queue_manager.service.hub import Overflowed, Subscription
 from queue_manager.service.queue import QueueService
 from queue_manager.service.room_feed import RoomFeed
-from queue_manager.store.accounts import Role
 
 from ..auth import authenticate
 from ..participant.access import same_origin

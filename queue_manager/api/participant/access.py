@@ -14,9 +14,9 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from queue_manager.api.auth import authenticate
+from queue_manager.core.accounts import Account, Role
 from queue_manager.core.ids import UserId
 from queue_manager.core.jobs import Lane
-from queue_manager.store.accounts import Account, Role
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

@@ -24,11 +24,11 @@ from starlette.websockets import WebSocketState
 from queue_manager.api.auth import authenticate
 from queue_manager.comfy import messages as msg
 from queue_manager.comfy.messages import SocketView
+from queue_manager.core.events import FINAL, PHASE_CHANGES, QUEUE_CHANGES, Event, EventType
 from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import JobStatus
-from queue_manager.service.hub import QUEUE_MOVES, Overflowed, Subscription
+from queue_manager.service.hub import Overflowed, Subscription
 from queue_manager.service.queue import QueueService
-from queue_manager.store.events import Event
 
 from ..sockets import GuardedSocket, Stalled, until_first_ends
 from .access import same_origin
@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 STATUS_INTERVAL = 0.5
-# Other users' events that can change this user's positions.
-_MOVES_POSITIONS = QUEUE_MOVES
-_FINAL = {"job.completed", "job.failed", "job.cancelled"}
 _MAX_CLIENT_ID = 128
 
 
@@ -127,13 +124,13 @@ class _Session:
             await self._on_own_event(event)
 
     async def _on_own_event(self, event: Event) -> None:
-        if event.type == "control":
+        if event.type == EventType.CONTROL:
             self._status_due.set()
             return
         if event.job is None:
             return
         client_id = await self._client_id(event.job)
-        if event.type in _FINAL:
+        if event.type in FINAL:
             error = event.data.get("error")
             for m in self.view.finish(event, client_id, error):
                 await self._send_json(m)
@@ -141,7 +138,7 @@ class _Session:
             if self.view.mine(client_id) or event.data.get("was") == "running":
                 await self._send_json(msg.done(event.job))
             self.client_ids.pop(event.job, None)
-        elif event.type == "job.preview":
+        elif event.type == EventType.JOB_PREVIEW:
             found = await self.service.jobs.preview(event.job)
             if found is not None:
                 frame = self.view.preview(event.job, client_id, *found)
@@ -150,9 +147,9 @@ class _Session:
         else:
             for m in self.view.translate(event, client_id):
                 await self._send_json(m)
-            if event.type in msg.QUEUE_CHANGES:
+            if event.type in QUEUE_CHANGES:
                 await self._send_json(msg.status(await self._remaining()))
-        if event.type in _MOVES_POSITIONS or event.type in ("job.started", "job.progress"):
+        if event.type in PHASE_CHANGES:
             self._status_due.set()
 
     async def _catch_up(self) -> None:
@@ -163,19 +160,24 @@ class _Session:
                 continue
             if job.started_at is None:
                 continue
-            started = Event("", "job.started", job.started_at, job.id, self.user)
+            started = Event("", EventType.JOB_STARTED, job.started_at, job.id, self.user)
             for m in self.view.translate(started, job.client_id):
                 await self._send_json(m)
             if job.node:
                 executing = Event(
-                    "", "job.executing", job.started_at, job.id, self.user, data={"node": job.node}
+                    "",
+                    EventType.JOB_EXECUTING,
+                    job.started_at,
+                    job.id,
+                    self.user,
+                    data={"node": job.node},
                 )
                 for m in self.view.translate(executing, job.client_id):
                     await self._send_json(m)
             if job.progress is not None:
                 progress = Event(
                     "",
-                    "job.progress",
+                    EventType.JOB_PROGRESS,
                     job.started_at,
                     job.id,
                     self.user,

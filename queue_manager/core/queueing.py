@@ -1,0 +1,53 @@
+"""What goes into the queue and what comes out of it: a new job as submitted, the answer to a
+submission, and a claimed job as a worker gets it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.jobs import Lane
+from queue_manager.core.requirements import Requirements
+
+
+@dataclass(frozen=True)
+class NewJob:
+    id: JobId
+    user: UserId
+    lane: Lane
+    prompt_json: str  # the API-format prompt as the participant sent it, passed on verbatim
+    requirements: Requirements
+    client_id: str | None = None
+    extra_data: Mapping[str, JsonValue] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # ComfyUI's outputs_to_execute, for the queue panel
+
+
+@dataclass(frozen=True)
+class Submitted:
+    id: JobId
+    seq: int  # the job's submission number (ComfyUI's `number`)
+    runnable: bool  # some known worker has what it needs; else it is held
+    hold: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs to run a job it just claimed. The prompt stays the text the
+    participant sent: it goes to ComfyUI verbatim, never parsed on the dispatch path."""
+
+    id: JobId
+    user: UserId
+    lane: Lane
+    worker: WorkerId
+    attempts: int
+    client_id: str | None
+    prompt_json: str
+    extra_data_json: str
+    created_at: float
+    claimed_at: float
+
+
+ClaimResult = Claimed | None
