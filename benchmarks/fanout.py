@@ -55,11 +55,12 @@ import uvloop
 from redis.asyncio import Redis
 
 from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.core.accounts import Role
 from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import Lane
 from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
-from queue_manager.store.accounts import AccountStore, Role
+from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
 

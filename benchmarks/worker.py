@@ -100,7 +100,7 @@ async def wait_http(url: str) -> None:
 
 async def finished(svc: QueueService, job_id: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
-    while (await svc.jobs.get(job_id)).status not in (  # type: ignore[arg-type]
+    while (await svc.job(job_id)).status not in (  # type: ignore[arg-type]
         JobStatus.COMPLETED,
         JobStatus.FAILED,
         JobStatus.CANCELLED,
@@ -181,7 +181,7 @@ async def main() -> None:
                 },
                 work / "agent.log",
             )
-            while not await svc.workers.all():  # noqa: ASYNC110 - another process registers
+            while not await svc.gpu_workers():  # noqa: ASYNC110 - another process registers
                 await asyncio.sleep(0.02)
 
             # 1. a big output through the whole path
@@ -194,7 +194,7 @@ async def main() -> None:
                 peak = max(peak, agent_ps.memory_info().rss / 2**20)
                 await asyncio.sleep(0.01)
             await done
-            job = await svc.jobs.get(big.id)
+            job = await svc.job(big.id)
             size = sum(int(o.get("size", 0)) for o in job.outputs)  # type: ignore[call-overload]
             relay_s = (job.finished_at or 0) - (job.claimed_at or 0)
             src = next((work / "sim" / "output").rglob("big_*"))
@@ -242,7 +242,7 @@ async def main() -> None:
             for job_id in ids:
                 await finished(svc, job_id)
             elapsed = time.perf_counter() - t0
-            jobs = [await svc.jobs.get(j) for j in ids]
+            jobs = [await svc.job(j) for j in ids]
             jobs.sort(key=lambda j: j.claimed_at or 0)
             gaps = [
                 ((b.claimed_at or 0) - (a_.finished_at or 0)) * 1000

@@ -16,10 +16,10 @@ from queue_manager.settings import Settings
 
 
 async def slot(svc: QueueService, wid: WorkerId, claimed: list[str]) -> None:
-    await svc.workers.register(wid, Capabilities(frozenset({"SaveImage"})), {})
-    while (job := await svc.jobs.claim(wid)) is not None:
+    await svc.register_worker(wid, Capabilities(frozenset({"SaveImage"})), {})
+    while (job := await svc.claim(wid, wait=0)) is not None:
         claimed.append(job.id)
-        await svc.jobs.complete(job.id, wid, job.attempts, [])
+        await svc.complete(job.id, wid, job.attempts)
 
 
 async def main(url: str, prefix: str, name: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 import websockets
 from fastapi import FastAPI
 
-from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.service.queue import QueueService
 from tests.participant_app import PASSWORD, alice, app, bob, nobody, teacher  # noqa: F401
@@ -127,11 +127,11 @@ async def test_controls_steer_the_room(
     assert (await gpu.claim())["id"] == b1
     r = await teacher.post(f"/admin/api/jobs/{a1}/priority", json={"priority": "instructor"})
     assert r.status_code == 200
-    assert (await service.jobs.get(JobId(a1))).lane is Lane.INSTRUCTOR
+    assert (await service.job(JobId(a1))).lane is Lane.INSTRUCTOR
     bad = await teacher.post(f"/admin/api/jobs/{a1}/priority", json={"priority": "vip"})
     assert bad.status_code == 422
     await teacher.post(f"/admin/api/jobs/{a1}/cancel")
-    assert (await service.jobs.get(JobId(a1))).status is JobStatus.CANCELLED
+    assert (await service.job(JobId(a1))).status is JobStatus.CANCELLED
     again = await teacher.post(f"/admin/api/jobs/{a1}/cancel")
     assert again.status_code == 409
     missing = await teacher.post("/admin/api/jobs/00000000-0000-4000-8000-000000000000/cancel")
@@ -142,9 +142,11 @@ async def test_controls_steer_the_room(
         await alice.post("/user001/api/prompt", json={"prompt": simple_prompt()})
     ).status_code == 429
     await teacher.put("/admin/api/users/user001/limits", json={})
-    assert (await service.control.user(UserId("user001"))).max_queued is None
+    users = {u["user"]: u for u in (await service.room_state(0.0))["users"]}
+    assert users["user001"]["max_queued"] is None
     await teacher.post("/admin/api/users/user002/pause", json={"paused": True})
-    assert (await service.control.user(UserId("user002"))).paused
+    users = {u["user"]: u for u in (await service.room_state(0.0))["users"]}
+    assert users["user002"]["paused"]
 
     await teacher.post("/admin/api/broadcast", json={"message": "  Lunch at 12  "})
     status = (await alice.get("/user001/api/workshop/status")).json()
@@ -201,7 +203,7 @@ async def test_metrics_report_jobs_lanes_workers_and_observed_waits(
 ) -> None:
     await submit(alice)
     job = await gpu.claim()
-    await gpu.complete(job, [])
+    await gpu.complete(job)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://qm"
     ) as client:

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
-from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.service.queue import QueueService
 from tests.conftest import make_settings, prompt, user
@@ -117,13 +117,13 @@ async def test_a_job_runs_end_to_end_through_the_api(stack: Stack) -> None:
         "subfolder": "run",
         "type": "output",
         "size": 8,
+        "node_id": "",
+        "media": "images",
     }
     assert (stack.data / "outputs/user001/run/ComfyUI_00001_.png").read_bytes() == b"\x89PNGrest"
-    r = await stack.client.post(
-        f"{base}/complete", json={"attempt": 1, "outputs": [stored]}, headers=auth
-    )
+    r = await stack.client.post(f"{base}/complete", json={"attempt": 1}, headers=auth)
     assert r.status_code == 204
-    done = await stack.service.jobs.get(job.id)
+    done = await stack.service.job(job.id)
     assert done.status is JobStatus.COMPLETED
     assert done.outputs == [stored]
 
@@ -181,7 +181,7 @@ async def test_a_worker_cannot_touch_a_job_it_does_not_hold(stack: Stack) -> Non
     ]
     for response in await asyncio.gather(*attempts):
         assert response.status_code == 409, response.text
-    assert (await stack.service.jobs.get(job.id)).status is JobStatus.RUNNING
+    assert (await stack.service.job(job.id)).status is JobStatus.RUNNING
     assert not (stack.data / "outputs").exists()
 
 
@@ -189,7 +189,7 @@ async def test_cancelled_job_answers_409_to_its_worker(stack: Stack) -> None:
     auth = await registered(stack)
     job = await stack.service.submit(user(1), Lane.NORMAL, prompt())
     await stack.client.post("/worker/v1/claim", headers=auth)
-    await stack.service.jobs.cancel(job.id, "by instructor")
+    await stack.service.cancel(job.id, UserId("instructor"))
     r = await stack.client.post(
         "/worker/v1/heartbeat", json={"job_id": job.id, "attempt": 1}, headers=auth
     )
@@ -206,7 +206,7 @@ async def test_worker_failure_is_recorded_with_comfyuis_error(stack: Stack) -> N
         f"/worker/v1/jobs/{job.id}/fail", json={"attempt": 1, "error": error}, headers=auth
     )
     assert r.status_code == 204
-    failed = await stack.service.jobs.get(JobId(job.id))
+    failed = await stack.service.job(JobId(job.id))
     assert failed.status is JobStatus.FAILED
     assert failed.error is not None
     assert json.loads(failed.error.model_dump_json())["node_type"] == "KSampler"
@@ -223,7 +223,7 @@ async def test_a_preview_is_kept_on_the_running_job_and_announced(stack: Stack) 
     job = await stack.service.submit(user(1), Lane.NORMAL, prompt())
     await stack.client.post("/worker/v1/claim", headers=auth)
     url = f"/worker/v1/jobs/{job.id}/preview"
-    with stack.service.hub.subscribe(user(1)) as events:
+    with stack.service.subscribe(user(1)) as events:
         r = await stack.client.put(
             url, params={"attempt": 1, "mime": "image/jpeg"}, content=b"\xff\xd8jpeg", headers=auth
         )
@@ -232,7 +232,7 @@ async def test_a_preview_is_kept_on_the_running_job_and_announced(stack: Stack) 
         while event.type != "job.preview":
             event = await asyncio.wait_for(events.get(), 5)
     assert event.data == {"mime": "image/jpeg", "size": 6}
-    assert await stack.service.jobs.preview(job.id) == ("image/jpeg", b"\xff\xd8jpeg")
+    assert await stack.service.job_preview(job.id) == ("image/jpeg", b"\xff\xd8jpeg")
     too_big = b"x" * (2 * 2**20 + 1)
     r = await stack.client.put(url, params={"attempt": 1}, content=too_big, headers=auth)
     assert r.status_code == 413

@@ -116,7 +116,7 @@ def test_up_runs_a_whole_local_workshop_and_stops_everything(tmp_path: Path) -> 
             }
             job = await svc.submit("user001", Lane.NORMAL, prompt)  # type: ignore[arg-type]
             for _ in range(600):
-                status = (await svc.jobs.get(job.id)).status.value
+                status = (await svc.job(job.id)).status.value
                 if status in ("completed", "failed", "cancelled"):
                     break
                 await asyncio.sleep(0.05)

@@ -9,10 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.service.queue import QueueService
+from queue_manager.store import ControlStore, ScriptRunner
+from queue_manager.store.keys import Keys
 from tests.conftest import prompt, user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 async def test_two_processes_claiming_concurrently_never_double_claim(
-    service: QueueService, redis_server: RedisServer, prefix: str
+    service: QueueService, redis_server: RedisServer, redis: Redis, prefix: str
 ) -> None:
     n = 3000
-    await service.control.set_room_limits(max_queued=-1)
+    await ControlStore(ScriptRunner(redis, Keys(prefix))).set_room_limits(max_queued=-1)
     ids = [(await service.submit(user(i % 20), Lane.NORMAL, prompt())).id for i in range(n)]
     procs = [
         await asyncio.create_subprocess_exec(
@@ -45,6 +48,6 @@ async def test_two_processes_claiming_concurrently_never_double_claim(
     assert all(len(got) > 0 for got in per_process), "both processes must have taken part"
     assert max(claimed.values()) == 1, "a job was handed out twice"
     assert set(claimed) == set(ids)
-    stats = await service.redis.hgetall(service._keys.stats)
+    stats = await redis.hgetall(Keys(prefix).stats)
     assert stats.get(JobStatus.COMPLETED.value) == str(n)
     assert int(stats.get(JobStatus.RUNNING.value, 0)) == 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
+from redis.asyncio import Redis
 
 from queue_manager.core.errors import WorkerUnavailable
 from queue_manager.core.ids import JobId, UserId
@@ -13,14 +15,33 @@ from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.core.requirements import Capabilities
 from queue_manager.service.hub import Overflowed, Subscription
 from queue_manager.service.queue import QueueService
+from queue_manager.store import ControlStore, JobStore, ScriptRunner
 from queue_manager.store.events import Event
-from tests.conftest import add_worker, prompt, user
+from queue_manager.store.keys import Keys
+from tests.conftest import FakeClock, add_worker, prompt, user
+
+INSTRUCTOR = UserId("instructor")
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The service's stores over the same Redis and clock, for what no use case does alone
+    (a claim that leaves the worker idle, a room-wide limit)."""
+
+    jobs: JobStore
+    control: ControlStore
+
+
+@pytest.fixture
+def stores(redis: Redis, prefix: str, clock: FakeClock) -> Stores:
+    runner = ScriptRunner(redis, Keys(prefix), clock)
+    return Stores(JobStore(runner), ControlStore(runner))
 
 
 @pytest.fixture
 async def live(service: QueueService) -> AsyncIterator[QueueService]:
     async with service.running():
-        await wait_until(lambda: service.hub.running)
+        await wait_until(service.background_ok)
         yield service
 
 
@@ -43,18 +64,20 @@ async def test_blocked_claim_is_woken_by_a_submission(live: QueueService) -> Non
 
 async def test_blocked_claim_is_woken_by_resume(live: QueueService) -> None:
     w = await add_worker(live)
-    await live.control.pause()
+    await live.pause(INSTRUCTOR)
     job = await live.submit(user(1), Lane.NORMAL, prompt())
     waiter = asyncio.create_task(live.claim(w, wait=30))
     await asyncio.sleep(0.05)
     assert not waiter.done()
-    await live.control.resume()
+    await live.resume(INSTRUCTOR)
     claimed = await asyncio.wait_for(waiter, 5)
     assert claimed is not None and claimed.id == job.id
 
 
-async def test_blocked_claim_is_woken_when_a_running_slot_frees(live: QueueService) -> None:
-    await live.control.set_room_limits(max_running=1)
+async def test_blocked_claim_is_woken_when_a_running_slot_frees(
+    live: QueueService, stores: Stores
+) -> None:
+    await stores.control.set_room_limits(max_running=1)
     w1, w2 = await add_worker(live, "gpu1"), await add_worker(live, "gpu2")
     a1 = await live.submit(user(1), Lane.NORMAL, prompt())
     a2 = await live.submit(user(1), Lane.NORMAL, prompt())
@@ -62,7 +85,7 @@ async def test_blocked_claim_is_woken_when_a_running_slot_frees(live: QueueServi
     waiter = asyncio.create_task(live.claim(w2, wait=30))
     await asyncio.sleep(0.05)
     assert not waiter.done()
-    await live.jobs.complete(a1.id, w1, 1, [])
+    await live.complete(a1.id, w1, 1)
     claimed = await asyncio.wait_for(waiter, 5)
     assert claimed is not None and claimed.id == a2.id
 
@@ -82,14 +105,14 @@ async def test_claim_returns_none_when_its_wait_ends(live: QueueService) -> None
 
 
 async def test_no_event_is_lost_between_subscribing_and_submitting(live: QueueService) -> None:
-    with live.hub.subscribe(user(1)) as sub:
+    with live.subscribe(user(1)) as sub:
         job = await live.submit(user(1), Lane.NORMAL, prompt())
         event = await asyncio.wait_for(sub.get(), 5)
     assert (event.type, event.job) == ("job.queued", job.id)
 
 
 async def test_user_subscription_sees_only_that_users_events(live: QueueService) -> None:
-    with live.hub.subscribe(user(2)) as mine, live.hub.subscribe() as everything:
+    with live.subscribe(user(2)) as mine, live.subscribe(None) as everything:
         await live.submit(user(1), Lane.NORMAL, prompt())
         theirs = await live.submit(user(2), Lane.NORMAL, prompt())
         seen_all = [await asyncio.wait_for(everything.get(), 5) for _ in range(2)]
@@ -102,13 +125,13 @@ async def test_user_subscription_sees_only_that_users_events(live: QueueService)
 async def test_a_subscriber_that_falls_behind_is_cut_off_not_waited_for(
     live: QueueService,
 ) -> None:
-    live.hub._queue_size = 3
-    with live.hub.subscribe() as slow, live.hub.subscribe(UserId("user001")) as other:
+    live._hub._queue_size = 3
+    with live.subscribe(None) as slow, live.subscribe(UserId("user001")) as other:
         for _ in range(5):
             await live.submit(user(1), Lane.NORMAL, prompt())
         await wait_until(lambda: slow.overflowed)
         assert other.overflowed  # same volume for user001: also behind
-    with live.hub.subscribe() as fresh:  # the hub itself carries on for everyone else
+    with live.subscribe(None) as fresh:  # the hub itself carries on for everyone else
         job = await live.submit(user(2), Lane.NORMAL, prompt())
         # (events written just before subscribing may still arrive first: extra, never lost)
         while (event := await asyncio.wait_for(fresh.get(), 5)).job != job.id:
@@ -132,31 +155,33 @@ async def test_a_submission_is_handed_only_to_an_idle_worker_that_can_run_it(
 
 
 async def test_a_job_handed_over_to_a_claim_that_went_away_goes_back_to_the_queue(
-    live: QueueService,
+    live: QueueService, stores: Stores
 ) -> None:
     w = await add_worker(live)
-    assert await live.jobs.claim(w, wait=True) is None  # now idle
+    assert await stores.jobs.claim(w, wait=True) is None  # now idle
     job = await live.submit(user(1), Lane.NORMAL, prompt())  # handed to the inbox
-    assert (await live.jobs.get(job.id)).status is JobStatus.RUNNING
+    assert (await live.job(job.id)).status is JobStatus.RUNNING
     await live._abandon_claim(w, None)
-    again = await live.jobs.get(job.id)
+    again = await live.job(job.id)
     assert again.status is JobStatus.QUEUED
     assert "not delivered" in again.timeline[-1].reason
 
 
-async def test_a_handed_over_job_cancelled_before_pickup_is_not_run(live: QueueService) -> None:
+async def test_a_handed_over_job_cancelled_before_pickup_is_not_run(
+    live: QueueService, stores: Stores
+) -> None:
     w = await add_worker(live)
-    assert await live.jobs.claim(w, wait=True) is None
+    assert await stores.jobs.claim(w, wait=True) is None
     job = await live.submit(user(1), Lane.NORMAL, prompt())
-    await live.jobs.cancel(job.id, "changed my mind")
-    assert await live.jobs.claim(w) is None
+    await live.cancel(job.id, INSTRUCTOR)
+    assert await stores.jobs.claim(w) is None
 
 
 async def test_draining_a_waiting_worker_ends_its_claim(live: QueueService) -> None:
     w = await add_worker(live)
     waiter = asyncio.create_task(live.claim(w, wait=30))
     await asyncio.sleep(0.05)
-    await live.set_worker_state(w, "draining")
+    await live.drain_worker(w, INSTRUCTOR)
     with pytest.raises(WorkerUnavailable):
         await asyncio.wait_for(waiter, 5)
 

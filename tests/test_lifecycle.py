@@ -80,5 +80,5 @@ async def test_scripts_follow_the_table(
     expected = next_status(status, action, attempts=1, max_attempts=service.settings.max_attempts)
     with contextlib.suppress(InvalidTransition, LeaseLost):
         await _apply(service, clock, job_id, w, action)
-    after = (await service.jobs.get(job_id)).status
+    after = (await service.job(job_id)).status
     assert after == (expected or status)

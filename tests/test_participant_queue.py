@@ -66,10 +66,21 @@ class Gpu:
         )
         assert r.status_code == 204, r.text
 
-    async def complete(self, job: dict[str, Any], outputs: list[dict[str, Any]]) -> None:
+    async def store(self, job: dict[str, Any], output: dict[str, Any]) -> None:
+        """Upload an output of `output["size"]` bytes; the queue manager must store it under
+        exactly the name and place `output` describes."""
+        params = {k: output[k] for k in ("filename", "subfolder", "type", "node_id", "media")}
+        r = await self.client.put(
+            f"/worker/v1/jobs/{job['id']}/outputs",
+            params={"attempt": job["attempt"], **params},
+            content=b"x" * output["size"],
+        )
+        assert r.status_code == 201, r.text
+        assert r.json() == output
+
+    async def complete(self, job: dict[str, Any]) -> None:
         r = await self.client.post(
-            f"/worker/v1/jobs/{job['id']}/complete",
-            json={"attempt": job["attempt"], "outputs": outputs},
+            f"/worker/v1/jobs/{job['id']}/complete", json={"attempt": job["attempt"]}
         )
         assert r.status_code == 204, r.text
 
@@ -134,10 +145,10 @@ async def test_identity_and_priority_come_from_the_login_never_the_body(
     teacher: httpx.AsyncClient,  # noqa: F811
 ) -> None:
     r = await queue_prompt(alice, simple_prompt(), number=-100, front=True, user="teacher")
-    job = await service_of(app).jobs.get(JobId(r.json()["prompt_id"]))
+    job = await service_of(app).job(JobId(r.json()["prompt_id"]))
     assert job.user == "user001" and job.lane is Lane.NORMAL
     r = await teacher.post("/teacher/api/prompt", json={"prompt": simple_prompt()})
-    job = await service_of(app).jobs.get(JobId(r.json()["prompt_id"]))
+    job = await service_of(app).job(JobId(r.json()["prompt_id"]))
     assert job.user == "teacher" and job.lane is Lane.INSTRUCTOR
 
 
@@ -175,7 +186,7 @@ async def test_over_the_per_user_limit_the_refusal_is_readable(
     app: FastAPI,  # noqa: F811
     alice: httpx.AsyncClient,  # noqa: F811
 ) -> None:
-    await service_of(app).control.set_user(UserId("user001"), max_queued=1)
+    await service_of(app).set_user_limits(UserId("user001"), 1, None, UserId("instructor"))
     assert (await queue_prompt(alice, simple_prompt())).status_code == 200
     r = await queue_prompt(alice, simple_prompt())
     assert r.status_code == 429
@@ -218,13 +229,13 @@ async def test_queue_delete_and_clear_touch_only_the_users_waiting_jobs(
     # Bob names Alice's job: nothing happens to it.
     r = await bob.post("/user002/api/queue", json={"delete": [a1]})
     assert r.status_code == 200 and r.content == b""
-    assert (await service_of(app).jobs.get(JobId(a1))).status is JobStatus.QUEUED
+    assert (await service_of(app).job(JobId(a1))).status is JobStatus.QUEUED
     await alice.post("/user001/api/queue", json={"delete": [a1, b1]})
-    assert (await service_of(app).jobs.get(JobId(a1))).status is JobStatus.CANCELLED
-    assert (await service_of(app).jobs.get(JobId(b1))).status is JobStatus.QUEUED
+    assert (await service_of(app).job(JobId(a1))).status is JobStatus.CANCELLED
+    assert (await service_of(app).job(JobId(b1))).status is JobStatus.QUEUED
     await alice.post("/user001/api/queue", json={"clear": True})
-    assert (await service_of(app).jobs.get(JobId(a2))).status is JobStatus.CANCELLED
-    assert (await service_of(app).jobs.get(JobId(b1))).status is JobStatus.QUEUED
+    assert (await service_of(app).job(JobId(a2))).status is JobStatus.CANCELLED
+    assert (await service_of(app).job(JobId(b1))).status is JobStatus.QUEUED
 
 
 async def test_a_finished_job_reads_like_comfyuis_history_and_jobs_api(
@@ -254,7 +265,8 @@ async def test_a_finished_job_reads_like_comfyuis_history_and_jobs_api(
         "node_id": "2",
         "media": "images",
     }
-    await gpu.complete(job, [out])
+    await gpu.store(job, out)
+    await gpu.complete(job)
 
     entry = (await alice.get(f"/user001/api/history/{job_id}")).json()[job_id]
     assert entry["prompt"][0] == r.json()["number"]
@@ -297,12 +309,12 @@ async def test_interrupt_stops_only_the_users_own_running_job(
     await gpu.claim()
     await bob.post("/user002/api/interrupt", json={"prompt_id": job_id})
     await bob.post("/user002/api/interrupt")
-    assert (await service_of(app).jobs.get(JobId(job_id))).status is JobStatus.RUNNING
+    assert (await service_of(app).job(JobId(job_id))).status is JobStatus.RUNNING
     await alice.post("/user001/api/interrupt", json={"prompt_id": "some-other-id"})
-    assert (await service_of(app).jobs.get(JobId(job_id))).status is JobStatus.RUNNING
+    assert (await service_of(app).job(JobId(job_id))).status is JobStatus.RUNNING
     r = await alice.post("/user001/api/interrupt", json={})
     assert r.status_code == 200
-    assert (await service_of(app).jobs.get(JobId(job_id))).status is JobStatus.CANCELLED
+    assert (await service_of(app).job(JobId(job_id))).status is JobStatus.CANCELLED
     listed = (await alice.get("/user001/api/jobs")).json()["jobs"]
     assert listed[0]["status"] == "cancelled"
     entry = (await alice.get(f"/user001/api/history/{job_id}")).json()[job_id]

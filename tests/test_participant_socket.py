@@ -16,7 +16,7 @@ import websockets
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 
-from queue_manager.core.ids import WorkerId
+from queue_manager.core.ids import UserId, WorkerId
 from tests.participant_app import PASSWORD, app  # noqa: F401
 from tests.servers import serve
 from tests.test_participant_queue import Gpu, simple_prompt
@@ -146,8 +146,9 @@ async def test_a_run_gives_comfyuis_messages_in_order_to_the_submitting_page_onl
             "node_id": "2",
             "media": "images",
         }
-        await gpu.tell(job, "job.executed", node="2", files=[out], output={})
-        await gpu.complete(job, [out])
+        await gpu.store(job, out)
+        await gpu.tell(job, "job.executed", node="2", output={})
+        await gpu.complete(job)
 
     kinds = []
     binary: bytes | None = None
@@ -221,7 +222,7 @@ async def test_the_extension_gets_positions_and_the_broadcast(
         await page.send(json.dumps({"type": "workshop.subscribe"}))
         async with httpx.AsyncClient(base_url=base, auth=("user001", PASSWORD)) as alice:
             await alice.post("/user001/api/prompt", json={"prompt": simple_prompt()})
-        await app.state.service.control.set_broadcast("Break until 11:00")
+        await app.state.service.broadcast("Break until 11:00", UserId("instructor"))
         while True:
             frame = json.loads(await asyncio.wait_for(page.recv(), 5))
             if frame["type"] == "workshop.status" and frame["data"]["broadcast"]:

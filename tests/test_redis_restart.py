@@ -23,11 +23,11 @@ async def test_queue_survives_a_redis_restart_and_claims_wake_again(tmp_path: Pa
             kept = await svc.submit(user(1), Lane.NORMAL, prompt())
             server.stop()
             server.start()
-            job = await svc.jobs.get(kept.id)  # the client reconnects by itself
+            job = await svc.job(kept.id)  # the client reconnects by itself
             assert job.status is JobStatus.QUEUED
             claimed = await svc.claim(w, wait=5)
             assert claimed is not None and claimed.id == kept.id
-            await svc.jobs.complete(kept.id, w, 1, [])
+            await svc.complete(kept.id, w, 1)
             # The hub lost its blocking read in the restart; a claim blocked now must still be
             # woken by the next submission, not by its timeout.
             waiter = asyncio.create_task(svc.claim(w, wait=30))

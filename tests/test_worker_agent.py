@@ -18,7 +18,7 @@ from PIL import Image
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
-from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Job, JobStatus, Lane
 from queue_manager.service.queue import QueueService
 from tests.conftest import make_settings, user
@@ -38,6 +38,8 @@ SAVE = {
     },
     "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "t/e2e"}},
 }
+
+INSTRUCTOR = UserId("instructor")
 
 
 def sampler(steps: int) -> dict[str, Any]:
@@ -113,9 +115,9 @@ class Stack:
             await comfy.aclose()
 
     async def _registered(self, name: str) -> bool:
-        return any(w.id == name for w in await self.service.workers.all())
+        return any(w.id == name for w in await self.service.gpu_workers())
 
-    async def process_agent(self, name: str) -> asyncio.subprocess.Process:
+    async def process_agent(self, name: str, *, logs: bool = False) -> asyncio.subprocess.Process:
         s = await self.worker_settings(name)
         env = {
             **os.environ,
@@ -135,13 +137,13 @@ class Stack:
             cwd=ROOT,
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE if logs else asyncio.subprocess.DEVNULL,
         )
         await until(lambda: self._registered(name))
         return proc
 
     async def job(self, job_id: JobId) -> Job:
-        return await self.service.jobs.get(job_id)
+        return await self.service.job(job_id)
 
     async def finished(self, job_id: JobId, timeout: float = 30) -> Job:
         async def done() -> bool:
@@ -192,7 +194,7 @@ async def test_a_job_runs_on_the_simulator_and_its_png_lands_in_the_users_folder
 
 async def test_progress_of_a_sampler_is_relayed_coalesced(stack: Stack) -> None:
     async with stack.agent():
-        with stack.service.hub.subscribe(user(1)) as events:
+        with stack.service.subscribe(user(1)) as events:
             submitted = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=12))
             job = await stack.finished(submitted.id)
             kinds = []
@@ -203,7 +205,7 @@ async def test_progress_of_a_sampler_is_relayed_coalesced(stack: Stack) -> None:
     assert "job.executed" in kinds
     assert 1 <= kinds.count("job.progress") <= 12
     assert 1 <= kinds.count("job.preview") <= 12
-    assert await stack.service.jobs.preview(submitted.id) is None  # dropped when finished
+    assert await stack.service.job_preview(submitted.id) is None  # dropped when finished
 
 
 async def test_cancelling_a_running_job_interrupts_it_on_comfyui(stack: Stack) -> None:
@@ -214,7 +216,7 @@ async def test_cancelling_a_running_job_interrupts_it_on_comfyui(stack: Stack) -
             return bool(stack.sim.sim.state.running)
 
         await until(sampling)
-        await stack.service.jobs.cancel(submitted.id, "by instructor")
+        await stack.service.cancel(submitted.id, INSTRUCTOR)
 
         async def interrupted() -> bool:
             done = stack.sim.sim.state.history.get(submitted.id)
@@ -312,6 +314,29 @@ async def test_a_sigtermed_worker_finishes_its_job_first(stack: Stack) -> None:
     assert (await stack.job(later.id)).status is JobStatus.QUEUED  # it claimed no more
 
 
+async def test_a_second_sigterm_stops_the_worker_at_once_and_gives_its_job_back(
+    stack: Stack,
+) -> None:
+    proc = await stack.process_agent("hasty", logs=True)
+    submitted = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=100_000))
+
+    async def running() -> bool:
+        return (await stack.job(submitted.id)).status is JobStatus.RUNNING
+
+    await until(running)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stderr is not None
+    while b"draining" not in await asyncio.wait_for(proc.stderr.readline(), 10):
+        pass
+    proc.send_signal(signal.SIGTERM)  # the operator means it: stop now
+    rest = await asyncio.wait_for(proc.stderr.read(), 30)
+    assert await asyncio.wait_for(proc.wait(), 30) == 130
+    assert b"Traceback" not in rest
+    job = await stack.job(submitted.id)
+    assert job.status is JobStatus.QUEUED  # back at once, not after its lease
+    assert "given back by worker hasty" in job.timeline[-1].reason
+
+
 async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
     redis_server: RedisServer, prefix: str, tmp_path: Path
 ) -> None:
@@ -355,12 +380,12 @@ async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
 
 async def test_a_drained_worker_stays_connected_and_resumes_when_told(stack: Stack) -> None:
     async with stack.agent() as agent:
-        await stack.service.set_worker_state(WorkerId("gpu1"), "draining")
+        await stack.service.drain_worker(WorkerId("gpu1"), INSTRUCTOR)
         submitted = await stack.service.submit(user(1), Lane.NORMAL, SAVE)
         await asyncio.sleep(0.5)
         assert (await stack.job(submitted.id)).status is JobStatus.QUEUED
         assert not agent.draining.is_set()  # still running, just not claiming
-        await stack.service.set_worker_state(WorkerId("gpu1"), "online")
+        await stack.service.resume_worker(WorkerId("gpu1"), INSTRUCTOR)
         job = await stack.finished(submitted.id)
     assert job.status is JobStatus.COMPLETED
 
@@ -439,7 +464,7 @@ async def test_an_agent_started_before_the_queue_manager_connects_when_it_comes_
             svc: QueueService = second.state.service
             submitted = await svc.submit(user(1), Lane.NORMAL, SAVE)
             deadline = asyncio.get_running_loop().time() + 30
-            while not (job := await svc.jobs.get(submitted.id)).status.is_final:
+            while not (job := await svc.job(submitted.id)).status.is_final:
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.05)
             agent.drain()
@@ -462,7 +487,9 @@ async def test_text_outputs_are_kept_on_the_job(stack: Stack) -> None:
         submitted = await stack.service.submit(user(1), Lane.NORMAL, prompt)
         job = await stack.finished(submitted.id)
     assert job.status is JobStatus.COMPLETED, job.error
-    assert job.outputs == [{"node_id": "3", "media": "text", "values": ["40"]}]
+    # Text is UI output, not a file: kept per node (history shows it), never as a file.
+    assert job.outputs == []
+    assert job.ui == {"3": {"text": ["40"]}}
 
 
 async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
@@ -497,7 +524,7 @@ async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
         async with serve(second, port):
             svc: QueueService = second.state.service
             deadline = asyncio.get_running_loop().time() + 30
-            while not (job := await svc.jobs.get(submitted.id)).status.is_final:
+            while not (job := await svc.job(submitted.id)).status.is_final:
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.05)
             agent.drain()
@@ -511,7 +538,7 @@ async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
 
 async def test_a_worker_the_manager_forgot_registers_again_and_works_on(stack: Stack) -> None:
     async with stack.agent():
-        await stack.service.set_worker_state(WorkerId("gpu1"), "removed")
+        await stack.service.remove_worker(WorkerId("gpu1"), INSTRUCTOR)
         await until(lambda: stack._registered("gpu1"))  # back by itself
         submitted = await stack.service.submit(user(1), Lane.NORMAL, SAVE)
         job = await stack.finished(submitted.id)

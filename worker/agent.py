@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from queue_manager.comfy.frames import Preview, Text
+from queue_manager.contract.worker_api import OutputUpload, ReportType, StoredOutput
 from worker.comfy_client import ComfyClient, EventStream
 from worker.errors import (
     ComfyUIUnavailable,
@@ -39,6 +40,10 @@ from worker.translate import OutputRef, file_inputs, history_outputs, offer_of, 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _CHUNK = 1 << 20
+
+
+# How long a worker that is told to stop now spends handing its job back.
+_GIVE_BACK_SECONDS = 5.0
 
 
 class Agent:
@@ -155,6 +160,9 @@ class Agent:
         except JobLost:
             log.info("job=%s lost; interrupting it on ComfyUI", job.id)
             await self.comfy.interrupt(job.id)
+        except asyncio.CancelledError:  # stopped now (a second SIGTERM, Ctrl-C)
+            await asyncio.shield(self._give_back(job))
+            raise
         except PromptRefused as exc:
             await self._report_failure(job, _refusal_error(exc))
         except ComfyUIUnavailable as exc:
@@ -173,6 +181,15 @@ class Agent:
         finally:
             self.current = None
             log.info("job=%s done in %.2fs", job.id, time.monotonic() - started)
+
+    async def _give_back(self, job: Assignment) -> None:
+        """Stop the job on ComfyUI and hand it back to the queue at once (rather than after
+        its lease), as far as that works within a few seconds."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_GIVE_BACK_SECONDS):
+                await self.comfy.interrupt(job.id)
+                await self.manager.release(job)
+                log.info("job=%s given back to the queue", job.id)
 
     async def _report_failure(self, job: Assignment, error: dict[str, Any]) -> None:
         with contextlib.suppress(ManagerUnavailable, JobLost, WorkerUnknown):
@@ -195,13 +212,15 @@ class Agent:
         refs, values = history_outputs(entry or {})
         for ref in refs:  # anything `executed` did not announce
             await self._copy_output(job, ref, outputs)
-        # UI output that is not a file (PreviewAny's text, ...) is kept as it is.
+        # UI output that is not a file (PreviewAny's text, ...) of nodes `executed` did not
+        # announce: the queue manager keeps it from the report.
         for node_id, ui in values.items():
-            outputs.stored += [{"node_id": node_id, "media": m, "values": v} for m, v in ui.items()]
+            if node_id not in outputs.announced:
+                await self._tell(job, "job.executed", {"node": node_id, "output": ui})
         if error is not None:
             await self._persist("fail", lambda: self.manager.fail(job, error))
         else:
-            await self._persist("complete", lambda: self.manager.complete(job, outputs.stored))
+            await self._persist("complete", lambda: self.manager.complete(job))
 
     async def _persist(self, what: str, call: Callable[[], Awaitable[_T]]) -> _T:
         """A call that must reach the queue manager (an output, the outcome): retried with
@@ -218,7 +237,7 @@ class Agent:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _tell(self, job: Assignment, kind: str, data: dict[str, Any]) -> None:
+    async def _tell(self, job: Assignment, kind: ReportType, data: dict[str, Any]) -> None:
         """A report that may be lost (a phase): the manager being away must not stop the run."""
         try:
             await self.manager.report(job, kind, data)
@@ -294,34 +313,34 @@ class Agent:
     ) -> None:
         node_id = str(data.get("node"))
         refs, other = history_outputs({"outputs": {node_id: data.get("output") or {}}})
-        new = []
         for ref in refs:
-            item = await self._copy_output(job, ref, outputs)
-            if item is not None:
-                new.append(item)
-        await self._tell(
-            job, "job.executed", {"node": node_id, "files": new, "output": other.get(node_id, {})}
-        )
+            await self._copy_output(job, ref, outputs)
+        outputs.announced.add(node_id)
+        # The queue manager announces the files as it stored them; the UI values go along.
+        await self._tell(job, "job.executed", {"node": node_id, "output": other.get(node_id, {})})
 
     async def _copy_output(
         self,
         job: Assignment,
         ref: OutputRef,
         outputs: _Outputs,
-    ) -> dict[str, Any] | None:
+    ) -> None:
         if not outputs.first_time(ref):
-            return None
+            return
+        upload = OutputUpload(
+            attempt=job.attempt,
+            filename=ref.filename,
+            subfolder=ref.subfolder,
+            type="temp" if ref.type == "temp" else "output",
+            node_id=ref.node_id,
+            media=ref.media,
+        )
 
-        async def copy() -> dict[str, Any]:  # a retry streams the file from ComfyUI again
+        async def copy() -> StoredOutput:  # a retry streams the file from ComfyUI again
             async with self.comfy.view(ref) as response:
-                return await self.manager.upload_output(
-                    job, ref.subfolder, ref.filename, response.aiter_raw(_CHUNK), kind=ref.type
-                )
+                return await self.manager.upload_output(job, upload, response.aiter_raw(_CHUNK))
 
-        saved = await self._persist(f"output {ref.filename}", copy)
-        item = {**saved, "node_id": ref.node_id, "media": ref.media}
-        outputs.stored.append(item)
-        return item
+        await self._persist(f"output {ref.filename}", copy)
 
     async def _history(self, prompt_id: str) -> dict[str, Any] | None:
         for _ in range(50):  # the entry lands right after the last message
@@ -361,10 +380,10 @@ class Agent:
 
 @dataclass
 class _Outputs:
-    """One job's copied outputs: the descriptors for `complete`, and which files are done (an
-    output announced by `executed` is listed again by the history)."""
+    """One job's copied outputs: which files are done (an output announced by `executed` is
+    listed again by the history) and which nodes were announced."""
 
-    stored: list[dict[str, Any]] = field(default_factory=list)
+    announced: set[str] = field(default_factory=set)
     _copied: set[tuple[str, str, str]] = field(default_factory=set)
 
     def first_time(self, ref: OutputRef) -> bool:

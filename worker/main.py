@@ -22,8 +22,22 @@ async def run_agent(settings: WorkerSettings) -> None:
     comfy = ComfyClient(str(settings.comfyui_url), settings.request_timeout_seconds)
     agent = Agent(settings, manager, comfy)
     loop = asyncio.get_running_loop()
+    running = asyncio.current_task()
+    assert running is not None
+
+    def stop_now() -> None:
+        log.info("stopping now: the current job goes back to the queue")
+        running.cancel()
+
+    def on_sigterm() -> None:
+        if agent.draining.is_set():
+            stop_now()
+        else:
+            agent.drain()
+
     # SIGTERM drains (finish the job, claim no more); a second one, or SIGINT, stops now.
-    loop.add_signal_handler(signal.SIGTERM, agent.drain)
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, stop_now)
     try:
         await agent.run()
     finally:
@@ -41,6 +55,6 @@ def main() -> int:
         return 2
     try:
         asyncio.run(run_agent(settings))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
     return 0

@@ -1,36 +1,45 @@
-"""The worker agent's HTTP client for the queue manager's worker API (/worker/v1)."""
+"""The worker agent's HTTP client for the queue manager's worker API (`contract.worker_api`)."""
 
 from __future__ import annotations
 
 import gzip
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from queue_manager.contract.worker_api import (
+    PREFIX,
+    Assignment,
+    Attempt,
+    ErrorAnswer,
+    ErrorCode,
+    Failure,
+    Heartbeat,
+    OutputUpload,
+    Registration,
+    Report,
+    ReportType,
+    StoredOutput,
+)
+from queue_manager.core.jobs import JobError
 from worker.errors import JobLost, ManagerUnavailable, WorkerUnknown
 from worker.settings import WorkerSettings
 
+__all__ = ["Assignment", "ManagerClient"]
 
-@dataclass(frozen=True)
-class Assignment:
-    """A claimed job: the prompt stays the participant's JSON, passed on to ComfyUI."""
-
-    id: str
-    attempt: int
-    user: str
-    client_id: str | None
-    prompt: dict[str, Any]
-    extra_data: dict[str, Any]
+# Answers after which the same request may work a little later.
+_TRY_AGAIN = frozenset({401, 403, 429})
+_JSON = {"Content-Type": "application/json"}
 
 
 class ManagerClient:
     def __init__(self, settings: WorkerSettings) -> None:
         timeout = httpx.Timeout(settings.request_timeout_seconds, connect=10.0)
         self._http = httpx.AsyncClient(
-            base_url=str(settings.manager_url).rstrip("/") + "/worker/v1",
+            base_url=str(settings.manager_url).rstrip("/") + PREFIX,
             headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"},
             timeout=timeout,
         )
@@ -44,25 +53,23 @@ class ManagerClient:
             r = await self._http.request(method, url, **kw)
         except httpx.TransportError as exc:
             raise ManagerUnavailable(f"queue manager unreachable: {exc!r}") from exc
-        if r.status_code == 409:
+        code = _error_code(r)
+        if code in (ErrorCode.LEASE_LOST, ErrorCode.JOB_NOT_FOUND) or r.status_code == 409:
             raise JobLost(r.text)
-        if r.status_code == 404:
-            kind = _error_type(r)
-            if kind == "WorkerNotFound":
-                raise WorkerUnknown(r.text)
-            if kind == "JobNotFound":
-                raise JobLost(r.text)
-        if r.status_code >= 500 or r.status_code in (401, 403, 429):
+        if code is ErrorCode.WORKER_UNKNOWN:
+            raise WorkerUnknown(r.text)
+        if r.status_code >= 500 or r.status_code in _TRY_AGAIN:
             raise ManagerUnavailable(f"queue manager answered {r.status_code}: {r.text[:200]}")
         r.raise_for_status()
         return r
 
+    async def _post(self, url: str, body: Any) -> httpx.Response:
+        return await self._request("POST", url, content=body.model_dump_json(), headers=_JSON)
+
     async def register(
         self, node_types: list[str], models: list[str], info: dict[str, Any]
     ) -> None:
-        await self._request(
-            "POST", "/register", json={"node_types": node_types, "models": models, "info": info}
-        )
+        await self._post("/register", Registration(node_types=node_types, models=models, info=info))
 
     async def publish_object_info(self, object_info: dict[str, Any]) -> None:
         """This ComfyUI's node catalogue, for the participants' pages and prompt validation
@@ -79,50 +86,28 @@ class ManagerClient:
         r = await self._request("POST", "/claim", params={"wait": self._claim_wait})
         if r.status_code == 204:
             return None
-        j = r.json()
-        return Assignment(
-            j["id"],
-            int(j["attempt"]),
-            j["user"],
-            j.get("client_id"),
-            j["prompt"],
-            j.get("extra_data") or {},
-        )
+        return Assignment.model_validate_json(r.content)
 
     async def heartbeat(self, job: Assignment | None) -> None:
-        body = {"job_id": job.id, "attempt": job.attempt} if job else {}
-        await self._request("POST", "/heartbeat", json=body)
+        body = Heartbeat(job_id=job.id, attempt=job.attempt) if job else Heartbeat()
+        await self._post("/heartbeat", body)
 
-    async def report(self, job: Assignment, kind: str, data: dict[str, Any]) -> None:
-        await self._request(
-            "POST",
-            f"/jobs/{job.id}/events",
-            json={"attempt": job.attempt, "type": kind, "data": data},
+    async def report(self, job: Assignment, kind: ReportType, data: dict[str, Any]) -> None:
+        await self._post(
+            f"/jobs/{job.id}/events", Report(attempt=job.attempt, type=kind, data=data)
         )
 
     async def upload_output(
-        self,
-        job: Assignment,
-        subfolder: str,
-        filename: str,
-        body: AsyncIterator[bytes],
-        *,
-        kind: str = "output",
-    ) -> dict[str, Any]:
+        self, job: Assignment, upload: OutputUpload, body: AsyncIterator[bytes]
+    ) -> StoredOutput:
         r = await self._request(
             "PUT",
             f"/jobs/{job.id}/outputs",
-            params={
-                "attempt": job.attempt,
-                "filename": filename,
-                "subfolder": subfolder,
-                "type": "temp" if kind == "temp" else "output",
-            },
+            params=upload.model_dump(),
             content=body,
             timeout=httpx.Timeout(None, connect=10.0),  # a multi-GB video takes what it takes
         )
-        stored: dict[str, Any] = r.json()
-        return stored
+        return StoredOutput.model_validate_json(r.content)
 
     def download_input(self, job: Assignment, kind: str, name: str) -> Any:
         """A streaming response context for one of the job's user's files."""
@@ -130,10 +115,9 @@ class ManagerClient:
             "GET", f"/jobs/{job.id}/files/{kind}", params={"attempt": job.attempt, "name": name}
         )
 
-    async def complete(self, job: Assignment, outputs: list[dict[str, Any]]) -> None:
-        await self._request(
-            "POST", f"/jobs/{job.id}/complete", json={"attempt": job.attempt, "outputs": outputs}
-        )
+    async def complete(self, job: Assignment) -> None:
+        """The run ended well; the queue manager already holds every output it stored."""
+        await self._post(f"/jobs/{job.id}/complete", Attempt(attempt=job.attempt))
 
     async def preview(self, job: Assignment, image: bytes, mime: str) -> None:
         await self._request(
@@ -145,19 +129,17 @@ class ManagerClient:
 
     async def release(self, job: Assignment) -> None:
         """Give the job back to the queue (this GPU cannot finish it)."""
-        await self._request("POST", f"/jobs/{job.id}/release", json={"attempt": job.attempt})
+        await self._post(f"/jobs/{job.id}/release", Attempt(attempt=job.attempt))
 
     async def fail(self, job: Assignment, error: dict[str, Any]) -> None:
-        await self._request(
-            "POST", f"/jobs/{job.id}/fail", json={"attempt": job.attempt, "error": error}
-        )
+        failure = Failure(attempt=job.attempt, error=JobError.model_validate(error))
+        await self._post(f"/jobs/{job.id}/fail", failure)
 
 
-def _error_type(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
+def _error_code(response: httpx.Response) -> ErrorCode | None:
+    if response.status_code < 400:
         return None
-    error = body.get("error") if isinstance(body, dict) else None
-    kind = error.get("type") if isinstance(error, dict) else None
-    return kind if isinstance(kind, str) else None
+    try:
+        return ErrorAnswer.model_validate_json(response.content).error.code
+    except ValidationError:
+        return None

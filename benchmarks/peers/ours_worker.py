@@ -27,7 +27,7 @@ async def main() -> None:
         if job is None:
             continue
         mark(job.id)
-        await svc.jobs.complete(job.id, wid, job.attempts, [])
+        await svc.complete(job.id, wid, job.attempts)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
 
 from queue_manager.core.accounts import Account, Role
-from queue_manager.store.accounts import AccountStore
+from queue_manager.service.accounts import Accounts
 
 SESSION_COOKIE = "cw_session"
 
@@ -50,7 +50,7 @@ class Sessions:
 
 async def authenticate(request: HTTPConnection) -> Account | None:
     """The account behind a request or a WebSocket handshake, or None."""
-    accounts: AccountStore = request.app.state.accounts
+    accounts: Accounts = request.app.state.accounts
     sessions: Sessions = request.app.state.sessions
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and (name := sessions.name_in(cookie)):

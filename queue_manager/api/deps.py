@@ -1,4 +1,4 @@
-"""Dependencies shared by routers: the service, the file store, the calling worker."""
+"""Dependencies shared by routers: the service, the users' files, the calling worker."""
 
 from __future__ import annotations
 
@@ -7,20 +7,13 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from queue_manager.core.ids import WorkerId
-from queue_manager.service.catalog import Catalog as NodeCatalog
 from queue_manager.service.queue import QueueService
 from queue_manager.storage.files import FileStore
-from queue_manager.store.tokens import TokenStore
 
 
 def get_service(request: Request) -> QueueService:
     service: QueueService = request.app.state.service
     return service
-
-
-def get_catalog(request: Request) -> NodeCatalog:
-    catalog: NodeCatalog = request.app.state.catalog
-    return catalog
 
 
 def get_files(request: Request) -> FileStore:
@@ -31,8 +24,8 @@ def get_files(request: Request) -> FileStore:
 async def get_worker(request: Request) -> WorkerId:
     """The worker named by a `Bearer` worker token; participants' credentials never pass."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    tokens: TokenStore = request.app.state.tokens
-    worker = await tokens.verify(token.strip()) if scheme.lower() == "bearer" else None
+    service = get_service(request)
+    worker = await service.worker_for_token(token.strip()) if scheme.lower() == "bearer" else None
     if worker is None:
         raise HTTPException(401, "a valid worker token is required", {"WWW-Authenticate": "Bearer"})
     return worker
@@ -40,5 +33,4 @@ async def get_worker(request: Request) -> WorkerId:
 
 Service = Annotated[QueueService, Depends(get_service)]
 Files = Annotated[FileStore, Depends(get_files)]
-Catalog = Annotated[NodeCatalog, Depends(get_catalog)]
 Worker = Annotated[WorkerId, Depends(get_worker)]

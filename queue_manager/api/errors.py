@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from redis.exceptions import RedisError
 
+from queue_manager.contract.worker_api import ErrorCode
 from queue_manager.core.errors import (
+    FileMissing,
     InvalidTransition,
     JobNotFound,
     LeaseLost,
     LimitExceeded,
+    MalformedBody,
+    PromptInvalid,
     PromptRejected,
     QueueManagerError,
     StorageLimit,
@@ -22,9 +28,14 @@ from queue_manager.core.errors import (
     WorkerNotFound,
     WorkerUnavailable,
 )
+from queue_manager.service.queue import STORE_OUTAGES
+
+T = TypeVar("T")
 
 STATUS: dict[type[QueueManagerError], int] = {
     JobNotFound: 404,
+    FileMissing: 404,
+    MalformedBody: 400,
     WorkerNotFound: 404,
     InvalidTransition: 409,
     LeaseLost: 409,
@@ -38,22 +49,36 @@ STATUS: dict[type[QueueManagerError], int] = {
 }
 
 
+# What a worker acts on (`error.code`); see `contract.worker_api.ErrorCode`.
+CODES: dict[type[QueueManagerError], ErrorCode] = {
+    LeaseLost: ErrorCode.LEASE_LOST,
+    JobNotFound: ErrorCode.JOB_NOT_FOUND,
+    FileMissing: ErrorCode.JOB_NOT_FOUND,
+    WorkerNotFound: ErrorCode.WORKER_UNKNOWN,
+    WorkerUnavailable: ErrorCode.WORKER_UNAVAILABLE,
+    StorageLimit: ErrorCode.TOO_LARGE,
+    UnsafePath: ErrorCode.UNSAFE_NAME,
+}
+
+
+def _lookup(table: Mapping[type[QueueManagerError], T], exc: QueueManagerError) -> T | None:
+    return next((table[cls] for cls in type(exc).__mro__ if cls in table), None)
+
+
 def status_for(exc: QueueManagerError) -> int:
     if isinstance(exc, UnsafePath):
         return exc.status
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+    return _lookup(STATUS, exc) or 500
 
 
-def error_body(kind: str, message: str) -> dict[str, object]:
+def error_body(kind: str, message: str, code: ErrorCode | None = None) -> dict[str, object]:
     """ComfyUI's error shape (`POST /prompt`'s 400), so the participant's page shows our
-    message in its own error dialog; scripts read `error.type` / `error.message`."""
-    return {
-        "error": {"type": kind, "message": message, "details": "", "extra_info": {}},
-        "node_errors": {},
-    }
+    message in its own error dialog; scripts read `error.type` / `error.message`, the worker
+    agent `error.code`."""
+    error: dict[str, object] = {"type": kind, "message": message, "details": "", "extra_info": {}}
+    if code is not None:
+        error["code"] = code.value
+    return {"error": error, "node_errors": {}}
 
 
 async def _domain_error(_: Request, exc: Exception) -> Response:
@@ -61,7 +86,10 @@ async def _domain_error(_: Request, exc: Exception) -> Response:
     if isinstance(exc, UnsafePath):
         # ComfyUI refuses such names (`/view`, uploads) with the bare status, no body.
         return Response(status_code=exc.status)
-    return JSONResponse(error_body(type(exc).__name__, str(exc)), status_code=status_for(exc))
+    if isinstance(exc, PromptInvalid):
+        return JSONResponse(exc.body, status_code=400)  # ComfyUI's own validation answer
+    body = error_body(type(exc).__name__, str(exc), _lookup(CODES, exc))
+    return JSONResponse(body, status_code=status_for(exc))
 
 
 async def _user_data_error(_: Request, exc: Exception) -> PlainTextResponse:
@@ -71,9 +99,9 @@ async def _user_data_error(_: Request, exc: Exception) -> PlainTextResponse:
     return PlainTextResponse(exc.message, status_code=status_for(exc))
 
 
-async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
+async def _store_down(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
-        error_body("StoreUnavailable", "the queue store is not reachable"),
+        error_body("StoreUnavailable", "the queue store is not reachable", ErrorCode.UNAVAILABLE),
         status_code=503,
         headers={"Retry-After": "1"},
     )
@@ -82,4 +110,5 @@ async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(QueueManagerError, _domain_error)
     app.add_exception_handler(UserDataError, _user_data_error)
-    app.add_exception_handler(RedisError, _redis_down)
+    for outage in STORE_OUTAGES:
+        app.add_exception_handler(outage, _store_down)

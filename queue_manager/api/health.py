@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from redis.exceptions import RedisError
+from fastapi import APIRouter, Response
 
-from queue_manager.service.queue import QueueService
+from .deps import Service
 
 router = APIRouter(tags=["health"])
 
@@ -17,14 +16,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request, response: Response) -> dict[str, object]:
+async def readyz(response: Response, service: Service) -> dict[str, bool]:
     """Redis answers and the background tasks (event hub, reaper) are running."""
-    service: QueueService = request.app.state.service
-    try:
-        redis_ok = bool(await service.redis.ping())
-    except (RedisError, OSError):
-        redis_ok = False
-    tasks_ok = service.background_ok()
-    if not (redis_ok and tasks_ok):
+    ready = await service.ready()
+    if not all(ready.values()):
         response.status_code = 503
-    return {"redis": redis_ok, "background": tasks_ok}
+    return ready

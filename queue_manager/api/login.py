@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from queue_manager.api.auth import CurrentAccount, Sessions
 from queue_manager.core.accounts import Account, Role
-from queue_manager.store.accounts import AccountStore
+from queue_manager.service.accounts import Accounts
 
 router = APIRouter(tags=["accounts"])
 
@@ -55,8 +55,8 @@ async def login(
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    accounts: AccountStore = request.app.state.accounts
-    account = await accounts.verify(username.strip().lower(), password)
+    accounts: Accounts = request.app.state.accounts
+    account = await accounts.log_in(username.strip().lower(), password)
     if account is None:
         return HTMLResponse(_page(next, "Wrong name or password."), status_code=401)
     response = RedirectResponse(safe_next(next, account), status_code=303)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-
-from queue_manager.service.metrics import Metrics
 
 from .deps import Service
 
@@ -13,6 +11,5 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics")
-async def metrics(request: Request, service: Service) -> Response:
-    found: Metrics = request.app.state.metrics
-    return Response(await found.render(service), media_type=CONTENT_TYPE_LATEST)
+async def metrics(service: Service) -> Response:
+    return Response(await service.metrics_text(), media_type=CONTENT_TYPE_LATEST)

@@ -6,10 +6,13 @@
      +-- LeaseLost              a worker acts on a job it no longer holds (expired, cancelled)
      +-- LimitExceeded          a per-user limit refuses a submission
      +-- PromptRejected         a prompt that is malformed, too large or runnable by no worker
+     |    +-- PromptInvalid     ComfyUI's own validation refused it (its 400 body travels along)
+     +-- MalformedBody          a request body that is not JSON, or nested past any sane depth
      +-- WorkerNotFound         a worker that is not registered (or was removed)
      +-- WorkerUnavailable      a draining or removed worker asks for work
      +-- UnsafePath             a file name that would leave a participant's folder
      +-- StorageLimit           a file larger than allowed
+     +-- FileMissing            no such file in the user's folder
      +-- UserDataError          a user-data request answered in ComfyUI's plain-text words
           +-- UserDataInvalid   not doable as asked (400)
           +-- UserDataMissing   no such file or folder (404)
@@ -19,6 +22,8 @@ They are mapped to HTTP status codes in exactly one place, `queue_manager.api.er
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from queue_manager.core.ids import JobId, UserId, WorkerId
 
@@ -65,6 +70,23 @@ class PromptRejected(QueueManagerError):
         self.message = message
 
 
+class PromptInvalid(PromptRejected):
+    """ComfyUI's validator refused the prompt: `body` is ComfyUI's own 400 answer (`error`,
+    `node_errors`), which the participant's page shows node by node."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        super().__init__(str(message or "the prompt is not valid"))
+        self.body = body
+
+
+class MalformedBody(QueueManagerError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class WorkerNotFound(QueueManagerError):
     def __init__(self, worker_id: WorkerId) -> None:
         super().__init__(f"worker {worker_id} is not registered")
@@ -92,6 +114,12 @@ class StorageLimit(QueueManagerError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the file is larger than the {limit} bytes allowed")
         self.limit = limit
+
+
+class FileMissing(QueueManagerError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no such file: {name}")
+        self.name = name
 
 
 class UserDataError(QueueManagerError):

@@ -31,6 +31,8 @@ class Submitted:
     seq: int  # the job's submission number (ComfyUI's `number`)
     runnable: bool  # some known worker has what it needs; else it is held
     hold: str | None = None
+    # ComfyUI's partial acceptance: errors of output nodes left out of the run
+    node_errors: Mapping[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

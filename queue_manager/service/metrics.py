@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from queue_manager.core.events import EventType
 from queue_manager.core.jobs import LANES, JobStatus
-from queue_manager.core.workers import WorkerState
+from queue_manager.core.scheduling import QueueSnapshot
+from queue_manager.core.workers import WorkerInfo, WorkerState
 from queue_manager.service.hub import EventHub, Overflowed
-from queue_manager.service.queue import QueueService
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +60,32 @@ class Metrics:
             buckets=_LAG_BUCKETS,
             registry=registry,
         )
+        self.actions = Counter(
+            p + "actions",
+            "Use cases this process carried out (submitted, claimed, cancelled, ...).",
+            ["action"],
+            registry=registry,
+        )
         self.output_bytes = Counter(
             p + "output_bytes", "Output bytes copied from workers.", registry=registry
         )
 
-    async def render(self, service: QueueService) -> bytes:
-        """Refresh the room gauges from Redis, then the text exposition."""
-        counts = await service.jobs.status_counts()
+    def render(
+        self,
+        counts: dict[str, int],
+        snapshot: QueueSnapshot,
+        workers: list[WorkerInfo],
+        sockets: int,
+    ) -> bytes:
+        """Set the room gauges from what was just read, then the text exposition."""
         for status in JobStatus:
             self.jobs.labels(status.value).set(counts.get(status.value, 0))
-        snap = await service.jobs.snapshot()
-        depth = {lane.lane: sum(len(u.jobs) for u in lane.users) for lane in snap.lanes}
+        depth = {lane.lane: sum(len(u.jobs) for u in lane.users) for lane in snapshot.lanes}
         for lane in LANES:
             self.queue_depth.labels(lane.value).set(depth.get(lane, 0))
-        workers = await service.workers.all()
         for state in WorkerState:
             self.workers.labels(state.value).set(sum(1 for w in workers if w.state is state))
-        # The metrics' own subscription is not a client.
-        self.websocket_clients.set(max(0, service.hub.subscribers - 1))
+        self.websocket_clients.set(sockets)
         return generate_latest(self.registry)
 
     async def follow(self, hub: EventHub) -> None:

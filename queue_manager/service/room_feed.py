@@ -17,10 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from queue_manager.core.events import Event
-from queue_manager.service.overview import room_state
 from queue_manager.service.queue import QueueService
 from queue_manager.service.tasks import reraise_if_cancelled
-from queue_manager.store.accounts import AccountStore
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +30,10 @@ class RoomFeed:
     def __init__(
         self,
         service: QueueService,
-        accounts: AccountStore,
         encode: Encoder,
         interval: float = 0.5,
     ) -> None:
         self._service = service
-        self._accounts = accounts
         self._encode = encode
         self._interval = interval
         self._dirty = False
@@ -86,7 +82,7 @@ class RoomFeed:
         while self._dirty:
             self._dirty = False
             try:
-                state = await room_state(self._service, self._accounts, time.time())
+                state = await self._service.room_state(time.time())
             except Exception:  # Redis away: the next change tries again
                 reraise_if_cancelled()
                 log.exception("room state failed")

@@ -71,6 +71,12 @@ class FileStore:
             await aiofiles.os.remove(tmp)
         return StoredFile(rel.parent / name, size)
 
+    async def discard(self, kind: Kind, user: UserId, rel: PurePosixPath) -> None:
+        """Remove a file this store wrote (an output whose job attempt was lost meanwhile)."""
+        folder = await asyncio.to_thread(self._ensure_folder, kind, user, rel.parent)
+        with contextlib.suppress(FileNotFoundError):
+            await aiofiles.os.remove(folder / rel.name)
+
     def _ensure_folder(self, kind: Kind, user: UserId, rel_dir: PurePosixPath) -> Path:
         """Create the folders down to `rel_dir`, refusing any step that is not a real folder."""
         self.root.mkdir(parents=True, exist_ok=True)  # the data folder itself is the operator's

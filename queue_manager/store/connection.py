@@ -5,11 +5,14 @@ from __future__ import annotations
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 # Longer than any blocking read we issue (the event hub blocks 5 s), shorter than a hang.
 SOCKET_TIMEOUT = 15.0
 MAX_CONNECTIONS = 200
+# What a request meets while Redis is away (after the client's own retries): the HTTP layer
+# answers these with 503 and Retry-After.
+OUTAGES: tuple[type[Exception], ...] = (RedisError,)
 POOL_WAIT = 10.0
 
 

@@ -38,14 +38,7 @@ class ControlStore:
 
     async def room(self) -> RoomControl:
         f = cast("dict[str, str]", await self._redis.hgetall(self._keys.control))
-        return RoomControl(
-            paused=f.get("paused") == "1",
-            mode=Mode(f.get("mode", "fair")),
-            max_queued=int(f.get("max_queued", -1)),
-            max_running=int(f.get("max_running", -1)),
-            max_attempts=int(f.get("max_attempts", 3)),
-            broadcast=f.get("broadcast", ""),
-        )
+        return room_control_from_fields(f)
 
     async def user(self, user: UserId) -> UserControl:
         f = cast("dict[str, str]", await self._redis.hgetall(self._keys.user_ctl(user)))
@@ -75,6 +68,18 @@ class ControlStore:
         if pairs:
             await self._run("configure", "", *pairs)
 
+    async def set_user_limits(
+        self, user: UserId, max_queued: int | None, max_running: int | None
+    ) -> None:
+        """Both of a user's limits in one step; None returns that one to the room default."""
+        pairs = [
+            "max_queued",
+            "" if max_queued is None else str(max_queued),
+            "max_running",
+            "" if max_running is None else str(max_running),
+        ]
+        await self._run("configure", user, *pairs)
+
     async def set_user(
         self,
         user: UserId,
@@ -92,6 +97,17 @@ class ControlStore:
             pairs += ["paused", "1" if paused else "0"]
         if pairs:
             await self._run("configure", user, *pairs)
+
+
+def room_control_from_fields(f: dict[str, str]) -> RoomControl:
+    return RoomControl(
+        paused=f.get("paused") == "1",
+        mode=Mode(f.get("mode", "fair")),
+        max_queued=int(f.get("max_queued", -1)),
+        max_running=int(f.get("max_running", -1)),
+        max_attempts=int(f.get("max_attempts", 3)),
+        broadcast=f.get("broadcast", ""),
+    )
 
 
 def _pairs(**values: int | None) -> list[str]:

@@ -26,9 +26,9 @@ from queue_manager.core.errors import (
 )
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, UserId, WorkerId
-from queue_manager.core.jobs import UI_FIELD, Job, JobError, JobStatus, Lane
+from queue_manager.core.jobs import OUTPUT_FIELD, UI_FIELD, Job, JobError, JobStatus, Lane
 from queue_manager.core.queueing import Claimed, ClaimResult, NewJob, Submitted
-from queue_manager.core.requirements import NO_WORKERS
+from queue_manager.core.requirements import NO_WORKERS, Requirements
 from queue_manager.core.scheduling import (
     LaneSnapshot,
     Mode,
@@ -48,6 +48,8 @@ _JSON_FIELDS = (
     "error",
     "targets",
 )
+# Bookkeeping on a recorded output (record_output.lua), not part of its description.
+_RECORD_ONLY = ("n", "attempt")
 _OPTIONAL = ("worker", "client_id", "claimed_at", "started_at", "finished_at", "hold", "node")
 
 
@@ -85,6 +87,11 @@ def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> 
     }
     data["timeline"] = [json.loads(entry) for entry in timeline]
     return Job.model_validate(data)
+
+
+def _described(raw: str) -> dict[str, JsonValue]:
+    """A recorded output as the worker API describes it (`StoredOutput`)."""
+    return {k: v for k, v in json.loads(raw).items() if k not in _RECORD_ONLY}
 
 
 class JobStore:
@@ -250,10 +257,42 @@ class JobStore:
             return None
         return str(mime or "image/jpeg"), base64.b64decode(str(data))
 
-    async def complete(
-        self, job_id: JobId, worker_id: WorkerId, attempt: int, outputs: list[dict[str, JsonValue]]
-    ) -> None:
-        await self._finish(job_id, worker_id, attempt, "completed", json.dumps(outputs))
+    async def complete(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:
+        """The attempt finished well; its recorded outputs become the job's outputs."""
+        await self._finish(job_id, worker_id, attempt, "completed", "")
+
+    async def record_output(
+        self,
+        job_id: JobId,
+        worker_id: WorkerId,
+        attempt: int,
+        reported: str,
+        stored: Mapping[str, JsonValue],
+    ) -> tuple[bool, dict[str, JsonValue]]:
+        """Note a file just written for the attempt `worker_id` holds; returns (new, descriptor).
+        A name already recorded for this attempt returns the first descriptor and new=False."""
+        res = await self._run(
+            "record_output", job_id, worker_id, attempt, reported, json.dumps(dict(stored))
+        )
+        if res[0] == "missing":
+            raise JobNotFound(job_id)
+        if res[0] == "lost":
+            raise LeaseLost(job_id, worker_id, res[1])
+        return res[0] == "ok", _described(res[1])
+
+    async def recorded_output(
+        self, job_id: JobId, attempt: int, reported: str
+    ) -> dict[str, JsonValue] | None:
+        raw = await self._redis.hget(self._keys.job(job_id), f"{OUTPUT_FIELD}{attempt}:{reported}")
+        return _described(str(raw)) if raw else None
+
+    async def attempt_outputs(self, job_id: JobId, attempt: int) -> list[dict[str, JsonValue]]:
+        """The outputs recorded so far for one attempt, in upload order."""
+        prefix = f"{OUTPUT_FIELD}{attempt}:"
+        fields = cast("dict[str, str]", await self._redis.hgetall(self._keys.job(job_id)))
+        found = [json.loads(v) for name, v in fields.items() if name.startswith(prefix)]
+        found.sort(key=lambda d: int(d.get("n", 0)))
+        return [_described(json.dumps(d)) for d in found]
 
     async def fail(self, job_id: JobId, worker_id: WorkerId, attempt: int, error: JobError) -> None:
         await self._finish(job_id, worker_id, attempt, "failed", error.model_dump_json())
@@ -325,6 +364,18 @@ class JobStore:
     async def user_job_ids(self, user: UserId) -> list[JobId]:
         return cast("list[JobId]", await self._redis.zrange(self._keys.user_jobs(user), 0, -1))
 
+    async def requirements(self, job_ids: list[JobId]) -> dict[JobId, Requirements]:
+        """What each job needs (node types, models), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(self._keys.job(job_id), "node_types", "models")
+            rows = await pipe.execute()
+        return {
+            job_id: Requirements(frozenset(json.loads(nodes)), frozenset(json.loads(models)))
+            for job_id, (nodes, models) in zip(job_ids, rows, strict=True)
+            if nodes is not None
+        }
+
     async def set_holds(self, holds: Mapping[JobId, str | None]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for job_id, reason in holds.items():
@@ -332,28 +383,31 @@ class JobStore:
             await pipe.execute()
 
     async def snapshot(self) -> QueueSnapshot:
-        mode, front, paused, lanes = await self._run("snapshot")
-        return QueueSnapshot(
-            mode=Mode(mode),
-            front=tuple(
-                (JobId(j), UserId(u)) for j, u in zip(front[::2], front[1::2], strict=True)
-            ),
-            lanes=tuple(
-                LaneSnapshot(
-                    lane=Lane(name),
-                    users=tuple(
-                        UserQueue(
-                            user=UserId(user),
-                            served=float(score),
-                            jobs=tuple(
-                                QueuedJob(JobId(j), int(float(s)))
-                                for j, s in zip(jobs[::2], jobs[1::2], strict=True)
-                            ),
-                        )
-                        for user, score, jobs in users
-                    ),
-                )
-                for name, users in lanes
-            ),
-            paused_users=frozenset(UserId(u) for u in paused),
-        )
+        return snapshot_from_reply(await self._run("snapshot"))
+
+
+def snapshot_from_reply(reply: list[Any]) -> QueueSnapshot:
+    """The queue as `lib.lua`'s queue_snapshot() returns it."""
+    mode, front, paused, lanes = reply
+    return QueueSnapshot(
+        mode=Mode(mode),
+        front=tuple((JobId(j), UserId(u)) for j, u in zip(front[::2], front[1::2], strict=True)),
+        lanes=tuple(
+            LaneSnapshot(
+                lane=Lane(name),
+                users=tuple(
+                    UserQueue(
+                        user=UserId(user),
+                        served=float(score),
+                        jobs=tuple(
+                            QueuedJob(JobId(j), int(float(s)))
+                            for j, s in zip(jobs[::2], jobs[1::2], strict=True)
+                        ),
+                    )
+                    for user, score, jobs in users
+                ),
+            )
+            for name, users in lanes
+        ),
+        paused_users=frozenset(UserId(u) for u in paused),
+    )

@@ -46,7 +46,7 @@ class WorkerStore:
         fields = cast("dict[str, str]", await self._redis.hgetall(self._keys.worker(worker_id)))
         if not fields:
             raise WorkerNotFound(worker_id)
-        return _info_from_fields(fields)
+        return worker_from_fields(fields)
 
     async def all(self) -> list[WorkerInfo]:
         ids = cast("list[WorkerId]", await self._redis.zrange(self._keys.workers, 0, -1))
@@ -54,7 +54,7 @@ class WorkerStore:
             for wid in ids:
                 pipe.hgetall(self._keys.worker(wid))
             rows = await pipe.execute()
-        return [_info_from_fields(f) for f in rows if f]
+        return [worker_from_fields(f) for f in rows if f]
 
     async def gaps(
         self, req: Requirements, workers: Iterable[WorkerInfo]
@@ -81,7 +81,7 @@ class WorkerStore:
         }
 
 
-def _info_from_fields(fields: dict[str, str]) -> WorkerInfo:
+def worker_from_fields(fields: dict[str, str]) -> WorkerInfo:
     return WorkerInfo(
         id=WorkerId(fields["id"]),
         state=WorkerState(fields["state"]),

@@ -6,16 +6,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from queue_manager.comfy.history import SECRET_EXTRA
-from queue_manager.core.errors import JobNotFound
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Lane
-from queue_manager.core.workers import WorkerState
-from queue_manager.service.overview import room_state
-from queue_manager.store.accounts import AccountStore
+from queue_manager.core.room import RoomState
 
 from ..auth import Instructor
 from ..deps import Service
@@ -47,93 +44,93 @@ class Done(BaseModel):
 
 
 @router.get("/state")
-async def state(request: Request, _: Instructor, service: Service) -> dict[str, Any]:
+async def state(_: Instructor, service: Service) -> RoomState:
     """The whole room: queue by lane and user with true positions, running jobs, workers,
     per-user counts and waits, recent failures. Never prompts or workflows."""
-    accounts: AccountStore = request.app.state.accounts
-    return await room_state(service, accounts, time.time())
+    return await service.room_state(time.time())
 
 
 @router.get("/jobs/{job_id}")
 async def job(job_id: JobId, _: Instructor, service: Service) -> dict[str, Any]:
     """A job with its full timeline (every transition: time, worker, reason)."""
-    found = await service.jobs.get(job_id)
-    return found.model_dump(
+    found = await service.job(job_id)
+    shown: dict[str, Any] = found.model_dump(
         mode="json", exclude={"prompt", "extra_data", "node_types", "models"}
-    ) | {"extra_keys": sorted(k for k in found.extra_data if k not in SECRET_EXTRA)}
+    )
+    return shown | {"extra_keys": sorted(k for k in found.extra_data if k not in SECRET_EXTRA)}
 
 
 @router.get("/jobs/{job_id}/preview")
 async def preview(job_id: JobId, _: Instructor, service: Service) -> Response:
-    found = await service.jobs.preview(job_id)
-    if found is None:
-        raise JobNotFound(job_id)
-    mime, image = found
+    mime, image = await service.preview(job_id)
     return Response(image, media_type=mime, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/queue/pause")
-async def pause(_: Instructor, service: Service) -> Done:
-    await service.control.pause()
+async def pause(account: Instructor, service: Service) -> Done:
+    await service.pause(account.name)
     return Done()
 
 
 @router.post("/queue/resume")
-async def resume(_: Instructor, service: Service) -> Done:
-    await service.control.resume()
+async def resume(account: Instructor, service: Service) -> Done:
+    await service.resume(account.name)
     return Done()
 
 
 @router.post("/jobs/{job_id}/cancel")
 async def cancel(job_id: JobId, account: Instructor, service: Service) -> Done:
-    await service.jobs.cancel(job_id, f"cancelled by the instructor ({account.name})")
+    await service.cancel(job_id, account.name)
     return Done()
 
 
 @router.post("/jobs/{job_id}/front")
-async def front(job_id: JobId, _: Instructor, service: Service) -> Done:
-    await service.jobs.move_to_front(job_id)
+async def front(job_id: JobId, account: Instructor, service: Service) -> Done:
+    await service.move_to_front(job_id, account.name)
     return Done()
 
 
 @router.post("/jobs/{job_id}/priority")
-async def priority(job_id: JobId, body: Priority, _: Instructor, service: Service) -> Done:
-    await service.jobs.set_lane(job_id, body.priority)
+async def priority(job_id: JobId, body: Priority, account: Instructor, service: Service) -> Done:
+    await service.set_priority(job_id, body.priority, account.name)
     return Done()
 
 
 @router.post("/workers/{worker_id}/drain")
-async def drain(worker_id: WorkerId, _: Instructor, service: Service) -> Done:
+async def drain(worker_id: WorkerId, account: Instructor, service: Service) -> Done:
     """The worker finishes its job and takes no more."""
-    await service.set_worker_state(worker_id, WorkerState.DRAINING.value)
+    await service.drain_worker(worker_id, account.name)
+    return Done()
+
+
+@router.post("/workers/{worker_id}/resume")
+async def resume_worker(worker_id: WorkerId, account: Instructor, service: Service) -> Done:
+    """A drained worker takes work again."""
+    await service.resume_worker(worker_id, account.name)
     return Done()
 
 
 @router.delete("/workers/{worker_id}")
-async def remove(worker_id: WorkerId, _: Instructor, service: Service) -> Done:
+async def remove(worker_id: WorkerId, account: Instructor, service: Service) -> Done:
     """Forget the worker now; its running job goes back to the queue."""
-    await service.set_worker_state(worker_id, "removed")
+    await service.remove_worker(worker_id, account.name)
     return Done()
 
 
 @router.put("/users/{user}/limits")
-async def limits(user: UserId, body: Limits, _: Instructor, service: Service) -> Done:
-    await service.control.set_user(user, clear_limits=True)
-    if body.max_queued is not None or body.max_running is not None:
-        await service.control.set_user(
-            user, max_queued=body.max_queued, max_running=body.max_running
-        )
+async def limits(user: UserId, body: Limits, account: Instructor, service: Service) -> Done:
+    await service.set_user_limits(user, body.max_queued, body.max_running, account.name)
     return Done()
 
 
 @router.post("/users/{user}/pause")
-async def pause_user(user: UserId, body: UserPause, _: Instructor, service: Service) -> Done:
-    await service.control.set_user(user, paused=body.paused)
+async def pause_user(user: UserId, body: UserPause, account: Instructor, service: Service) -> Done:
+    await service.pause_user(user, body.paused, account.name)
     return Done()
 
 
 @router.post("/broadcast")
-async def broadcast(body: Broadcast, _: Instructor, service: Service) -> Done:
+async def broadcast(body: Broadcast, account: Instructor, service: Service) -> Done:
     """Shown in every participant's ComfyUI until replaced; an empty message clears it."""
-    await service.control.set_broadcast(body.message.strip())
+    await service.broadcast(body.message, account.name)
     return Done()

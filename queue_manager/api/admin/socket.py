@@ -53,7 +53,7 @@ class _Feed:
         self.room = room
 
     async def run(self) -> None:
-        with self.service.hub.subscribe(None) as sub:
+        with self.service.subscribe(None) as sub:
             self.room.changed()
             await until_first_ends(
                 self._events(sub),

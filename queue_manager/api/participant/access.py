@@ -14,9 +14,7 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from queue_manager.api.auth import authenticate
-from queue_manager.core.accounts import Account, Role
-from queue_manager.core.ids import UserId
-from queue_manager.core.jobs import Lane
+from queue_manager.core.accounts import Account
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -57,15 +55,6 @@ async def check_origin(connection: HTTPConnection) -> None:
     is_http = connection.scope["type"] == "http"
     if is_http and method not in _SAFE_METHODS and not same_origin(connection):
         raise HTTPException(403)
-
-
-def lane_of(account: Account) -> Lane:
-    """Priority comes from who is asking, never from the request body."""
-    return Lane.INSTRUCTOR if account.role is Role.INSTRUCTOR else Lane.NORMAL
-
-
-def user_of(account: Account) -> UserId:
-    return account.name
 
 
 Owner = Annotated[Account, Depends(current_user)]

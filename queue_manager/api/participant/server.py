@@ -18,7 +18,7 @@ from queue_manager import __version__
 from queue_manager.comfy.object_info import for_user
 from queue_manager.storage.listing import input_images
 
-from ..deps import Catalog, Files, Service
+from ..deps import Files, Service
 from .access import Owner
 
 router = APIRouter()
@@ -68,8 +68,8 @@ def features(max_upload: int) -> dict[str, Any]:
 
 
 @router.get("/object_info")
-async def object_info(account: Owner, catalog: Catalog, files: Files) -> Response:
-    view = await catalog.current()
+async def object_info(account: Owner, service: Service, files: Files) -> Response:
+    view = await service.node_catalog()
     images = await input_images(files, account.name)
     info = for_user(view.object_info, view.uploads, {"image_upload": images})
     return Response(json.dumps(info, separators=(",", ":")), media_type="application/json")
@@ -77,9 +77,9 @@ async def object_info(account: Owner, catalog: Catalog, files: Files) -> Respons
 
 @router.get("/object_info/{node_class}")
 async def object_info_node(
-    node_class: str, account: Owner, catalog: Catalog, files: Files
+    node_class: str, account: Owner, service: Service, files: Files
 ) -> dict[str, Any]:
-    view = await catalog.current()
+    view = await service.node_catalog()
     if node_class not in view.object_info:
         return {}
     uploads = [u for u in view.uploads if u[0] == node_class]
@@ -98,7 +98,7 @@ async def system_stats(account: Owner, service: Service) -> dict[str, Any]:
     """The room as one ComfyUI: our versions, and the workers' GPUs as its devices."""
     devices: list[Any] = []
     comfy_version = None
-    for worker in await service.workers.all():
+    for worker in await service.gpu_workers():
         reported = worker.info.get("devices")
         if isinstance(reported, list):
             devices.extend(
@@ -167,14 +167,14 @@ async def models(account: Owner) -> list[str]:
 
 
 @router.get("/models/{folder}")
-async def model_files(folder: str, account: Owner, catalog: Catalog) -> Response:
+async def model_files(folder: str, account: Owner, service: Service) -> Response:
     """The files the workers have in that folder (from their catalogue); 404 if unknown."""
     if folder not in MODEL_FOLDERS:
         return Response(status_code=404)
     found: list[Any] = []
     if folder in _FOLDER_INPUTS:
         node, name = _FOLDER_INPUTS[folder]
-        spec = (await catalog.current()).object_info.get(node, {}).get("input", {})
+        spec = (await service.node_catalog()).object_info.get(node, {}).get("input", {})
         combo = spec.get("required", {}).get(name)
         if isinstance(combo, list) and combo and isinstance(combo[0], list):
             found = combo[0]
@@ -188,8 +188,8 @@ async def experiment_models(account: Owner) -> list[dict[str, Any]]:
 
 
 @router.get("/experiment/models/{folder}")
-async def experiment_model_files(folder: str, account: Owner, catalog: Catalog) -> Response:
-    listing = await model_files(folder, account, catalog)
+async def experiment_model_files(folder: str, account: Owner, service: Service) -> Response:
+    listing = await model_files(folder, account, service)
     if listing.status_code != 200:
         return listing
     names = json.loads(bytes(listing.body))

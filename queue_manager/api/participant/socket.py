@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -33,7 +34,6 @@ from queue_manager.service.queue import QueueService
 from ..sockets import GuardedSocket, Stalled, until_first_ends
 from .access import same_origin
 from .server import features
-from .status import workshop_status
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -77,7 +77,7 @@ class _Session:
         self._wants_status = False
 
     async def run(self) -> None:
-        with self.service.hub.subscribe(self.user) as sub:
+        with self.service.subscribe(self.user) as sub:
             await self._send_json(msg.status(await self._remaining(), self.view.sid))
             await self._catch_up()
             await until_first_ends(
@@ -139,7 +139,7 @@ class _Session:
                 await self._send_json(msg.done(event.job))
             self.client_ids.pop(event.job, None)
         elif event.type == EventType.JOB_PREVIEW:
-            found = await self.service.jobs.preview(event.job)
+            found = await self.service.job_preview(event.job)
             if found is not None:
                 frame = self.view.preview(event.job, client_id, *found)
                 if frame is not None:
@@ -189,7 +189,7 @@ class _Session:
     async def _others_moved(self) -> None:
         """Other users' jobs move this user's positions: refresh the status when they do."""
         while True:
-            await self.service.hub.queue_moved().wait()
+            await self.service.queue_moved()
             self._status_due.set()
 
     async def _workshop_status(self) -> None:
@@ -198,7 +198,7 @@ class _Session:
             self._status_due.clear()
             if not self._wants_status:
                 continue
-            status = await workshop_status(self.service, self.user)
+            status = await self.service.workshop_status(self.user, time.time())
             await self._send_json({"type": "workshop.status", "data": status})
             await asyncio.sleep(STATUS_INTERVAL)
 
@@ -206,12 +206,11 @@ class _Session:
 
     async def _client_id(self, job_id: JobId) -> str | None:
         if job_id not in self.client_ids:
-            self.client_ids[job_id] = await self.service.jobs.client_id(job_id)
+            self.client_ids[job_id] = await self.service.job_client_id(job_id)
         return self.client_ids[job_id]
 
     async def _remaining(self) -> int:
-        queued, running = await self.service.jobs.user_counts(self.user)
-        return queued + running
+        return await self.service.queue_remaining(self.user)
 
     async def _send_json(self, message: dict[str, Any]) -> None:
         await self.out.send_json(message)

@@ -1,11 +1,13 @@
 -- finish: a worker reports the end of the job it holds: completed or failed.
 -- KEYS: none (built from the prefix; see lib.lua)
--- ARGV: prefix, now, job id, worker id, attempt, 'completed' | 'failed', payload (JSON: the
---       outputs list when completed, the error object when failed)
+-- ARGV: prefix, now, job id, worker id, attempt, 'completed' | 'failed', error (JSON, when
+--       failed; '' when completed)
 -- Returns: {'ok'} | {'missing'} | {'lost', status}
 -- Invariant: only the worker holding the current attempt's lease can finish a job; a late
 --   report from a worker whose lease expired (the job was requeued or finished elsewhere) or
---   whose job was cancelled changes nothing, so a job finishes exactly once.
+--   whose job was cancelled changes nothing, so a job finishes exactly once. A completed job's
+--   outputs are the files recorded for its finishing attempt (record_output.lua), in upload order:
+--   what the worker says at the end adds nothing.
 local jid, wid, attempt, outcome, payload = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local f = redis.call('HMGET', k('job', jid), 'status', 'worker', 'attempts', 'user')
 if not f[1] then return {'missing'} end
@@ -13,8 +15,11 @@ if f[1] ~= 'running' or f[2] ~= wid or f[3] ~= attempt then return {'lost', f[1]
 local user = f[4]
 transition(jid, user, 'running', outcome, outcome == 'completed' and 'finished' or 'error', wid,
   attempt)
-redis.call('HSET', k('job', jid), 'finished_at', NOW,
-  outcome == 'completed' and 'outputs' or 'error', payload)
+if outcome == 'completed' then
+  redis.call('HSET', k('job', jid), 'finished_at', NOW, 'outputs', attempt_outputs(jid, attempt))
+else
+  redis.call('HSET', k('job', jid), 'finished_at', NOW, 'error', payload)
+end
 redis.call('HDEL', k('job', jid), 'preview', 'preview_mime')
 redis.call('HSET', k('worker', wid), 'job', '')
 redis.call('HINCRBY', k('worker', wid), outcome == 'completed' and 'done' or 'failed', 1)

@@ -54,6 +54,20 @@ local function emit(kind, jid, user, worker, data)
     'd', cjson.encode(data or {}), 'at', NOW)
 end
 
+-- The outputs recorded for one attempt of a job (record_output.lua), as a JSON list in upload
+-- order: `file:<attempt>:<name>` fields of the job hash.
+local function attempt_outputs(jid, attempt)
+  local flat, found = redis.call('HGETALL', k('job', jid)), {}
+  local prefix = 'file:' .. attempt .. ':'
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, #prefix) == prefix then found[#found + 1] = cjson.decode(flat[i + 1]) end
+  end
+  table.sort(found, function(a, b) return a['n'] < b['n'] end)
+  if #found == 0 then return '[]' end
+  for _, d in ipairs(found) do d['n'], d['attempt'] = nil, nil end
+  return cjson.encode(found)
+end
+
 -- Change a job's status and keep every derived count (per-user queued/running, per-status
 -- totals, leases) and the job's timeline in step with it.
 local function transition(jid, user, from, to, reason, worker, attempt)
@@ -205,4 +219,31 @@ local function expire(jid, reason)
   emit('job.requeued', jid, user, worker, {reason = reason, attempt = attempts})
   wake_idle()
   return 'queued'
+end
+
+-- The whole queue as the claim script sees it: {mode, {front job, user, ...}, {paused users},
+-- {lane name, {user, served score, {job, seq, ...}}, ...} per lane} (snapshot.lua, room.lua).
+local function queue_snapshot()
+  local front = {}
+  for _, jid in ipairs(redis.call('ZRANGE', k('front'), 0, -1)) do
+    front[#front + 1] = jid
+    front[#front + 1] = redis.call('HGET', k('job', jid), 'user')
+  end
+  local paused, seen = {}, {}
+  local lanes = {}
+  for _, lane in ipairs(LANES) do
+    local users = {}
+    local us = redis.call('ZRANGE', k('q', lane, 'users'), 0, -1, 'WITHSCORES')
+    for i = 1, #us, 2 do
+      local user = us[i]
+      users[#users + 1] = {user, us[i + 1],
+        redis.call('ZRANGE', k('q', lane, 'u', user), 0, -1, 'WITHSCORES')}
+      if not seen[user] then
+        seen[user] = true
+        if user_setting(user, 'paused') == '1' then paused[#paused + 1] = user end
+      end
+    end
+    lanes[#lanes + 1] = {lane, users}
+  end
+  return {control('mode') or 'fair', front, paused, lanes}
 end

@@ -1,0 +1,113 @@
+"""The worker API (`/worker/v1`): every message a GPU agent and the queue manager exchange.
+
+The agent sends the bodies and query parameters below and reads the answers; the queue
+manager's routes declare exactly these models. A refusal carries an `ErrorCode` in
+`error.code`, which the agent acts on (a lost lease stops the job; an unknown worker
+registers again), rather than parsing messages or exception names.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, JsonValue
+
+from queue_manager.core.jobs import JobError
+
+PREFIX = "/worker/v1"
+
+# What a worker may report about the job it holds (core.events.REPORTS; the rest are ours).
+ReportType = Literal["job.started", "job.executing", "job.progress", "job.executed"]
+PreviewMime = Literal["image/jpeg", "image/png", "image/webp"]
+OutputType = Literal["output", "temp"]
+
+
+class ErrorCode(enum.StrEnum):
+    """Why the queue manager refused a worker's request (`error.code` of the answer)."""
+
+    LEASE_LOST = "lease_lost"  # 409: the attempt is no longer this worker's: stop the job
+    JOB_NOT_FOUND = "job_not_found"  # 404: no such job (it is not this worker's either)
+    WORKER_UNKNOWN = "worker_unknown"  # 404: register again
+    WORKER_UNAVAILABLE = "worker_unavailable"  # 409: draining or removed: claim nothing
+    TOO_LARGE = "too_large"  # 413
+    UNSAFE_NAME = "unsafe_name"  # 400: a file name that would leave the user's folder
+    INVALID = "invalid"  # 400/422: a malformed request
+    UNAVAILABLE = "unavailable"  # 503: the queue store is away; try again
+
+
+class Registration(BaseModel):
+    node_types: list[str] = Field(min_length=1, max_length=50_000)
+    models: list[str] | None = Field(default=None, max_length=200_000)
+    info: dict[str, JsonValue] = {}
+
+
+class Assignment(BaseModel):
+    """A claimed job (`POST /claim`). The prompt and extra_data are the participant's JSON,
+    passed to ComfyUI as they are."""
+
+    id: str
+    attempt: int
+    user: str
+    lane: str
+    client_id: str | None = None
+    prompt: dict[str, Any]
+    extra_data: dict[str, Any] = {}
+
+
+class Heartbeat(BaseModel):
+    job_id: str | None = None
+    attempt: int = 0
+
+
+class Report(BaseModel):
+    attempt: int
+    type: ReportType
+    data: dict[str, JsonValue] = {}
+
+
+class Attempt(BaseModel):
+    """The body of `/complete` and `/release`: which attempt; the outcome is the route. A
+    completed job's outputs are the files the queue manager stored for that attempt."""
+
+    attempt: int
+
+
+class Failure(BaseModel):
+    attempt: int
+    error: JobError
+
+
+class OutputUpload(BaseModel):
+    """Query parameters of `PUT /jobs/{id}/outputs` (the body is the file's bytes): the name
+    the worker's ComfyUI gave the file, and where it belongs in ComfyUI's history."""
+
+    attempt: int
+    filename: str
+    subfolder: str = ""
+    type: OutputType = "output"
+    node_id: str = ""
+    media: str = Field(default="images", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class StoredOutput(BaseModel):
+    """Where the queue manager stored an output, in the user's folder."""
+
+    filename: str
+    subfolder: str
+    type: OutputType
+    size: int
+    node_id: str = ""
+    media: str = "images"
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    code: ErrorCode | None = None
+
+
+class ErrorAnswer(BaseModel):
+    """The body of every refusal (ComfyUI's error shape, plus our `code`)."""
+
+    error: ErrorDetail

@@ -1,0 +1,214 @@
+"""A GPU worker's use cases: join, claim (a long poll), report, store outputs, finish.
+
+A worker can only act on the job attempt it holds; anything else is LeaseLost, which also tells
+it to stop a job that was cancelled or given to someone else. Each output file is recorded on
+the job when it is written, so `complete` carries the outcome only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import AsyncIterable
+from pathlib import Path
+
+from pydantic import JsonValue
+
+from queue_manager.contract.worker_api import OutputUpload, StoredOutput
+from queue_manager.core.bodies import parse_json
+from queue_manager.core.errors import FileMissing, MalformedBody, StorageLimit
+from queue_manager.core.events import EventType
+from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.jobs import JobError
+from queue_manager.core.paths import Kind, requested_path, safe_output_path
+from queue_manager.core.queueing import Claimed
+from queue_manager.core.reports import stored_fields
+from queue_manager.core.requirements import Capabilities
+from queue_manager.service.parts import QueueParts
+from queue_manager.storage.static_files import file_inside
+
+MAX_OBJECT_INFO_BYTES = 64 * 2**20  # decompressed; ComfyUI 0.25 with many custom nodes: ~10 MB
+MAX_PREVIEW_BYTES = 2 * 2**20
+
+
+class DispatchCases(QueueParts):
+    async def worker_for_token(self, token: str) -> WorkerId | None:
+        """The worker a `cwt.<name>.<secret>` token names, if it is valid."""
+        return await self._tokens.verify(token)
+
+    async def register_worker(
+        self, worker_id: WorkerId, caps: Capabilities, info: dict[str, JsonValue]
+    ) -> None:
+        requeued = await self._workers.register(worker_id, caps, info)
+        self._did(
+            "worker joined", "worker=%s nodes=%d models=%s requeued=%s", worker_id,
+            len(caps.node_types), "unreported" if caps.models is None else len(caps.models),
+            requeued,
+        )  # fmt: skip
+        await self.refresh_holds()
+
+    async def publish_object_info(self, worker_id: WorkerId, raw: bytes, gzipped: bool) -> None:
+        """The worker's ComfyUI node catalogue: what participants' pages list and what their
+        prompts are validated against."""
+        if gzipped:
+            raw = await asyncio.to_thread(_gunzip, raw, MAX_OBJECT_INFO_BYTES)
+        info = await asyncio.to_thread(parse_json, raw)
+        if not isinstance(info, dict) or not all(isinstance(v, dict) for v in info.values()):
+            raise MalformedBody("object_info must map node names to node descriptions")
+        await self._catalog.publish(worker_id, raw.decode())
+        self._did("catalogue published", "worker=%s nodes=%d", worker_id, len(info))
+
+    async def claim(self, worker_id: WorkerId, wait: float) -> Claimed | None:
+        """The worker's next job, waiting up to `wait` seconds (capped by the settings) for one
+        to become claimable. Cancelled (the agent hung up), it hands back anything given to it
+        in the meantime rather than leaving it to its lease."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(wait, self.settings.claim_wait_seconds)
+        job = await self._jobs.claim(worker_id, wait=True)
+        try:
+            while job is None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    job = await self._jobs.unwait(worker_id)
+                    break
+                # Blocking pops stay under the client's socket timeout.
+                got = await self._jobs.wait_inbox(worker_id, min(remaining, 10.0))
+                if got is True:
+                    job = await self._jobs.claim(worker_id, wait=True)
+                elif got is not False:
+                    job = got
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abandon_claim(worker_id, job))
+            raise
+        if job is not None:
+            self._did(
+                "claimed", "job=%s user=%s worker=%s attempt=%d waited=%.3fs", job.id, job.user,
+                worker_id, job.attempts, job.claimed_at - job.created_at,
+            )  # fmt: skip
+        return job
+
+    async def _abandon_claim(self, worker_id: WorkerId, job: Claimed | None) -> None:
+        handed = job or await self._jobs.unwait(worker_id)
+        if handed is not None:
+            await self._jobs.release(handed)
+            self._did("released", "job=%s worker=%s reason=claim abandoned", handed.id, worker_id)
+
+    async def heartbeat(self, worker_id: WorkerId, job_id: JobId | None, attempt: int) -> None:
+        """The worker is alive (and still running `job_id`: its lease is renewed). Quiet: it
+        comes every few seconds from every worker."""
+        await self._jobs.heartbeat(worker_id, job_id, attempt)
+
+    async def report(
+        self,
+        job_id: JobId,
+        worker_id: WorkerId,
+        attempt: int,
+        kind: EventType,
+        data: dict[str, JsonValue],
+    ) -> None:
+        """A phase or progress of a held job: announced, and kept on the job where a page needs
+        it later (`core.reports`). Files a node produced are announced as this queue manager
+        stored them, never as the worker describes them."""
+        if kind is EventType.JOB_EXECUTED:
+            node = data.get("node")
+            stored = await self._jobs.attempt_outputs(job_id, attempt)
+            data = {**data, "files": [d for d in stored if d.get("node_id") == node]}
+        store = stored_fields(kind, data, self._clock())
+        await self._jobs.report(job_id, worker_id, attempt, kind, data, store)
+
+    async def set_preview(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, image: bytes, mime: str
+    ) -> None:
+        """The latest preview of a running job (sampler steps); small, replaced each time."""
+        if len(image) > MAX_PREVIEW_BYTES:
+            raise StorageLimit(MAX_PREVIEW_BYTES)
+        await self._jobs.set_preview(job_id, worker_id, attempt, image, mime)
+
+    async def store_output(
+        self,
+        job_id: JobId,
+        worker_id: WorkerId,
+        upload: OutputUpload,
+        body: AsyncIterable[bytes],
+    ) -> StoredOutput:
+        """Stream one output into the job's user's folder (a safe name, never overwriting) and
+        record it on the job. Idempotent per (job, attempt, reported name): a retry after a
+        lost answer gets the first file back. Nothing stays behind when it fails."""
+        user = await self._jobs.held_by(job_id, worker_id, upload.attempt)
+        reported = f"{upload.type}/{upload.subfolder}/{upload.filename}"
+        known = await self._jobs.recorded_output(job_id, upload.attempt, reported)
+        if known is not None:
+            return StoredOutput.model_validate(known)
+        kind: Kind = "temp" if upload.type == "temp" else "outputs"
+        rel = safe_output_path(upload.subfolder, upload.filename)
+        stored = await self._files.write_stream(
+            kind, user, rel, body, max_bytes=self.settings.max_output_bytes
+        )
+        parent = stored.path.parent.as_posix()
+        output = StoredOutput(
+            filename=stored.path.name,
+            subfolder="" if parent == "." else parent,
+            type=upload.type,
+            size=stored.size,
+            node_id=upload.node_id,
+            media=upload.media,
+        )
+        try:
+            new, recorded = await self._jobs.record_output(
+                job_id, worker_id, upload.attempt, reported, output.model_dump()
+            )
+        except BaseException:  # the lease was lost mid-copy, or Redis went away
+            await asyncio.shield(self._files.discard(kind, user, stored.path))
+            raise
+        if not new:  # a concurrent retry recorded it first
+            await self._files.discard(kind, user, stored.path)
+            return StoredOutput.model_validate(recorded)
+        self._metrics.output_bytes.inc(stored.size)
+        self._did(
+            "output stored", "job=%s user=%s worker=%s file=%s bytes=%d", job_id, user,
+            worker_id, stored.path, stored.size,
+        )  # fmt: skip
+        return output
+
+    async def input_file(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, kind: Kind, name: str
+    ) -> Path:
+        """One of the job's user's files (an uploaded input or an earlier output), to stage on
+        the worker's ComfyUI: only for the job the worker holds, only inside that folder."""
+        user = await self._jobs.held_by(job_id, worker_id, attempt)
+        sub, _, filename = name.rpartition("/")
+        rel = requested_path(sub, filename)
+        found = await asyncio.to_thread(file_inside, self._files.user_dir(kind, user), str(rel))
+        if found is None:
+            raise FileMissing(name)
+        return found
+
+    async def release(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:
+        """The worker cannot finish the job (its ComfyUI failed): back to the queue now."""
+        await self._jobs.held_by(job_id, worker_id, attempt)
+        reason = f"given back by worker {worker_id} (its ComfyUI failed)"
+        await self._jobs.release_held(job_id, worker_id, attempt, reason)
+        self._did("released", "job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
+
+    async def complete(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:
+        await self._jobs.complete(job_id, worker_id, attempt)
+        self._did("completed", "job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
+
+    async def fail(self, job_id: JobId, worker_id: WorkerId, attempt: int, error: JobError) -> None:
+        await self._jobs.fail(job_id, worker_id, attempt, error)
+        self._did(
+            "failed", "job=%s worker=%s attempt=%d error=%s", job_id, worker_id, attempt,
+            error.type,
+        )  # fmt: skip
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress with a ceiling (a small gzip can expand enormously)."""
+    out = zlib.decompressobj(wbits=31)
+    try:
+        result = out.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise MalformedBody("bad gzip body") from exc
+    if len(result) > limit or out.unconsumed_tail:
+        raise StorageLimit(limit)
+    return result

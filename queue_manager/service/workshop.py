@@ -1,0 +1,50 @@
+"""One queue-manager process's world, built from the settings: the Redis connection, the queue
+service, the accounts, the users' files and the dashboards' shared room view. The HTTP app
+holds one for its lifespan; nothing else builds these."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from queue_manager.core.ids import WorkerId
+from queue_manager.service.accounts import Accounts
+from queue_manager.service.queue import QueueService
+from queue_manager.service.room_feed import Encoder, RoomFeed
+from queue_manager.settings import Settings
+from queue_manager.storage.files import FileStore
+from queue_manager.store.accounts import AccountStore
+from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
+from queue_manager.store.tokens import TokenStore
+
+
+@dataclass(frozen=True)
+class Workshop:
+    queue: QueueService
+    accounts: Accounts
+    files: FileStore
+    room_feed: RoomFeed
+    tokens: TokenStore  # worker tokens, for operators (the worker API checks them via `queue`)
+
+
+@asynccontextmanager
+async def open_workshop(settings: Settings, encode: Encoder) -> AsyncIterator[Workshop]:
+    """Connect, install the preset worker tokens, run the background loops; close on exit."""
+    redis = connect(str(settings.redis_url))
+    keys = Keys(settings.key_prefix)
+    try:
+        tokens = TokenStore(redis, keys)
+        for name, secret in settings.preset_worker_tokens():
+            await tokens.install(WorkerId(name), secret)
+        files = FileStore(settings.data_dir)
+        queue = QueueService(settings, redis, files=files)
+        room_feed = RoomFeed(queue, encode)
+        async with queue.running():
+            try:
+                yield Workshop(queue, Accounts(AccountStore(redis, keys)), files, room_feed, tokens)
+            finally:
+                await room_feed.close()
+    finally:
+        await redis.aclose()
