@@ -22,7 +22,7 @@ from queue_manager.comfy.validation import (
 
 REFERENCE = Path(__file__).parents[1].parent / "shared" / "comfyui-reference"
 CAPTURES = REFERENCE / "captures" / "comfyui-0.25.0"
-OBJECT_INFO = Path(__file__).parents[1] / "worker" / "simulator" / "data" / "object_info.json"
+from queue_manager.comfy.bundled import BUNDLED_OBJECT_INFO as OBJECT_INFO  # noqa: E402
 
 # The capture server's input folder when the prompts were sent (get_internal_files_input, plus
 # the subfolder upload of post_upload_image_subfolder). It had no model files at all.

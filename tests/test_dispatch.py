@@ -13,7 +13,7 @@ from queue_manager.core.errors import WorkerUnavailable
 from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.core.requirements import Capabilities
-from queue_manager.service.hub import Overflowed, Subscription
+from queue_manager.service.fanout import Overflowed, Subscription
 from queue_manager.service.queue import QueueService
 from queue_manager.store import ControlStore, JobStore, ScriptRunner
 from queue_manager.store.events import Event

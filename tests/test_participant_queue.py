@@ -14,13 +14,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from queue_manager.comfy.bundled import bundled_object_info
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
-from queue_manager.service import catalog
 from queue_manager.service.queue import QueueService
 from tests.participant_app import alice, app, bob, nobody, teacher  # noqa: F401
 
-BUNDLED = json.loads(catalog.BUNDLED.read_text())
+BUNDLED = bundled_object_info()
 
 
 def simple_prompt(prefix: str = "cw/test") -> dict[str, Any]:

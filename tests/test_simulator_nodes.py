@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image, UnidentifiedImageError
 
+from queue_manager.comfy.bundled import bundled_object_info
 from worker.simulator.nodes import NODES, SimulatedFailure
 from worker.simulator.runtime import (
     Conditioning,
@@ -24,9 +25,7 @@ from worker.simulator.runtime import (
     SimulatorConfig,
 )
 
-OBJECT_INFO: dict[str, Any] = json.loads(
-    (Path(__file__).parents[1] / "worker/simulator/data/object_info.json").read_text()
-)
+OBJECT_INFO: dict[str, Any] = bundled_object_info()
 MB = 1_000_000
 
 

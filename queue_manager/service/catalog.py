@@ -12,10 +12,9 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import worker.simulator
+from queue_manager.comfy.bundled import bundled_object_info
 from queue_manager.comfy.object_info import merge, upload_inputs
 from queue_manager.core.ids import WorkerId
 from queue_manager.core.workers import WorkerState
@@ -24,7 +23,6 @@ from queue_manager.store.workers import WorkerStore
 
 log = logging.getLogger(__name__)
 
-BUNDLED = Path(worker.simulator.__file__).parent / "data" / "object_info.json"
 _COUNTED = (WorkerState.ONLINE, WorkerState.OFFLINE, WorkerState.DRAINING)
 
 
@@ -69,6 +67,6 @@ class Catalog:
 
     async def _fallback(self) -> CatalogView:
         if self._bundled is None:
-            info = await asyncio.to_thread(lambda: json.loads(BUNDLED.read_text()))
+            info = await asyncio.to_thread(bundled_object_info)
             self._bundled = CatalogView(info, False, upload_inputs(info))
         return self._bundled

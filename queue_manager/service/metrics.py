@@ -19,7 +19,7 @@ from queue_manager.core.events import EventType
 from queue_manager.core.jobs import LANES, JobStatus
 from queue_manager.core.scheduling import QueueSnapshot
 from queue_manager.core.workers import WorkerInfo, WorkerState
-from queue_manager.service.hub import EventHub, Overflowed
+from queue_manager.service.fanout import EventHub, Overflowed
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from queue_manager.core.requirements import hold_reason, requirements_of
 from queue_manager.core.scheduling import positions
 from queue_manager.core.workers import MAY_RUN_JOBS, WorkerInfo
 from queue_manager.service.catalog import CatalogView
-from queue_manager.service.hub import Subscription
+from queue_manager.service.fanout import Subscription
 from queue_manager.service.parts import QueueParts
 from queue_manager.storage.listing import input_exists
 

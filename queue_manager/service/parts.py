@@ -13,7 +13,7 @@ from queue_manager.core.ids import JobId
 from queue_manager.core.requirements import Requirements, hold_reason
 from queue_manager.core.workers import MAY_RUN_JOBS
 from queue_manager.service.catalog import Catalog
-from queue_manager.service.hub import EventHub
+from queue_manager.service.fanout import EventHub
 from queue_manager.service.metrics import Metrics
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore

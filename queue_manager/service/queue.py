@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from queue_manager.core.control import RoomControl
 from queue_manager.service.catalog import Catalog
 from queue_manager.service.dispatch import DispatchCases
-from queue_manager.service.hub import EventHub
+from queue_manager.service.fanout import EventHub
 from queue_manager.service.metrics import Metrics
 from queue_manager.service.participants import ParticipantCases
 from queue_manager.service.steering import SteeringCases

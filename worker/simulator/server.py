@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from queue_manager.comfy.bundled import bundled_object_info
 from queue_manager.comfy.validation import ServerCrash, split_annotated_filename, validate_prompt
 from queue_manager.core.ids import is_job_id
 from queue_manager.storage.static_files import file_inside
@@ -72,8 +72,7 @@ PACKAGE_VERSIONS = [
 
 
 def load_object_info(input_dir: Path) -> dict[str, Any]:
-    raw = (resources.files("worker.simulator") / "data" / "object_info.json").read_text()
-    info: dict[str, Any] = json.loads(raw)
+    info = bundled_object_info()
     for (node, name), folder in _MODEL_INPUTS.items():
         spec = info[node]["input"]["required"][name]
         spec[0] = sorted(set(spec[0]) | set(MODELS[folder]))

@@ -16,7 +16,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from queue_manager.core.accounts import Role
-from queue_manager.service.hub import Overflowed, Subscription
+from queue_manager.service.fanout import Overflowed, Subscription
 from queue_manager.service.queue import QueueService
 from queue_manager.service.room_feed import RoomFeed
 

@@ -28,7 +28,7 @@ from queue_manager.comfy.messages import SocketView
 from queue_manager.core.events import FINAL, PHASE_CHANGES, QUEUE_CHANGES, Event, EventType
 from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import JobStatus
-from queue_manager.service.hub import Overflowed, Subscription
+from queue_manager.service.fanout import Overflowed, Subscription
 from queue_manager.service.queue import QueueService
 
 from ..sockets import GuardedSocket, Stalled, until_first_ends
