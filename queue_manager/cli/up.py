@@ -20,6 +20,7 @@ import uvicorn
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer, free_port
 from queue_manager.cli.roster import ensure_roster
+from queue_manager.cli.session_secret import SecretFileError, with_session_secret
 from queue_manager.core.ids import WorkerId
 from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountStore
@@ -39,13 +40,20 @@ class LocalOptions:
 
 
 def run_local(settings: Settings, options: LocalOptions | None = None) -> None:
-    options = options or LocalOptions()
+    try:
+        _run_local(settings, options or LocalOptions())
+    except SecretFileError as exc:
+        raise SystemExit(f"comfy-workshop up: {exc}") from None
+
+
+def _run_local(settings: Settings, options: LocalOptions) -> None:
     data = settings.data_dir.resolve()
     redis = RedisServer(data / "redis", appendonly=True)
     redis.start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         local = settings.model_copy(update={"redis_url": redis.url, "data_dir": data})
+        local = with_session_secret(local)
         credentials = data / "credentials.csv"
         tokens = asyncio.run(_prepare(local, options, credentials))
         procs = _start_workers(local, options, tokens)
@@ -159,7 +167,10 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def run(settings: Settings, banner: str = "") -> None:
-    """Serve until Ctrl-C / SIGTERM."""
+    """Serve until Ctrl-C / SIGTERM; refuse to listen beyond loopback with a placeholder
+    secret (every command that serves comes through here)."""
+    if (problem := settings.listening_refusal()) is not None:
+        raise SystemExit(f"comfy-workshop: {problem}")
     url = f"http://{settings.host}:{settings.port}/"
     print(f"Comfy Workshop queue manager: {url}  (health: {url}healthz)", flush=True)
     if banner:
