@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, RedisDsn, SecretStr, field_validator, model_validator
@@ -11,6 +12,17 @@ from queue_manager.core.ids import is_name
 from queue_manager.core.scheduling import Mode
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach `host` (a name other than localhost may resolve anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -31,7 +43,9 @@ class Settings(BaseSettings):
         "comfyui-frontend-package (e.g. another version's `comfyui_frontend_package/static`).",
     )
     local_mode: bool = Field(
-        default=True, description="Local/rehearsal mode: placeholder secrets are tolerated."
+        default=True,
+        description="Local/rehearsal mode: a placeholder secret is tolerated on a loopback "
+        "address only (`comfy-workshop up` replaces it with one kept in DATA/secret_key).",
     )
     secret_key: SecretStr = Field(
         default=SecretStr("changeme"), description="Signs session cookies."
@@ -95,9 +109,28 @@ class Settings(BaseSettings):
                     "CW_WORKER_TOKENS holds name:secret pairs; names are lowercase letters, "
                     "digits, '-' and '_', secrets at least 16 characters"
                 )
-        if not self.local_mode and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
-            raise ValueError("CW_SECRET_KEY is a placeholder; set a real secret outside local mode")
+        if not self.local_mode and self.has_placeholder_secret():
+            raise ValueError(
+                f"CW_SECRET_KEY is a placeholder; set a real secret outside local mode "
+                f"(make one: {MAKE_A_SECRET})"
+            )
         return self
+
+    def has_placeholder_secret(self) -> bool:
+        return self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS
+
+    def listening_refusal(self) -> str | None:
+        """Why the server must not listen with these settings, or None. Checked by whatever
+        starts a server, after `up` has put its own secret in: whoever knows the placeholder
+        can sign a session cookie for any account, the instructor's included."""
+        if not self.has_placeholder_secret() or is_loopback(self.host):
+            return None
+        return (
+            f"CW_SECRET_KEY is a placeholder and the server would listen on {self.host}, where "
+            f"anyone who can reach it could forge a login (the instructor's too). Set "
+            f"CW_SECRET_KEY to a random value (make one: {MAKE_A_SECRET}), or listen on "
+            f"127.0.0.1; `comfy-workshop up` makes and keeps one in DATA/secret_key by itself."
+        )
 
     def preset_worker_tokens(self) -> list[tuple[str, str]]:
         raw = self.worker_tokens.get_secret_value()
