@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         description="name:secret pairs (comma-separated) installed at start, for compose and "
         "rehearsals; otherwise use `comfy-workshop worker-token create`",
     )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token a Prometheus scraper sends for /metrics (at least 16 "
+        "characters); empty: /metrics needs the instructor's login.",
+    )
+    public_api_docs: bool = Field(
+        default=False,
+        description="Serve /docs and /openapi.json without a login (else: the instructor only).",
+    )
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (behind TLS: true)."
@@ -109,6 +118,12 @@ class Settings(BaseSettings):
                     "CW_WORKER_TOKENS holds name:secret pairs; names are lowercase letters, "
                     "digits, '-' and '_', secrets at least 16 characters"
                 )
+        token = self.metrics_token.get_secret_value()
+        if token and (len(token) < 16 or token in PLACEHOLDER_SECRETS):
+            raise ValueError(
+                f"CW_METRICS_TOKEN must be a random value of at least 16 characters "
+                f"(make one: {MAKE_A_SECRET}), or empty"
+            )
         if not self.local_mode and self.has_placeholder_secret():
             raise ValueError(
                 f"CW_SECRET_KEY is a placeholder; set a real secret outside local mode "

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from queue_manager import __version__
-from queue_manager.api import admin, errors, health, login, metrics, participant, worker
+from queue_manager.api import admin, docs, errors, health, login, metrics, participant, worker
 from queue_manager.api.auth import Sessions
 from queue_manager.api.sockets import encode
 from queue_manager.service.workshop import open_workshop
@@ -31,12 +31,21 @@ def create_app(settings: Settings) -> FastAPI:
             )
             yield
 
-    app = FastAPI(title="Comfy Workshop queue manager", version=__version__, lifespan=lifespan)
+    # The API's description is served by `api.docs`, behind the instructor's login.
+    app = FastAPI(
+        title="Comfy Workshop queue manager",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     errors.install(app)
     app.include_router(health.router)
     app.include_router(worker.router)
     app.include_router(login.router)
     app.include_router(admin.router())
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     app.include_router(participant.router())  # last: `/{user}/...` takes what is left
     return app

@@ -110,4 +110,5 @@ class Job(BaseModel):
     ui: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
     error: JobError | None = None
     hold: str | None = None
+    unvalidated: bool = False  # queued before any GPU catalogue was known to check it against
     timeline: list[TimelineEntry] = Field(default_factory=list)

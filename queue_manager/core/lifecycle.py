@@ -4,6 +4,7 @@
        |                 |----fail-------> failed
        |                 |----expire-----> queued   (lease ran out or worker lost; attempts left)
        |                 |----expire-----> failed   (attempt limit reached: a poison job)
+       |--reject--> failed                   (its prompt fails validation before any GPU runs it)
        +--cancel--> cancelled <--cancel--+
 
 The Lua scripts in `lua/` perform these transitions atomically in Redis; `tests/test_lifecycle.py`
@@ -23,12 +24,14 @@ class Action(enum.StrEnum):
     FAIL = "fail"
     CANCEL = "cancel"
     EXPIRE = "expire"
+    REJECT = "reject"  # a queued prompt fails validation once a GPU's catalogue is known
 
 
 _S = JobStatus
 TRANSITIONS: dict[tuple[JobStatus, Action], JobStatus] = {
     (_S.QUEUED, Action.CLAIM): _S.RUNNING,
     (_S.QUEUED, Action.CANCEL): _S.CANCELLED,
+    (_S.QUEUED, Action.REJECT): _S.FAILED,
     (_S.RUNNING, Action.COMPLETE): _S.COMPLETED,
     (_S.RUNNING, Action.FAIL): _S.FAILED,
     (_S.RUNNING, Action.CANCEL): _S.CANCELLED,

@@ -23,6 +23,8 @@ class NewJob:
     client_id: str | None = None
     extra_data: Mapping[str, JsonValue] = field(default_factory=dict)
     targets: tuple[str, ...] = ()  # ComfyUI's outputs_to_execute, for the queue panel
+    # False: accepted before any GPU catalogue was known; checked when one arrives
+    validated: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import JsonValue
 
+from queue_manager.comfy.validation import ServerCrash, response_body, validate_prompt
 from queue_manager.contract.worker_api import OutputUpload, StoredOutput
 from queue_manager.core.bodies import parse_json
 from queue_manager.core.errors import FileMissing, MalformedBody, StorageLimit
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, WorkerId
-from queue_manager.core.jobs import JobError
+from queue_manager.core.jobs import Job, JobError
 from queue_manager.core.paths import Kind, requested_path, safe_output_path
 from queue_manager.core.queueing import Claimed
 from queue_manager.core.reports import stored_fields
 from queue_manager.core.requirements import Capabilities
 from queue_manager.service.parts import QueueParts
+from queue_manager.storage.listing import input_exists
 from queue_manager.storage.static_files import file_inside
 
 MAX_OBJECT_INFO_BYTES = 64 * 2**20  # decompressed; ComfyUI 0.25 with many custom nodes: ~10 MB
@@ -57,6 +60,28 @@ class DispatchCases(QueueParts):
             raise MalformedBody("object_info must map node names to node descriptions")
         await self._catalog.publish(worker_id, raw.decode())
         self._did("catalogue published", "worker=%s nodes=%d", worker_id, len(info))
+        await self._check_held_prompts()
+
+    async def _check_held_prompts(self) -> None:
+        """Prompts queued before any GPU catalogue was known are checked now, as ComfyUI would
+        have checked them at Run: the invalid ones fail at once with ComfyUI's error (the
+        participant sees which node), rather than on a GPU or never."""
+        view = await self._catalog.current()
+        if not view.from_workers:
+            return
+        snap = await self._jobs.snapshot()
+        queued = [j.id for lane in snap.lanes for u in lane.users for j in u.jobs]
+        held = [job for job in await self._jobs.get_many(queued) if job.unvalidated]
+        valid = []
+        for job in held:
+            error = await asyncio.to_thread(
+                _validation_error, job, view.object_info, input_exists(self._files, job.user)
+            )
+            if error is None:
+                valid.append(job.id)
+            elif await self._jobs.reject(job.id, error):
+                self._did("rejected", "job=%s user=%s error=%s", job.id, job.user, error.message)
+        await self._jobs.mark_validated(valid)
 
     async def claim(self, worker_id: WorkerId, wait: float) -> Claimed | None:
         """The worker's next job, waiting up to `wait` seconds (capped by the settings) for one
@@ -200,6 +225,42 @@ class DispatchCases(QueueParts):
             "failed", "job=%s worker=%s attempt=%d error=%s", job_id, worker_id, attempt,
             error.type,
         )  # fmt: skip
+
+
+def _validation_error(
+    job: Job, object_info: dict[str, Any], file_exists: Callable[[str], bool]
+) -> JobError | None:
+    """ComfyUI's verdict on a queued job's prompt, as the job's error (None: valid)."""
+    try:
+        result = validate_prompt(
+            job.prompt, object_info, input_file_exists=file_exists,
+            partial_execution_targets=job.targets or None,
+        )  # fmt: skip
+    except ServerCrash as exc:
+        return JobError(type="prompt_invalid", message=f"this prompt cannot be read: {exc}")
+    if result.ok:
+        return None
+    body = response_body(result, job.id, job.seq)
+    error, node_errors = body["error"], body["node_errors"]
+    first = next(iter(node_errors.items()), None)
+    return JobError(
+        type=str(error.get("type") or "prompt_outputs_failed_validation"),
+        message=_readable(error, node_errors),
+        node_id=first[0] if first else None,
+        node_type=first[1].get("class_type") if first else None,
+        details={"exception_type": "prompt_outputs_failed_validation", "node_errors": node_errors},
+    )
+
+
+def _readable(error: dict[str, Any], node_errors: dict[str, Any]) -> str:
+    """ComfyUI's message with the first failing input spelled out (what the page shows)."""
+    message = str(error.get("message") or "Prompt outputs failed validation")
+    for node in node_errors.values():
+        for err in node.get("errors") or []:
+            detail = err.get("details") or err.get("message")
+            if detail:
+                return f"{message}: {node.get('class_type', 'a node')}: {detail}"
+    return message
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:

@@ -76,8 +76,8 @@ class ParticipantCases(QueueParts):
                 raise PromptInvalid(response_body(result, "", 0))
             prompt, targets, node_errors = result.prompt, tuple(result.outputs), result.node_errors
         else:
-            # No GPU has told us its nodes yet: queue it (held until one joins); the worker's
-            # ComfyUI validates it then.
+            # No GPU has ever told us its nodes: queue it (held until one joins); it is checked
+            # as soon as a catalogue arrives (`DispatchCases.publish_object_info`).
             prompt, targets = raw_prompt, _output_nodes(raw_prompt, view.object_info)
         extra, client_id, job_id = (body.get(k) for k in ("extra_data", "client_id", "prompt_id"))
         done = await self.submit(
@@ -88,6 +88,7 @@ class ParticipantCases(QueueParts):
             extra_data=extra if isinstance(extra, dict) else {},
             job_id=JobId(job_id) if isinstance(job_id, str) and is_job_id(job_id) else None,
             targets=targets,
+            validated=view.from_workers,
         )
         return dataclasses.replace(done, node_errors=node_errors)
 
@@ -101,6 +102,7 @@ class ParticipantCases(QueueParts):
         extra_data: Mapping[str, JsonValue] | None = None,
         job_id: JobId | None = None,
         targets: tuple[str, ...] = (),
+        validated: bool = True,
     ) -> Submitted:
         """Queue an API-format prompt for `user` in `lane` (the caller authenticated both)."""
         prompt_json = json.dumps(raw_prompt, separators=(",", ":"))
@@ -120,6 +122,7 @@ class ParticipantCases(QueueParts):
             client_id=client_id,
             extra_data=extra_data or {},
             targets=targets,
+            validated=validated,
         )
         done = await self._jobs.submit(job)
         if not done.runnable and done.hold is None:

@@ -1,4 +1,5 @@
-"""The workers' ComfyUI `object_info`, as each uploaded it (one JSON string per worker)."""
+"""The workers' ComfyUI `object_info`, as each uploaded it (one JSON string per worker), and the
+last merged catalogue, kept for when no worker is known (after every GPU left, or a restart)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,10 @@ class CatalogStore:
             return {}
         raw = await self._redis.mget([self._keys.worker_object_info(w) for w in worker_ids])
         return {w: str(r) for w, r in zip(worker_ids, raw, strict=True) if r}
+
+    async def put_last(self, merged_json: str) -> None:
+        await self._redis.set(self._keys.catalog_last, merged_json)
+
+    async def last(self) -> str | None:
+        raw = await self._redis.get(self._keys.catalog_last)
+        return str(raw) if raw else None

@@ -109,6 +109,8 @@ class JobStore:
             fields += ["targets", json.dumps(list(job.targets))]
         if job.client_id:
             fields += ["client_id", job.client_id]
+        if not job.validated:
+            fields += ["unvalidated", "1"]
         req = job.requirements
         res = await self._run(
             "submit",
@@ -140,6 +142,20 @@ class JobStore:
         if res[0] == "final":
             raise InvalidTransition(job_id, res[1], "cancel")
         return JobStatus(res[1])
+
+    async def reject(self, job_id: JobId, error: JobError) -> bool:
+        """Fail a queued job whose prompt turned out invalid; False if it left the queue
+        meanwhile (a GPU's ComfyUI judges it then)."""
+        res = await self._run("reject", job_id, error.model_dump_json())
+        if res[0] == "missing":
+            raise JobNotFound(job_id)
+        return bool(res[0] == "ok")
+
+    async def mark_validated(self, job_ids: list[JobId]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hdel(self._keys.job(job_id), "unvalidated")
+            await pipe.execute()
 
     async def move_to_front(self, job_id: JobId) -> None:
         self._check_reorder(job_id, await self._run("reorder", job_id, "front", ""))

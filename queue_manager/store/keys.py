@@ -113,6 +113,10 @@ class Keys:
     def catalog_version(self) -> str:
         return self._k("catalog_version")
 
+    @property
+    def catalog_last(self) -> str:
+        return self._k("catalog_last")
+
     def user_stats(self, user: UserId) -> str:
         return self._k("user", user, "stats")
 
