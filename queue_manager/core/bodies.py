@@ -35,14 +35,21 @@ def nesting_depth(raw: bytes, cap: int = MAX_DEPTH) -> int:
     return depth
 
 
-def parse_json(raw: bytes, *, empty: object = None, max_depth: int = MAX_DEPTH) -> object:
+def parse_json(
+    raw: bytes, *, empty: object = None, strict: bool = False, max_depth: int = MAX_DEPTH
+) -> object:
     """The body's JSON value (`empty` for a blank body); MalformedBody with a message a person
-    can act on otherwise."""
+    can act on otherwise. `strict` also refuses NaN and Infinity (Python writes them back, and
+    a page's `JSON.parse` would then fail on the whole file)."""
     if not raw.strip():
         return empty
     if nesting_depth(raw, max_depth) > max_depth:
         raise MalformedBody(f"the request body nests deeper than {max_depth} levels")
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        return json.loads(raw, parse_constant=_refuse_constant if strict else None)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise MalformedBody(f"the request body is not JSON ({exc})") from exc
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")

@@ -35,7 +35,9 @@ from typing import BinaryIO, TypeVar, TypeVarTuple
 import anyio
 import anyio.to_thread
 
+from queue_manager.core.bodies import parse_json
 from queue_manager.core.errors import (
+    MalformedBody,
     StorageLimit,
     UnsafePath,
     UserDataError,
@@ -44,7 +46,7 @@ from queue_manager.core.errors import (
     UserDataMissing,
 )
 from queue_manager.core.ids import UserId, is_name
-from queue_manager.storage.userdata_paths import MAX_DEPTH, SETTINGS_FILE, Entry, parse_json
+from queue_manager.storage.userdata_paths import MAX_DEPTH, SETTINGS_FILE, Entry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,8 +114,8 @@ class UserDataStore:
         finally:
             os.close(folder)
         try:
-            value = parse_json(raw)
-        except ValueError as exc:  # also UnicodeDecodeError
+            value = parse_json(raw, strict=True)
+        except MalformedBody as exc:
             log.warning("settings of %s are corrupt, using {}: %s", user, exc)
             return {}
         if not isinstance(value, dict):

@@ -13,7 +13,6 @@ The listing shapes of ComfyUI's `GET /userdata` and `GET /v2/userdata` are built
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -143,16 +142,6 @@ def v2_listing(entries: list[Entry]) -> list[dict[str, object]]:
     """ComfyUI's order: folders first, then by name, case-insensitively."""
     ordered = sorted(entries, key=lambda e: (not e.is_dir, e.path.name.lower(), e.path.as_posix()))
     return [v2_item(e) for e in ordered]
-
-
-def parse_json(raw: bytes) -> object:
-    """JSON text as a value; ValueError for anything else, NaN and Infinity included (Python
-    writes them back, and the page's `JSON.parse` would then fail on the whole file)."""
-    return json.loads(raw, parse_constant=_refuse_constant)
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
 
 
 def etag(size: int, mtime_ns: int) -> str:

@@ -16,7 +16,6 @@ ComfyUI's own JSON 400 for an unknown `/internal/files` type.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import BinaryIO
@@ -28,7 +27,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from queue_manager.comfy import view as comfy
-from queue_manager.core.errors import StorageLimit
+from queue_manager.core.bodies import parse_json
+from queue_manager.core.errors import MalformedBody, StorageLimit
 from queue_manager.core.ids import UserId
 from queue_manager.storage.files import FileStore
 from queue_manager.storage.images import NotAnImage, apply_mask, render
@@ -195,8 +195,8 @@ def _original_ref(form: FormData) -> comfy.FileRef:
     if raw is None:
         raise _BadForm("no original_ref")
     try:
-        ref = json.loads(raw)
-    except ValueError as exc:
+        ref = parse_json(raw.encode())
+    except MalformedBody as exc:
         raise _BadForm("original_ref is not JSON") from exc
     return comfy.mask_original(ref)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -25,6 +24,8 @@ from starlette.websockets import WebSocketState
 from queue_manager.api.auth import authenticate
 from queue_manager.comfy import messages as msg
 from queue_manager.comfy.messages import SocketView
+from queue_manager.core.bodies import parse_json
+from queue_manager.core.errors import MalformedBody
 from queue_manager.core.events import FINAL, PHASE_CHANGES, QUEUE_CHANGES, Event, EventType
 from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import JobStatus
@@ -97,13 +98,15 @@ class _Session:
         while True:
             text = await self.ws.receive_text()
             try:
-                frame = json.loads(text)
-                kind = frame.get("type")
-            except (ValueError, AttributeError):
-                kind = None
+                parsed = parse_json(text.encode())
+            except MalformedBody:
+                parsed = None
+            frame: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+            kind = frame.get("type")
             if kind == "feature_flags" and first:
-                flags = frame.get("data") or {}
-                self.view.preview_metadata = bool(flags.get("supports_preview_metadata"))
+                flags = frame.get("data")
+                wanted = isinstance(flags, dict) and flags.get("supports_preview_metadata")
+                self.view.preview_metadata = bool(wanted)
                 limit = self.service.settings.max_upload_bytes
                 await self._send_json({"type": "feature_flags", "data": features(limit)})
             elif kind == "workshop.subscribe":

@@ -24,13 +24,13 @@ from starlette.types import Receive, Scope, Send
 
 from queue_manager.api.deps import Service
 from queue_manager.api.participant.access import Owner
-from queue_manager.core.errors import StorageLimit, UserDataInvalid
+from queue_manager.core.bodies import parse_json
+from queue_manager.core.errors import MalformedBody, StorageLimit, UserDataInvalid
 from queue_manager.storage.userdata import CHUNK, OpenedFile, UserDataStore
 from queue_manager.storage.userdata_paths import (
     etag,
     file_info,
     listing_item,
-    parse_json,
     raw_tail,
     split_move,
     user_path,
@@ -215,6 +215,6 @@ async def _json_body(request: Request, limit: int) -> object:
         if len(body) > limit:
             raise StorageLimit(limit)
     try:
-        return parse_json(bytes(body))
-    except ValueError as exc:  # also UnicodeDecodeError
+        return parse_json(bytes(body), strict=True)
+    except MalformedBody as exc:
         raise UserDataInvalid("the body must be JSON") from exc
