@@ -108,7 +108,8 @@ class Agent:
 
     async def _sleep_unless_draining(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.draining.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.draining.wait()
 
     async def _register(self) -> None:
         backoff = 0.5
@@ -298,10 +299,11 @@ class Agent:
             await self.comfy.interrupt(job.id)
             raise ComfyUIUnavailable(f"job {job.id} ran past the job timeout")
         try:
-            # Wake up at least every heartbeat to notice a cancelled job.
-            return await asyncio.wait_for(
-                stream.next(), min(remaining, self.settings.heartbeat_seconds)
-            )
+            # Wake up at least every heartbeat to notice a cancelled job. (`asyncio.timeout`,
+            # not `wait_for`: on Python 3.11 wait_for can swallow a cancellation that lands as
+            # the message arrives, and a stop-now would then be lost.)
+            async with asyncio.timeout(min(remaining, self.settings.heartbeat_seconds)):
+                return await stream.next()
         except TimeoutError:
             return None
 

@@ -33,8 +33,6 @@ class Lane(enum.StrEnum):
 
 LANES: tuple[Lane, ...] = tuple(Lane)
 UI_FIELD = "ui:"  # stored job field `ui:<node id>`: that node's non-file UI output (JSON)
-# stored job field `file:<attempt>:<reported name>`: one output file written for that attempt
-OUTPUT_FIELD = "file:"
 
 
 class PromptNode(TypedDict):

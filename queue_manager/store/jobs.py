@@ -26,7 +26,7 @@ from queue_manager.core.errors import (
 )
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, UserId, WorkerId
-from queue_manager.core.jobs import OUTPUT_FIELD, UI_FIELD, Job, JobError, JobStatus, Lane
+from queue_manager.core.jobs import UI_FIELD, Job, JobError, JobStatus, Lane
 from queue_manager.core.queueing import Claimed, ClaimResult, NewJob, Submitted
 from queue_manager.core.requirements import NO_WORKERS, Requirements
 from queue_manager.core.scheduling import (
@@ -299,13 +299,13 @@ class JobStore:
     async def recorded_output(
         self, job_id: JobId, attempt: int, reported: str
     ) -> dict[str, JsonValue] | None:
-        raw = await self._redis.hget(self._keys.job(job_id), f"{OUTPUT_FIELD}{attempt}:{reported}")
+        raw = await self._redis.hget(self._keys.job_files(job_id), f"{attempt}:{reported}")
         return _described(str(raw)) if raw else None
 
     async def attempt_outputs(self, job_id: JobId, attempt: int) -> list[dict[str, JsonValue]]:
         """The outputs recorded so far for one attempt, in upload order."""
-        prefix = f"{OUTPUT_FIELD}{attempt}:"
-        fields = cast("dict[str, str]", await self._redis.hgetall(self._keys.job(job_id)))
+        prefix = f"{attempt}:"
+        fields = cast("dict[str, str]", await self._redis.hgetall(self._keys.job_files(job_id)))
         found = [json.loads(v) for name, v in fields.items() if name.startswith(prefix)]
         found.sort(key=lambda d: int(d.get("n", 0)))
         return [_described(json.dumps(d)) for d in found]

@@ -85,6 +85,9 @@ class Keys:
     def timeline(self, job_id: JobId) -> str:
         return self._k("job", job_id, "tl")
 
+    def job_files(self, job_id: JobId) -> str:
+        return self._k("job", job_id, "files")
+
     def user_jobs(self, user: UserId) -> str:
         return self._k("user", user, "jobs")
 

@@ -55,10 +55,10 @@ local function emit(kind, jid, user, worker, data)
 end
 
 -- The outputs recorded for one attempt of a job (record_output.lua), as a JSON list in upload
--- order: `file:<attempt>:<name>` fields of the job hash.
+-- order: the `<attempt>:<name>` fields of `job:<id>:files`.
 local function attempt_outputs(jid, attempt)
-  local flat, found = redis.call('HGETALL', k('job', jid)), {}
-  local prefix = 'file:' .. attempt .. ':'
+  local flat, found = redis.call('HGETALL', k('job', jid, 'files')), {}
+  local prefix = attempt .. ':'
   for i = 1, #flat, 2 do
     if string.sub(flat[i], 1, #prefix) == prefix then found[#found + 1] = cjson.decode(flat[i + 1]) end
   end
