@@ -66,9 +66,17 @@ class Metrics:
             ["action"],
             registry=registry,
         )
+        self._actions: dict[str, Counter] = {}
         self.output_bytes = Counter(
             p + "output_bytes", "Output bytes copied from workers.", registry=registry
         )
+
+    def count(self, action: str) -> None:
+        """One more of a use case (its labelled child is looked up once, then kept)."""
+        child = self._actions.get(action)
+        if child is None:
+            child = self._actions[action] = self.actions.labels(action)
+        child.inc()
 
     def render(
         self,

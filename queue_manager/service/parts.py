@@ -42,7 +42,7 @@ class QueueParts:
     def _did(self, action: str, details: str, *args: object) -> None:
         """One INFO line and one count per use case that changed something."""
         log.info("%s " + details, action, *args)
-        self._metrics.actions.labels(action).inc()
+        self._metrics.count(action)
 
     async def refresh_holds(self) -> None:
         """Recompute, for every queued job, whether any known worker can run it and why not
