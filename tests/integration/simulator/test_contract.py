@@ -1,6 +1,6 @@
 """Contract test: the simulator against every recorded exchange of a real ComfyUI 0.25.0.
 
-`shared/comfyui-reference/captures/comfyui-0.25.0/` holds one JSON file per HTTP exchange and
+`tests/data/comfyui-reference/captures/comfyui-0.25.0/` holds one JSON file per HTTP exchange and
 per WebSocket session, recorded from a real server in one capture session (plus a short second
 one for progress text). Most of them only make sense in the state that session had built:
 uploads before LoadImage runs, finished runs before `/history/{id}`, a held queue before
@@ -49,15 +49,11 @@ import websockets
 from PIL import Image
 from websockets.asyncio.client import ClientConnection
 
-from tests.support.paths import ROOT
+from tests.support import captures
+from tests.support.captures import CAPTURES
 from tests.support.simulator import RunningSimulator, serve_simulator
 from worker.simulator.nodes import NODES
 from worker.simulator.runtime import NodeContext, NodeResult, SimulatorConfig
-
-REFERENCE = ROOT.parent / "shared" / "comfyui-reference"
-CAPTURES = REFERENCE / "captures" / "comfyui-0.25.0"
-if not CAPTURES.is_dir():
-    pytest.skip(f"{CAPTURES} is not present", allow_module_level=True)
 
 WAIT = 10.0  # seconds: the deadline for anything the session waits for (never a sleep)
 
@@ -423,6 +419,13 @@ KNOWN_MISMATCHES: dict[str, str] = {
     "ws_run_binary_frames_metadata.json": _WS_IMAGES,
 }
 
+# Known mismatches that session A replays all the same (their sockets, with a stand-in node): the
+# kind of preview frame each socket negotiated is still checked
+# (test_preview_frames_follow_each_sockets_negotiation), so tests/data keeps them.
+STILL_REPLAYED = frozenset(
+    {"ws_run_binary_frames_legacy.json", "ws_run_binary_frames_metadata.json"}
+)
+
 
 # -- reading captures ---------------------------------------------------------------------------
 
@@ -431,7 +434,7 @@ _captures: dict[str, Json] = {}
 
 def capture(name: str) -> Json:
     if name not in _captures:
-        _captures[name] = json.loads((CAPTURES / name).read_text())
+        _captures[name] = captures.capture(name)
     return _captures[name]
 
 
@@ -1128,16 +1131,23 @@ def _all_captures() -> Iterator[str]:
 
 
 def test_every_capture_is_replayed_or_a_known_mismatch() -> None:
-    files = set(_all_captures())
-    listed = set(capture("_index.json")["files"]) - {"_index.json"}
-    assert files == listed, "captures/_index.json and the folder disagree"
+    recorded = set(capture("_index.json")["files"]) - {"_index.json"}
     both = set(CONTRACT) & set(KNOWN_MISMATCHES)
     assert not both, f"in both tables: {sorted(both)}"
-    unlisted = files - set(CONTRACT) - set(KNOWN_MISMATCHES)
+    unlisted = recorded - set(CONTRACT) - set(KNOWN_MISMATCHES)
     assert not unlisted, f"captures in neither CONTRACT nor KNOWN_MISMATCHES: {sorted(unlisted)}"
-    stale = (set(CONTRACT) | set(KNOWN_MISMATCHES)) - files
+    stale = (set(CONTRACT) | set(KNOWN_MISMATCHES)) - recorded
     assert not stale, f"listed but not captured: {sorted(stale)}"
     assert all(reason.strip() for reason in KNOWN_MISMATCHES.values())
+
+
+def test_the_test_data_holds_every_replayed_capture_and_nothing_unread() -> None:
+    """tests/data keeps what the tests read (see its README): every CONTRACT capture and the
+    known mismatches session A still replays, each of them a file of the recording."""
+    files = set(_all_captures())
+    assert set(KNOWN_MISMATCHES) >= STILL_REPLAYED
+    assert files == set(CONTRACT) | STILL_REPLAYED, "tests/data and the tables disagree"
+    assert files <= set(capture("_index.json")["files"]), "captures/_index.json and the folder"
 
 
 def test_the_session_replays_every_contract_capture_once(replayed: Replay) -> None:

@@ -1,5 +1,5 @@
 """The simulator against the recorded protocol of a real ComfyUI 0.25.0: HTTP answers and the
-order of WebSocket messages for the recorded workflows (shared/comfyui-reference/captures)."""
+order of WebSocket messages for the recorded workflows (tests/data/comfyui-reference/captures)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.support.paths import ROOT
+from tests.support.captures import capture
 from tests.support.simulator import RunningSimulator, serve_simulator
 from worker.simulator.runtime import SimulatorConfig
-
-CAPTURES = ROOT.parent / "shared/comfyui-reference/captures/comfyui-0.25.0"
-needs_captures = pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/ captures not present")
-
-
-def capture(name: str) -> dict[str, Any]:
-    return json.loads((CAPTURES / name).read_text())
 
 
 @pytest.fixture
@@ -74,7 +67,6 @@ def recorded_types(name: str) -> list[str]:
     ]
 
 
-@needs_captures
 @pytest.mark.parametrize("name", ["ws_run_success.json", "ws_run_loadimage.json"])
 async def test_websocket_messages_follow_the_recorded_order(
     sim: RunningSimulator, http: httpx.AsyncClient, name: str
@@ -110,7 +102,6 @@ async def _upload_inputs_for(http: httpx.AsyncClient, workflow: dict[str, Any]) 
             assert r.status_code == 200
 
 
-@needs_captures
 async def test_a_second_identical_run_is_served_from_cache(
     sim: RunningSimulator, http: httpx.AsyncClient
 ) -> None:
@@ -222,7 +213,6 @@ async def test_upload_naming_follows_comfyui(http: httpx.AsyncClient) -> None:
     assert (await http.post("/upload/image", files={"other": ("u.png", b"x")})).status_code == 400
 
 
-@needs_captures
 @pytest.mark.parametrize(
     "name",
     [

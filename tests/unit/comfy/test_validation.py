@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +18,9 @@ from queue_manager.comfy.validation import (
     types_match,
     validate_prompt,
 )
-from tests.support.paths import ROOT, SIMULATOR_OBJECT_INFO
+from tests.support.captures import capture, frontend_session
+from tests.support.paths import SIMULATOR_OBJECT_INFO
 
-REFERENCE = ROOT.parent / "shared" / "comfyui-reference"
-CAPTURES = REFERENCE / "captures" / "comfyui-0.25.0"
 OBJECT_INFO = SIMULATOR_OBJECT_INFO
 
 # The capture server's input folder when the prompts were sent (get_internal_files_input, plus
@@ -92,12 +90,6 @@ def _check(
     )
 
 
-def _reference(path: Path) -> Any:
-    if not REFERENCE.is_dir():
-        pytest.skip(f"{REFERENCE} is not here")
-    return json.loads(path.read_text())
-
-
 def _answer(body: dict[str, Any], files: frozenset[str], wanted: dict[str, Any]) -> dict[str, Any]:
     """Our status and body for one request; ids and numbers are the server's, taken as given."""
     refused = submission_error(body)
@@ -151,9 +143,12 @@ def _only_error(result: ValidationResult, node_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", REPLAYED)
 def test_each_captured_prompt_gets_the_answer_comfyui_gave(name: str) -> None:
-    capture = _reference(CAPTURES / name)
-    wanted = {"status": capture["response"]["status"], "body": capture["response"]["body"]["json"]}
-    got = _answer(capture["request"]["json"], CAPTURE_INPUT_FILES, wanted["body"])
+    recorded = capture(name)
+    wanted = {
+        "status": recorded["response"]["status"],
+        "body": recorded["response"]["body"]["json"],
+    }
+    got = _answer(recorded["request"]["json"], CAPTURE_INPUT_FILES, wanted["body"])
     assert got["status"] == wanted["status"]
     if name in HAS_TRACEBACK:
         assert got["body"] == _without_tracebacks(wanted["body"])
@@ -168,7 +163,7 @@ def test_each_captured_prompt_gets_the_answer_comfyui_gave(name: str) -> None:
     "name", ["comfyui-0.25.0+frontend-1.45.15.json", "comfyui-0.25.0+frontend-1.58.1.json"]
 )
 def test_the_official_frontends_prompts_get_the_answers_comfyui_gave(name: str) -> None:
-    session = _reference(REFERENCE / "frontend" / name)
+    session = frontend_session(name)
     exchanges = [
         r
         for r in session["api_requests_in_order"]

@@ -1,7 +1,8 @@
 """ComfyUI's user-data API under `/{user}/`: settings and workflow files, per participant.
 
-Shapes are checked against the captures of a real ComfyUI 0.25.0
-(`/work/shared/comfyui-reference/captures/comfyui-0.25.0/*userdata*`, `*setting*`, `get_users`).
+The expected shapes are written out here, as the captures of a real ComfyUI 0.25.0 show them
+(`shared/comfyui-reference/captures/comfyui-0.25.0/*userdata*`, `*setting*`, `get_users`; no
+test reads those files, so tests/data does not keep them).
 """
 
 # The client fixtures are imported by name, and each test names them again as parameters.
