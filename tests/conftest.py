@@ -1,4 +1,5 @@
-"""Shared fixtures: one private redis-server per test session, a fresh key prefix per test."""
+"""Session-wide fixtures: one private redis-server per test session, a fresh key prefix per
+test, a clock that moves only when told, and cheap password hashing everywhere."""
 
 from __future__ import annotations
 
@@ -10,12 +11,9 @@ from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from queue_manager.cli.redis_server import RedisServer
-from queue_manager.core.ids import UserId, WorkerId
-from queue_manager.core.requirements import Capabilities
-from queue_manager.service.queue import QueueService
-from queue_manager.settings import Settings
 from queue_manager.store import accounts
 from queue_manager.store.connection import connect
+from tests.support.clock import FakeClock
 
 _prefixes = itertools.count()
 
@@ -28,19 +26,6 @@ def _cheap_password_hashing() -> Iterator[None]:
     accounts._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     yield
     accounts._hasher = real
-
-
-class FakeClock:
-    """Time that only moves when a test says so (leases expire on demand, never by waiting)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="session")
@@ -66,48 +51,3 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-def make_settings(redis_server: RedisServer, prefix: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "redis_url": redis_server.url,
-        "key_prefix": prefix,
-        "max_queued_per_user": 100,
-        "max_running_per_user": -1,
-    }
-    values.update(overrides)
-    return Settings.model_validate(values)
-
-
-@pytest.fixture
-async def service(
-    redis_server: RedisServer, redis: Redis, prefix: str, clock: FakeClock
-) -> QueueService:
-    svc = QueueService(make_settings(redis_server, prefix), redis, clock)
-    await svc.initialize()
-    return svc
-
-
-EVERYTHING = Capabilities(frozenset({"EmptyImage", "SaveImage", "ImageInvert", "KSampler"}))
-
-
-async def add_worker(
-    svc: QueueService, name: str = "gpu1", caps: Capabilities = EVERYTHING
-) -> WorkerId:
-    wid = WorkerId(name)
-    await svc.register_worker(wid, caps, {"gpu": "test"})
-    return wid
-
-
-def prompt(*class_types: str, model: str | None = None) -> dict[str, object]:
-    nodes: dict[str, object] = {
-        str(i): {"class_type": ct, "inputs": {}}
-        for i, ct in enumerate(class_types or ("SaveImage",))
-    }
-    if model:
-        nodes["m"] = {"class_type": "KSampler", "inputs": {"ckpt_name": model}}
-    return nodes
-
-
-def user(n: int) -> UserId:
-    return UserId(f"user{n:03d}")

@@ -9,15 +9,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser.test_pages import Frames, load_default_graph, open_page, run
-from tests.integration.worker.test_agent import sampler
-from tests.support.workshop import (
-    Workshop,
-    browser,  # noqa: F401
-    logged_in,
-    start_workshop,
-    stop_workshop,
-)
+from tests.support.graphs import sampler
+from tests.support.pages import Frames, load_default_graph, logged_in, open_page, run
+from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +25,7 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         stop_workshop(proc)
 
 
-async def dashboard(browser: Browser, workshop: Workshop) -> Page:  # noqa: F811
+async def dashboard(browser: Browser, workshop: Workshop) -> Page:
     context = await logged_in(browser, workshop, "instructor", home="/admin/")
     page = await context.new_page()
     await page.goto(f"{workshop.url}/admin/")
@@ -50,7 +44,7 @@ async def api(workshop: Workshop, user: str, path: str) -> dict[str, object]:
 
 
 async def test_a_participants_job_appears_live_and_the_instructor_cancels_it(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     workshop: Workshop,
 ) -> None:
     admin = await dashboard(browser, workshop)
@@ -78,7 +72,7 @@ async def test_a_participants_job_appears_live_and_the_instructor_cancels_it(
 
 
 async def test_a_broadcast_appears_in_every_participants_page(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     workshop: Workshop,
 ) -> None:
     admin = await dashboard(browser, workshop)
@@ -108,7 +102,7 @@ async def test_a_broadcast_appears_in_every_participants_page(
 
 
 async def test_a_drained_worker_finishes_its_job_and_takes_no_more(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     workshop: Workshop,
 ) -> None:
     admin = await dashboard(browser, workshop)

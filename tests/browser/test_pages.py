@@ -9,20 +9,13 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, WebSocket
+from playwright.async_api import Browser
 
-from tests.support.workshop import (
-    PageLog,
-    Workshop,
-    browser,  # noqa: F401
-    logged_in,
-    start_workshop,
-    stop_workshop,
-)
+from tests.support.pages import Frames, PageLog, load_default_graph, logged_in, open_page, run
+from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
 pytestmark = pytest.mark.slow
 
@@ -51,79 +44,8 @@ def unexpected(errors: list[str]) -> list[str]:
     return [e for e in errors if not any(p in e for p in EXPECTED_404)]
 
 
-class Frames:
-    """The JSON messages a page's ComfyUI socket received."""
-
-    def __init__(self, page: Page) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.binary = 0
-        page.on("websocket", self._watch)
-
-    def _watch(self, ws: WebSocket) -> None:
-        ws.on("framereceived", self._frame)
-
-    def _frame(self, payload: str | bytes) -> None:
-        if isinstance(payload, bytes):
-            self.binary += 1
-        else:
-            self.messages.append(json.loads(payload))
-
-    def types(self) -> list[str]:
-        return [m["type"] for m in self.messages]
-
-    def about(self, prompt_id: str) -> list[str]:
-        return [
-            m["type"]
-            for m in self.messages
-            if isinstance(m.get("data"), dict) and m["data"].get("prompt_id") == prompt_id
-        ]
-
-
-async def open_page(page: Page, workshop: Workshop, user: str) -> None:
-    await page.goto(f"{workshop.url}/{user}/")
-    await page.wait_for_function("() => window.app && window.app.graph", timeout=60_000)
-    await page.wait_for_load_state("networkidle")
-    await page.keyboard.press("Escape")  # the first visit's template browser
-
-
-async def load_default_graph(page: Page, steps: int = 4) -> None:
-    """The frontend's own default workflow, with a fresh seed (a repeated prompt would be
-    served from ComfyUI's cache)."""
-    await page.evaluate(
-        """async (steps) => {
-            await app.loadGraphData();
-            const k = app.graph.nodes.find(n => n.type === 'KSampler');
-            k.widgets.find(w => w.name === 'seed').value = Math.floor(Math.random() * 1e9);
-            k.widgets.find(w => w.name === 'steps').value = steps;
-        }""",
-        steps,
-    )
-    await page.keyboard.press("Escape")
-
-
-async def close_dialogs(page: Page) -> None:
-    """Escape whatever dialog is open (the first visit's template browser opens late)."""
-    overlay = page.locator("[data-testid=dialog-overlay]")
-    for _ in range(50):
-        if not await overlay.count() or not await overlay.first.is_visible():
-            return
-        await page.keyboard.press("Escape")
-        await page.wait_for_timeout(100)
-
-
-async def run(page: Page) -> str:
-    """Click Run; returns the prompt id the server gave."""
-    await close_dialogs(page)
-    async with page.expect_response(lambda r: r.url.endswith("/api/prompt")) as answer:
-        await page.click("button[data-testid='queue-button']")
-    response = await answer.value
-    assert response.status == 200, await response.text()
-    prompt_id: str = (await response.json())["prompt_id"]
-    return prompt_id
-
-
 async def test_the_page_loads_for_its_owner_with_no_failed_requests(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     workshop: Workshop,
 ) -> None:
     context = await logged_in(browser, workshop, "user001")
@@ -148,7 +70,7 @@ async def test_the_page_loads_for_its_owner_with_no_failed_requests(
 
 
 async def test_run_shows_progress_then_the_image_and_a_second_participant_sees_none_of_it(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     workshop: Workshop,
 ) -> None:
     alice_ctx = await logged_in(browser, workshop, "user001")
@@ -213,7 +135,7 @@ def tiny_png(path: Path) -> Path:
 
 
 async def test_an_uploaded_image_runs_through_load_image(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     workshop: Workshop,
     tmp_path: Path,
 ) -> None:
@@ -270,7 +192,7 @@ async def job_status(workshop: Workshop, user: str, prompt_id: str) -> str:
 
 
 async def test_cancel_from_the_ui_stops_the_running_job(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     slow_workshop: Workshop,
 ) -> None:
     context = await logged_in(browser, slow_workshop, "user001")
@@ -294,7 +216,7 @@ async def test_cancel_from_the_ui_stops_the_running_job(
 
 
 async def test_the_page_works_after_a_reload_mid_job(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     slow_workshop: Workshop,
 ) -> None:
     context = await logged_in(browser, slow_workshop, "user001")
@@ -335,7 +257,7 @@ OLDER_FRONTEND = os.environ.get("CW_TEST_FRONTEND_DIR")
     reason="set CW_TEST_FRONTEND_DIR to another frontend's static/ (e.g. 1.27.10's) to check it",
 )
 async def test_an_older_frontend_that_polls_queue_and_history_works(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     proc, workshop = start_workshop(

@@ -38,7 +38,6 @@ from websockets.typing import Origin
 
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.settings import Settings
-from tests.conftest import make_settings
 from tests.support.nginx import (
     SITE_CONF,
     Directive,
@@ -59,6 +58,7 @@ from tests.support.nginx import (
     size,
 )
 from tests.support.servers import serve
+from tests.support.settings import make_settings
 
 MiB = 2**20
 PUBLIC_HOST = "workshop.example.org"  # what a browser on the standard port 443 sends as Host

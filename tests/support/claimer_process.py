@@ -9,24 +9,25 @@ import sys
 
 from redis.asyncio import Redis
 
-from queue_manager.core.ids import WorkerId
+from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.requirements import Capabilities
-from queue_manager.service.queue import QueueService
-from queue_manager.settings import Settings
+from queue_manager.store import JobStore, ScriptRunner, WorkerStore
+from queue_manager.store.keys import Keys
 
 
-async def slot(svc: QueueService, wid: WorkerId, claimed: list[str]) -> None:
-    await svc.workers.register(wid, Capabilities(frozenset({"SaveImage"})), {})
-    while (job := await svc.jobs.claim(wid)) is not None:
+async def slot(jobs: JobStore, workers: WorkerStore, wid: WorkerId, claimed: list[JobId]) -> None:
+    await workers.register(wid, Capabilities(frozenset({"SaveImage"})), {})
+    while (job := await jobs.claim(wid)) is not None:
         claimed.append(job.id)
-        await svc.jobs.complete(job.id, wid, job.attempts, [])
+        await jobs.complete(job.id, wid, job.attempts, [])
 
 
 async def main(url: str, prefix: str, name: str) -> None:
     redis = Redis.from_url(url, decode_responses=True)
-    svc = QueueService(Settings(redis_url=url, key_prefix=prefix, max_running_per_user=-1), redis)
-    claimed: list[str] = []
-    await asyncio.gather(*(slot(svc, WorkerId(f"{name}-{i}"), claimed) for i in range(4)))
+    runner = ScriptRunner(redis, Keys(prefix))
+    jobs, workers = JobStore(runner), WorkerStore(runner)
+    claimed: list[JobId] = []
+    await asyncio.gather(*(slot(jobs, workers, WorkerId(f"{name}-{i}"), claimed) for i in range(4)))
     await redis.aclose()
     print(json.dumps(claimed))
 

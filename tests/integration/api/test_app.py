@@ -13,7 +13,7 @@ from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.errors import JobNotFound, LimitExceeded, PromptRejected, QueueManagerError
 from queue_manager.core.ids import UserId
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

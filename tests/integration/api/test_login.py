@@ -10,7 +10,7 @@ import pytest
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store.accounts import AccountStore, Role
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

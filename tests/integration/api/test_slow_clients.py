@@ -8,7 +8,6 @@ import base64
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import websockets
@@ -19,19 +18,8 @@ from queue_manager.core.ids import UserId
 from queue_manager.core.jobs import Lane
 from queue_manager.service.queue import QueueService
 from queue_manager.store.keys import Keys
-from tests.conftest import prompt
-from tests.support.participants import PASSWORD, app  # noqa: F401
-from tests.support.servers import serve
-
-
-@pytest.fixture
-async def base(app: FastAPI) -> AsyncIterator[str]:  # noqa: F811
-    async with serve(app) as url:
-        yield url
-
-
-def _auth(name: str) -> str:
-    return "Basic " + base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()
+from tests.support.jobs import prompt
+from tests.support.participants import basic
 
 
 async def frozen_client(base: str, path: str, name: str) -> socket.socket:
@@ -46,7 +34,7 @@ async def frozen_client(base: str, path: str, name: str) -> socket.socket:
         (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nAuthorization: {_auth(name)}\r\n\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: {basic(name)['Authorization']}\r\n\r\n"
         ).encode()
     )
     head = b""
@@ -58,7 +46,7 @@ async def frozen_client(base: str, path: str, name: str) -> socket.socket:
 
 @pytest.mark.parametrize("path", ["/admin/ws", "/user001/ws"])
 async def test_a_client_that_never_reads_does_not_delay_the_others(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
     base: str,
     path: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -76,7 +64,7 @@ async def test_a_client_that_never_reads_does_not_delay_the_others(
     )
     frozen = await frozen_client(base, path, name)
     url = base.replace("http", "ws", 1) + path
-    headers = {"Authorization": _auth(name)}
+    headers = basic(name)
     async with websockets.connect(url, additional_headers=headers, max_size=None) as ok:
         await ok.send(json.dumps({"type": "workshop.subscribe"}))
         for _ in range(60):  # ~12 MB per socket: far more than the frozen one can buffer

@@ -17,7 +17,8 @@ from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.service.queue import QueueService
-from tests.conftest import make_settings, prompt, user
+from tests.support.jobs import prompt, user
+from tests.support.settings import make_settings
 
 CAPS = {"node_types": ["SaveImage", "EmptyImage", "KSampler"], "info": {"gpu": "sim"}}
 

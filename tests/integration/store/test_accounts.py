@@ -1,22 +1,12 @@
-"""Accounts: argon2-hashed passwords in Redis, and the operator's `users` command."""
+"""Accounts: argon2-hashed passwords in Redis."""
 
 from __future__ import annotations
-
-import os
-import subprocess
 
 import pytest
 from redis.asyncio import Redis
 
-from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store.accounts import Account, AccountError, AccountStore, Role
 from queue_manager.store.keys import Keys
-from tests.support.cli import run_cli
-
-
-@pytest.fixture
-def accounts(redis: Redis, prefix: str) -> AccountStore:
-    return AccountStore(redis, Keys(prefix))
 
 
 async def test_an_account_verifies_only_with_its_password(accounts: AccountStore) -> None:
@@ -63,23 +53,3 @@ async def test_an_account_is_added_once_reset_and_removed(accounts: AccountStore
     assert await accounts.all() == []
     with pytest.raises(AccountError):
         await accounts.reset("user001", "third password")
-
-
-def test_operators_manage_accounts_from_the_command_line(
-    redis_server: RedisServer, prefix: str
-) -> None:
-    env = {**os.environ, "CW_REDIS_URL": redis_server.url, "CW_KEY_PREFIX": prefix}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(env, "users", *args)
-
-    added = cli("add", "user007")
-    assert added.returncode == 0, added.stdout + added.stderr
-    name, role, password = added.stdout.split()
-    assert (name, role, len(password) >= 12) == ("user007", "participant", True)
-    assert cli("add", "teacher", "--role", "instructor", "--password", "given-pass").returncode == 0
-    assert cli("list").stdout.split() == ["teacher", "instructor", "user007", "participant"]
-    assert cli("add", "user007").returncode == 1
-    assert cli("reset", "user007").returncode == 0
-    assert cli("remove", "user007").returncode == 0
-    assert cli("list").stdout.split() == ["teacher", "instructor"]

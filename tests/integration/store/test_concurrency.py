@@ -8,21 +8,28 @@ import sys
 from collections import Counter
 
 import pytest
+from redis.asyncio import Redis
 
 from queue_manager.cli.redis_server import RedisServer
-from queue_manager.core.jobs import JobStatus, Lane
-from queue_manager.service.queue import QueueService
-from tests.conftest import prompt, user
+from queue_manager.core.jobs import JobStatus
+from queue_manager.store import ControlStore, JobStore
+from queue_manager.store.keys import Keys
+from tests.support.jobs import new_job, user
 from tests.support.paths import ROOT
 
 
 @pytest.mark.slow
 async def test_two_processes_claiming_concurrently_never_double_claim(
-    service: QueueService, redis_server: RedisServer, prefix: str
+    jobs: JobStore,
+    control: ControlStore,
+    redis: Redis,
+    keys: Keys,
+    redis_server: RedisServer,
+    prefix: str,
 ) -> None:
     n = 3000
-    await service.control.set_room_limits(max_queued=-1)
-    ids = [(await service.submit(user(i % 20), Lane.NORMAL, prompt())).id for i in range(n)]
+    await control.set_room_limits(max_queued=-1)
+    ids = [(await jobs.submit(new_job(user(i % 20)))).id for i in range(n)]
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -43,6 +50,6 @@ async def test_two_processes_claiming_concurrently_never_double_claim(
     assert all(len(got) > 0 for got in per_process), "both processes must have taken part"
     assert max(claimed.values()) == 1, "a job was handed out twice"
     assert set(claimed) == set(ids)
-    stats = await service.redis.hgetall(service._keys.stats)
+    stats = await redis.hgetall(keys.stats)
     assert stats.get(JobStatus.COMPLETED.value) == str(n)
     assert int(stats.get(JobStatus.RUNNING.value, 0)) == 0

@@ -21,55 +21,17 @@ from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import Job, JobStatus, Lane
 from queue_manager.service.queue import QueueService
-from tests.conftest import make_settings, user
+from tests.support.graphs import SAVE, sampler
+from tests.support.jobs import user
 from tests.support.paths import ROOT
 from tests.support.servers import serve
+from tests.support.settings import make_settings
 from tests.support.simulator import RunningSimulator, serve_simulator
 from worker.agent import Agent
 from worker.comfy_client import ComfyClient
 from worker.manager_client import ManagerClient
 from worker.settings import WorkerSettings
 from worker.simulator.runtime import SimulatorConfig
-
-SAVE = {
-    "1": {
-        "class_type": "EmptyImage",
-        "inputs": {"width": 32, "height": 24, "batch_size": 1, "color": 0x3366CC},
-    },
-    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "t/e2e"}},
-}
-
-
-def sampler(steps: int) -> dict[str, Any]:
-    return {
-        "4": {
-            "class_type": "CheckpointLoaderSimple",
-            "inputs": {"ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"},
-        },
-        "5": {
-            "class_type": "EmptyLatentImage",
-            "inputs": {"width": 64, "height": 64, "batch_size": 1},
-        },
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": 1,
-                "steps": steps,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "s"}},
-    }
 
 
 @dataclass

@@ -15,8 +15,9 @@ from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.ids import WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
-from tests.conftest import make_settings, user
+from tests.support.jobs import user
 from tests.support.servers import serve
+from tests.support.settings import make_settings
 from worker.agent import Agent
 from worker.comfy_client import ComfyClient
 from worker.manager_client import ManagerClient

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,13 +11,12 @@ import pytest
 import websockets
 from fastapi import FastAPI
 
-from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.service.queue import QueueService
-from tests.integration.api.participant.test_queue import Gpu, simple_prompt
-from tests.integration.api.participant.test_socket import basic
-from tests.support.participants import PASSWORD, alice, app, bob, nobody, teacher  # noqa: F401
-from tests.support.servers import serve
+from tests.support.gpu import Gpu
+from tests.support.graphs import simple_prompt
+from tests.support.participants import PASSWORD, basic
 
 CONTROLS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/admin/api/queue/pause", None),
@@ -36,17 +34,9 @@ CONTROLS: list[tuple[str, str, dict[str, Any] | None]] = [
 ]
 
 
-def service_of(app: FastAPI) -> QueueService:  # noqa: F811
+def service_of(app: FastAPI) -> QueueService:
     service: QueueService = app.state.service
     return service
-
-
-@pytest.fixture
-async def gpu(app: FastAPI) -> Gpu:  # noqa: F811
-    token = await app.state.tokens.create(WorkerId("gpu1"))
-    g = Gpu(app, {"Authorization": f"Bearer {token}"})
-    await g.register()
-    return g
 
 
 async def submit(client: httpx.AsyncClient, user: str = "user001") -> str:
@@ -58,8 +48,8 @@ async def submit(client: httpx.AsyncClient, user: str = "user001") -> str:
 
 @pytest.mark.parametrize(("method", "path", "body"), CONTROLS)
 async def test_participants_get_403_and_nobody_401_on_every_admin_route(
-    alice: httpx.AsyncClient,  # noqa: F811
-    nobody: httpx.AsyncClient,  # noqa: F811
+    alice: httpx.AsyncClient,
+    nobody: httpx.AsyncClient,
     method: str,
     path: str,
     body: dict[str, Any] | None,
@@ -72,7 +62,7 @@ async def test_participants_get_403_and_nobody_401_on_every_admin_route(
 
 
 async def test_every_control_is_documented_in_the_openapi_schema(
-    teacher: httpx.AsyncClient,  # noqa: F811
+    teacher: httpx.AsyncClient,
 ) -> None:
     schema = (await teacher.get("/openapi.json")).json()
     for method, path, _ in CONTROLS:
@@ -82,17 +72,17 @@ async def test_every_control_is_documented_in_the_openapi_schema(
 
 
 async def test_the_state_shows_queue_positions_running_jobs_workers_and_users(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
-    bob: httpx.AsyncClient,  # noqa: F811
-    teacher: httpx.AsyncClient,  # noqa: F811
-    gpu: Gpu,
+    app: FastAPI,
+    alice: httpx.AsyncClient,
+    bob: httpx.AsyncClient,
+    teacher: httpx.AsyncClient,
+    online_gpu: Gpu,
 ) -> None:
     a1, a2 = await submit(alice), await submit(alice)
     b1 = await submit(bob, "user002")
-    running = await gpu.claim()
+    running = await online_gpu.claim()
     assert running["id"] == a1
-    await gpu.tell(running, "job.progress", value=3, max=10, node="1")
+    await online_gpu.tell(running, "job.progress", value=3, max=10, node="1")
     state = (await teacher.get("/admin/api/state")).json()
     assert [(j["id"], j["position"]) for j in state["queue"]] == [(b1, 1), (a2, 2)]
     assert state["lanes"]["normal"] == 2
@@ -111,20 +101,20 @@ async def test_the_state_shows_queue_positions_running_jobs_workers_and_users(
 
 
 async def test_controls_steer_the_room(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
-    bob: httpx.AsyncClient,  # noqa: F811
-    teacher: httpx.AsyncClient,  # noqa: F811
-    gpu: Gpu,
+    app: FastAPI,
+    alice: httpx.AsyncClient,
+    bob: httpx.AsyncClient,
+    teacher: httpx.AsyncClient,
+    online_gpu: Gpu,
 ) -> None:
     service = service_of(app)
     a1 = await submit(alice)
     b1 = await submit(bob, "user002")
     assert (await teacher.post("/admin/api/queue/pause")).status_code == 200
-    assert (await gpu.client.post("/worker/v1/claim", params={"wait": 0})).status_code == 204
+    assert (await online_gpu.client.post("/worker/v1/claim", params={"wait": 0})).status_code == 204
     await teacher.post("/admin/api/queue/resume")
     await teacher.post(f"/admin/api/jobs/{b1}/front")
-    assert (await gpu.claim())["id"] == b1
+    assert (await online_gpu.claim())["id"] == b1
     r = await teacher.post(f"/admin/api/jobs/{a1}/priority", json={"priority": "instructor"})
     assert r.status_code == 200
     assert (await service.jobs.get(JobId(a1))).lane is Lane.INSTRUCTOR
@@ -160,13 +150,7 @@ async def test_controls_steer_the_room(
     assert (await teacher.post("/admin/api/workers/nope/drain")).status_code == 404
 
 
-@pytest.fixture
-async def base(app: FastAPI) -> AsyncIterator[str]:  # noqa: F811
-    async with serve(app) as url:
-        yield url
-
-
-async def test_the_admin_socket_sends_state_then_live_events(base: str, gpu: Gpu) -> None:
+async def test_the_admin_socket_sends_state_then_live_events(base: str, online_gpu: Gpu) -> None:
     url = base.replace("http", "ws", 1) + "/admin/ws"
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(url, additional_headers=basic("user001"))
@@ -195,13 +179,13 @@ def basic_pair(name: str) -> tuple[str, str]:
 
 
 async def test_metrics_report_jobs_lanes_workers_and_observed_waits(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
-    gpu: Gpu,
+    app: FastAPI,
+    alice: httpx.AsyncClient,
+    online_gpu: Gpu,
 ) -> None:
     await submit(alice)
-    job = await gpu.claim()
-    await gpu.complete(job, [])
+    job = await online_gpu.claim()
+    await online_gpu.complete(job, [])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://qm"
     ) as client:
@@ -221,9 +205,9 @@ async def test_metrics_report_jobs_lanes_workers_and_observed_waits(
 
 
 async def test_the_dashboard_page_is_for_the_instructor_only(
-    alice: httpx.AsyncClient,  # noqa: F811
-    nobody: httpx.AsyncClient,  # noqa: F811
-    teacher: httpx.AsyncClient,  # noqa: F811
+    alice: httpx.AsyncClient,
+    nobody: httpx.AsyncClient,
+    teacher: httpx.AsyncClient,
 ) -> None:
     page = await teacher.get("/admin/")
     assert page.status_code == 200 and "<html" in page.text.lower()

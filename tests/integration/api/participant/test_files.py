@@ -2,8 +2,6 @@
 `/internal/files`) against the real app: ComfyUI 0.25.0's answers, on that participant's own
 folders only, whatever the name, field, annotation or link tries."""
 
-# ruff: noqa: F811  (the fixtures are imported by name and taken as parameters)
-
 from __future__ import annotations
 
 import io
@@ -24,9 +22,8 @@ from queue_manager.core.ids import UserId
 from queue_manager.storage.files import FileStore, Kind
 from queue_manager.storage.listing import input_exists, input_images
 from queue_manager.store.accounts import Role
-from tests.conftest import make_settings
 from tests.support import participants as accounts
-from tests.support.participants import alice, app, bob, nobody, teacher  # noqa: F401
+from tests.support.settings import make_settings
 
 ALICE = UserId("user001")
 BOB = UserId("user002")

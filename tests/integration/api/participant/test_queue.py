@@ -6,81 +6,20 @@ each test sees the participant's view of a job as it moves through the real queu
 
 from __future__ import annotations
 
-import gzip
 import json
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from queue_manager.core.ids import JobId, UserId, WorkerId
+from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import JobStatus, Lane
-from queue_manager.service import catalog
 from queue_manager.service.queue import QueueService
-from tests.support.participants import alice, app, bob, nobody, teacher  # noqa: F401
-
-BUNDLED = json.loads(catalog.BUNDLED.read_text())
-
-
-def simple_prompt(prefix: str = "cw/test") -> dict[str, Any]:
-    return {
-        "1": {
-            "class_type": "EmptyImage",
-            "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0},
-        },
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}},
-    }
+from tests.support.gpu import BUNDLED, Gpu
+from tests.support.graphs import simple_prompt
 
 
-class Gpu:
-    """A worker acting through the worker API, as the agent does."""
-
-    def __init__(self, app: FastAPI, headers: dict[str, str]) -> None:  # noqa: F811
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://qm", headers=headers
-        )
-
-    async def register(self, object_info: dict[str, Any] | None = None) -> None:
-        info = object_info or BUNDLED
-        r = await self.client.post(
-            "/worker/v1/register", json={"node_types": sorted(info), "info": {"gpu": "sim"}}
-        )
-        assert r.status_code == 204, r.text
-        body = gzip.compress(json.dumps(info).encode())
-        r = await self.client.put(
-            "/worker/v1/object_info", content=body, headers={"Content-Encoding": "gzip"}
-        )
-        assert r.status_code == 204, r.text
-
-    async def claim(self) -> dict[str, Any]:
-        r = await self.client.post("/worker/v1/claim", params={"wait": 0})
-        assert r.status_code == 200, r.text
-        job: dict[str, Any] = r.json()
-        return job
-
-    async def tell(self, job: dict[str, Any], kind: str, **data: Any) -> None:
-        r = await self.client.post(
-            f"/worker/v1/jobs/{job['id']}/events",
-            json={"attempt": job["attempt"], "type": kind, "data": data},
-        )
-        assert r.status_code == 204, r.text
-
-    async def complete(self, job: dict[str, Any], outputs: list[dict[str, Any]]) -> None:
-        r = await self.client.post(
-            f"/worker/v1/jobs/{job['id']}/complete",
-            json={"attempt": job["attempt"], "outputs": outputs},
-        )
-        assert r.status_code == 204, r.text
-
-
-@pytest.fixture
-async def gpu(app: FastAPI) -> Gpu:  # noqa: F811
-    token = await app.state.tokens.create(WorkerId("gpu1"))
-    return Gpu(app, {"Authorization": f"Bearer {token}"})
-
-
-def service_of(app: FastAPI) -> QueueService:  # noqa: F811
+def service_of(app: FastAPI) -> QueueService:
     service: QueueService = app.state.service
     return service
 
@@ -93,7 +32,7 @@ async def queue_prompt(client: httpx.AsyncClient, prompt: Any, **extra: Any) -> 
 
 
 async def test_before_any_gpu_a_prompt_is_queued_and_held_with_a_reason(
-    alice: httpx.AsyncClient,  # noqa: F811
+    alice: httpx.AsyncClient,
 ) -> None:
     r = await queue_prompt(alice, simple_prompt(), client_id="page-1")
     assert r.status_code == 200, r.text
@@ -107,7 +46,7 @@ async def test_before_any_gpu_a_prompt_is_queued_and_held_with_a_reason(
 
 
 async def test_with_a_worker_catalogue_prompts_are_validated_like_comfyui(
-    alice: httpx.AsyncClient,  # noqa: F811
+    alice: httpx.AsyncClient,
     gpu: Gpu,
 ) -> None:
     await gpu.register()
@@ -129,9 +68,9 @@ async def test_with_a_worker_catalogue_prompts_are_validated_like_comfyui(
 
 
 async def test_identity_and_priority_come_from_the_login_never_the_body(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
-    teacher: httpx.AsyncClient,  # noqa: F811
+    app: FastAPI,
+    alice: httpx.AsyncClient,
+    teacher: httpx.AsyncClient,
 ) -> None:
     r = await queue_prompt(alice, simple_prompt(), number=-100, front=True, user="teacher")
     job = await service_of(app).jobs.get(JobId(r.json()["prompt_id"]))
@@ -142,9 +81,9 @@ async def test_identity_and_priority_come_from_the_login_never_the_body(
 
 
 async def test_a_participant_cannot_use_another_participants_api(
-    alice: httpx.AsyncClient,  # noqa: F811
-    bob: httpx.AsyncClient,  # noqa: F811
-    nobody: httpx.AsyncClient,  # noqa: F811
+    alice: httpx.AsyncClient,
+    bob: httpx.AsyncClient,
+    nobody: httpx.AsyncClient,
 ) -> None:
     assert (
         await bob.post("/user001/api/prompt", json={"prompt": simple_prompt()})
@@ -155,8 +94,8 @@ async def test_a_participant_cannot_use_another_participants_api(
 
 
 async def test_oversized_and_malformed_requests_get_clear_errors_and_queue_nothing(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
+    app: FastAPI,
+    alice: httpx.AsyncClient,
 ) -> None:
     huge = simple_prompt()
     huge["2"]["inputs"]["filename_prefix"] = "x" * 5_000_000
@@ -172,8 +111,8 @@ async def test_oversized_and_malformed_requests_get_clear_errors_and_queue_nothi
 
 
 async def test_over_the_per_user_limit_the_refusal_is_readable(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
+    app: FastAPI,
+    alice: httpx.AsyncClient,
 ) -> None:
     await service_of(app).control.set_user(UserId("user001"), max_queued=1)
     assert (await queue_prompt(alice, simple_prompt())).status_code == 200
@@ -183,7 +122,7 @@ async def test_over_the_per_user_limit_the_refusal_is_readable(
 
 
 async def test_a_state_changing_request_from_another_origin_is_refused(
-    alice: httpx.AsyncClient,  # noqa: F811
+    alice: httpx.AsyncClient,
 ) -> None:
     r = await alice.post(
         "/user001/api/prompt",
@@ -203,9 +142,9 @@ async def test_a_state_changing_request_from_another_origin_is_refused(
 
 
 async def test_queue_delete_and_clear_touch_only_the_users_waiting_jobs(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
-    bob: httpx.AsyncClient,  # noqa: F811
+    app: FastAPI,
+    alice: httpx.AsyncClient,
+    bob: httpx.AsyncClient,
 ) -> None:
     a1 = (await queue_prompt(alice, simple_prompt())).json()["prompt_id"]
     a2 = (await queue_prompt(alice, simple_prompt())).json()["prompt_id"]
@@ -228,9 +167,9 @@ async def test_queue_delete_and_clear_touch_only_the_users_waiting_jobs(
 
 
 async def test_a_finished_job_reads_like_comfyuis_history_and_jobs_api(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
-    bob: httpx.AsyncClient,  # noqa: F811
+    app: FastAPI,
+    alice: httpx.AsyncClient,
+    bob: httpx.AsyncClient,
     gpu: Gpu,
 ) -> None:
     await gpu.register()
@@ -287,9 +226,9 @@ async def test_a_finished_job_reads_like_comfyuis_history_and_jobs_api(
 
 
 async def test_interrupt_stops_only_the_users_own_running_job(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
-    bob: httpx.AsyncClient,  # noqa: F811
+    app: FastAPI,
+    alice: httpx.AsyncClient,
+    bob: httpx.AsyncClient,
     gpu: Gpu,
 ) -> None:
     await gpu.register()
@@ -309,7 +248,7 @@ async def test_interrupt_stops_only_the_users_own_running_job(
     assert entry["status"]["messages"][-1][0] == "execution_interrupted"
 
 
-async def test_jobs_query_errors_match_comfyui(alice: httpx.AsyncClient) -> None:  # noqa: F811
+async def test_jobs_query_errors_match_comfyui(alice: httpx.AsyncClient) -> None:
     r = await alice.get("/user001/api/jobs", params={"status": "bogus"})
     assert r.status_code == 400
     assert r.json() == {
@@ -320,7 +259,7 @@ async def test_jobs_query_errors_match_comfyui(alice: httpx.AsyncClient) -> None
     assert r.json() == {"error": "limit must be a positive integer"}
 
 
-async def test_both_route_forms_answer(alice: httpx.AsyncClient) -> None:  # noqa: F811
+async def test_both_route_forms_answer(alice: httpx.AsyncClient) -> None:
     for path in ("/user001/queue", "/user001/api/queue", "/user001/history", "/user001/api/jobs"):
         assert (await alice.get(path)).status_code == 200, path
 
@@ -329,8 +268,8 @@ async def test_both_route_forms_answer(alice: httpx.AsyncClient) -> None:  # noq
 
 
 async def test_object_info_comes_from_the_workers_with_the_users_own_inputs(
-    app: FastAPI,  # noqa: F811
-    alice: httpx.AsyncClient,  # noqa: F811
+    app: FastAPI,
+    alice: httpx.AsyncClient,
     gpu: Gpu,
 ) -> None:
     fallback = (await alice.get("/user001/api/object_info")).json()
@@ -353,7 +292,7 @@ async def test_object_info_comes_from_the_workers_with_the_users_own_inputs(
     assert (await alice.get("/user001/api/models/nope")).status_code == 404
 
 
-async def test_features_extensions_and_stats(alice: httpx.AsyncClient) -> None:  # noqa: F811
+async def test_features_extensions_and_stats(alice: httpx.AsyncClient) -> None:
     features = (await alice.get("/user001/api/features")).json()
     assert features["supports_preview_metadata"] is True
     assert features["max_upload_size"] == 100 * 2**20

@@ -4,10 +4,8 @@ user's own jobs, in ComfyUI's order, and nothing of anyone else's."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import struct
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,22 +14,11 @@ import websockets
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 
-from queue_manager.core.ids import WorkerId
-from tests.integration.api.participant.test_queue import Gpu, simple_prompt
-from tests.support.participants import PASSWORD, app  # noqa: F401
-from tests.support.servers import serve
+from tests.support.gpu import Gpu
+from tests.support.graphs import simple_prompt
+from tests.support.participants import PASSWORD, basic
 
 FLAGS = json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
-
-
-@pytest.fixture
-async def base(app: FastAPI) -> AsyncIterator[str]:  # noqa: F811
-    async with serve(app) as url:
-        yield url
-
-
-def basic(name: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()}
 
 
 async def connect(base: str, name: str, path: str | None = None, **kw: Any) -> ClientConnection:
@@ -64,14 +51,6 @@ async def until(ws: ClientConnection, kind: str) -> dict[str, Any]:
     while (m := await next_json(ws))["type"] != kind:
         pass
     return m
-
-
-@pytest.fixture
-async def gpu(app: FastAPI) -> Gpu:  # noqa: F811
-    token = await app.state.tokens.create(WorkerId("gpu1"))
-    g = Gpu(app, {"Authorization": f"Bearer {token}"})
-    await g.register()
-    return g
 
 
 async def test_the_first_frame_is_status_with_a_sid_and_flags_are_negotiated(base: str) -> None:
@@ -108,7 +87,7 @@ async def test_other_users_and_other_origins_cannot_open_the_socket(
 
 async def test_a_run_gives_comfyuis_messages_in_order_to_the_submitting_page_only(
     base: str,
-    gpu: Gpu,
+    online_gpu: Gpu,
 ) -> None:
     page = await connect(base, "user001", "/user001/ws?clientId=tab-a")
     other_tab = await connect(base, "user001", "/user001/ws?clientId=tab-b")
@@ -126,18 +105,18 @@ async def test_a_run_gives_comfyuis_messages_in_order_to_the_submitting_page_onl
             "type": "status",
             "data": {"status": {"exec_info": {"queue_remaining": 1}}},
         }
-        job = await gpu.claim()
-        await gpu.tell(job, "job.started")
-        await gpu.tell(job, "job.executing", node="1")
-        await gpu.tell(job, "job.progress", value=3, max=10, node="1")
+        job = await online_gpu.claim()
+        await online_gpu.tell(job, "job.started")
+        await online_gpu.tell(job, "job.executing", node="1")
+        await online_gpu.tell(job, "job.progress", value=3, max=10, node="1")
         preview = b"\x89PNG fake preview bytes"
-        r = await gpu.client.put(
+        r = await online_gpu.client.put(
             f"/worker/v1/jobs/{job_id}/preview",
             params={"attempt": job["attempt"], "mime": "image/png"},
             content=preview,
         )
         assert r.status_code == 204
-        await gpu.tell(job, "job.executing", node="2")
+        await online_gpu.tell(job, "job.executing", node="2")
         out = {
             "filename": "t_00001_.png",
             "subfolder": "cw",
@@ -146,8 +125,8 @@ async def test_a_run_gives_comfyuis_messages_in_order_to_the_submitting_page_onl
             "node_id": "2",
             "media": "images",
         }
-        await gpu.tell(job, "job.executed", node="2", files=[out], output={})
-        await gpu.complete(job, [out])
+        await online_gpu.tell(job, "job.executed", node="2", files=[out], output={})
+        await online_gpu.complete(job, [out])
 
     kinds = []
     binary: bytes | None = None
@@ -195,16 +174,18 @@ async def test_a_run_gives_comfyuis_messages_in_order_to_the_submitting_page_onl
         await ws.close()
 
 
-async def test_a_reload_mid_run_catches_up_with_the_running_node(base: str, gpu: Gpu) -> None:
+async def test_a_reload_mid_run_catches_up_with_the_running_node(
+    base: str, online_gpu: Gpu
+) -> None:
     async with httpx.AsyncClient(base_url=base, auth=("user001", PASSWORD)) as alice:
         r = await alice.post(
             "/user001/api/prompt", json={"prompt": simple_prompt(), "client_id": "tab-a"}
         )
     job_id = r.json()["prompt_id"]
-    job = await gpu.claim()
-    await gpu.tell(job, "job.started")
-    await gpu.tell(job, "job.executing", node="1")
-    await gpu.tell(job, "job.progress", value=5, max=20, node="1")
+    job = await online_gpu.claim()
+    await online_gpu.tell(job, "job.started")
+    await online_gpu.tell(job, "job.executing", node="1")
+    await online_gpu.tell(job, "job.progress", value=5, max=20, node="1")
     async with await connect(base, "user001", "/user001/ws?clientId=tab-a") as page:
         assert (await next_json(page))["type"] == "status"
         assert (await next_json(page))["type"] == "execution_start"
@@ -214,7 +195,7 @@ async def test_a_reload_mid_run_catches_up_with_the_running_node(base: str, gpu:
 
 
 async def test_the_extension_gets_positions_and_the_broadcast(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
     base: str,
 ) -> None:
     async with await connect(base, "user001") as page:

@@ -6,7 +6,6 @@ test reads those files, so tests/data does not keep them).
 """
 
 # The client fixtures are imported by name, and each test names them again as parameters.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -23,17 +22,8 @@ from fastapi import FastAPI
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store.accounts import AccountStore
-from tests.conftest import make_settings
-from tests.support.participants import (  # noqa: F401
-    ACCOUNTS,
-    PASSWORD,
-    alice,
-    app,
-    bob,
-    client_for,
-    nobody,
-    teacher,
-)
+from tests.support.participants import ACCOUNTS, PASSWORD, client_for
+from tests.support.settings import make_settings
 
 A = "/user001/api"
 WORKFLOW = (
