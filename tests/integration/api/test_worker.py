@@ -11,14 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
 from queue_manager.service.queue import QueueService
-from tests.support.jobs import prompt, user
+from tests.support.jobs import in_claim, prompt, user
 from tests.support.settings import make_settings
+from tests.support.waiting import until
 
 CAPS = {"node_types": ["SaveImage", "EmptyImage", "KSampler"], "info": {"gpu": "sim"}}
 
@@ -70,14 +72,16 @@ async def test_claim_returns_204_when_nothing_is_there(stack: Stack) -> None:
     assert r.status_code == 204
 
 
-async def test_a_job_runs_end_to_end_through_the_api(stack: Stack) -> None:
+async def test_a_job_runs_end_to_end_through_the_api(
+    stack: Stack, redis: Redis, prefix: str
+) -> None:
     auth = await registered(stack)
     sent = prompt("EmptyImage", "SaveImage")
     sent["1"]["_meta"] = {"title": "Save"}  # type: ignore[index]
     waiting = asyncio.create_task(
         stack.client.post("/worker/v1/claim", params={"wait": 20}, headers=auth)
     )
-    await asyncio.sleep(0.05)
+    await until(lambda: in_claim(redis, prefix, "gpu1"), 5, "the long poll waiting")
     job = await stack.service.submit(
         user(1), Lane.NORMAL, sent, client_id="abc", extra_data={"extra_pnginfo": {"w": 1}}
     )
@@ -124,7 +128,7 @@ async def test_a_job_runs_end_to_end_through_the_api(stack: Stack) -> None:
         f"{base}/complete", json={"attempt": 1, "outputs": [stored]}, headers=auth
     )
     assert r.status_code == 204
-    done = await stack.service.jobs.get(job.id)
+    done = await stack.service.user_job(user(1), job.id)
     assert done.status is JobStatus.COMPLETED
     assert done.outputs == [stored]
 
@@ -182,7 +186,7 @@ async def test_a_worker_cannot_touch_a_job_it_does_not_hold(stack: Stack) -> Non
     ]
     for response in await asyncio.gather(*attempts):
         assert response.status_code == 409, response.text
-    assert (await stack.service.jobs.get(job.id)).status is JobStatus.RUNNING
+    assert (await stack.service.user_job(user(1), job.id)).status is JobStatus.RUNNING
     assert not (stack.data / "outputs").exists()
 
 
@@ -190,7 +194,7 @@ async def test_cancelled_job_answers_409_to_its_worker(stack: Stack) -> None:
     auth = await registered(stack)
     job = await stack.service.submit(user(1), Lane.NORMAL, prompt())
     await stack.client.post("/worker/v1/claim", headers=auth)
-    await stack.service.jobs.cancel(job.id, "by instructor")
+    await stack.service.cancel_own(user(1), [job.id], "by instructor")
     r = await stack.client.post(
         "/worker/v1/heartbeat", json={"job_id": job.id, "attempt": 1}, headers=auth
     )
@@ -207,7 +211,7 @@ async def test_worker_failure_is_recorded_with_comfyuis_error(stack: Stack) -> N
         f"/worker/v1/jobs/{job.id}/fail", json={"attempt": 1, "error": error}, headers=auth
     )
     assert r.status_code == 204
-    failed = await stack.service.jobs.get(JobId(job.id))
+    failed = await stack.service.user_job(user(1), JobId(job.id))
     assert failed.status is JobStatus.FAILED
     assert failed.error is not None
     assert json.loads(failed.error.model_dump_json())["node_type"] == "KSampler"

@@ -77,6 +77,7 @@ def _stop_up(proc: subprocess.Popen[str]) -> str:
 def test_up_runs_a_whole_local_workshop_and_stops_everything(tmp_path: Path) -> None:
     import asyncio
 
+    from queue_manager.core.ids import UserId
     from queue_manager.core.jobs import Lane
     from queue_manager.service.queue import QueueService
     from queue_manager.settings import Settings
@@ -114,9 +115,10 @@ def test_up_runs_a_whole_local_workshop_and_stops_everything(tmp_path: Path) -> 
                     "inputs": {"images": ["1", 0], "filename_prefix": "up"},
                 },
             }
-            job = await svc.submit("user001", Lane.NORMAL, prompt)  # type: ignore[arg-type]
+            owner = UserId("user001")
+            job = await svc.submit(owner, Lane.NORMAL, prompt)
             for _ in range(600):
-                status = (await svc.jobs.get(job.id)).status.value
+                status = (await svc.user_job(owner, job.id)).status.value
                 if status in ("completed", "failed", "cancelled"):
                     break
                 await asyncio.sleep(0.05)

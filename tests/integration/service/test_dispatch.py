@@ -148,9 +148,9 @@ async def test_a_job_handed_over_to_a_claim_that_went_away_goes_back_to_the_queu
     w = await add_worker(live)
     assert await live.jobs.claim(w, wait=True) is None  # now idle
     job = await live.submit(user(1), Lane.NORMAL, prompt())  # handed to the inbox
-    assert (await live.jobs.get(job.id)).status is JobStatus.RUNNING
+    assert (await live.user_job(user(1), job.id)).status is JobStatus.RUNNING
     await live._abandon_claim(w, None)
-    again = await live.jobs.get(job.id)
+    again = await live.user_job(user(1), job.id)
     assert again.status is JobStatus.QUEUED
     assert "not delivered" in again.timeline[-1].reason
 
@@ -159,7 +159,7 @@ async def test_a_handed_over_job_cancelled_before_pickup_is_not_run(live: QueueS
     w = await add_worker(live)
     assert await live.jobs.claim(w, wait=True) is None
     job = await live.submit(user(1), Lane.NORMAL, prompt())
-    await live.jobs.cancel(job.id, "changed my mind")
+    await live.cancel_own(user(1), [job.id], "changed my mind")
     assert await live.jobs.claim(w) is None
 
 

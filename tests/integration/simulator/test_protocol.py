@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 from tests.support.captures import capture
 from tests.support.simulator import RunningSimulator, serve_simulator
@@ -52,6 +53,27 @@ async def run_and_collect(
                 and msg["data"]["prompt_id"] == prompt_id
             ):
                 return prompt_id, seen
+
+
+_IDLE = {"status": {"exec_info": {"queue_remaining": 0}}}
+Frame = dict[str, Any] | bytes
+
+
+def _is(frame: Frame, kind: str, **data: Any) -> bool:
+    if isinstance(frame, bytes) or frame["type"] != kind:
+        return False
+    return all(frame["data"].get(k) == v for k, v in data.items())
+
+
+async def read_types(ws: ClientConnection, last: Callable[[Frame], bool]) -> list[str]:
+    """The types of the frames read until one that `last` is true of (that one included)."""
+    kinds = []
+    while True:
+        raw = await asyncio.wait_for(ws.recv(), 10)
+        frame: Frame = raw if isinstance(raw, bytes) else json.loads(raw)
+        kinds.append("binary" if isinstance(frame, bytes) else str(frame["type"]))
+        if last(frame):
+            return kinds
 
 
 def types(messages: list[dict[str, Any] | bytes]) -> list[str]:
@@ -131,19 +153,13 @@ async def test_prompt_without_client_id_sends_no_per_job_events(
         await ws.recv()
         r = await http.post("/api/prompt", json={"prompt": workflow})
         prompt_id = r.json()["prompt_id"]
-        for _ in range(200):
-            done = (await http.get(f"/api/history/{prompt_id}")).json()
-            if done:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
-        got: list[str] = []
-        while True:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 0.2)
-            except TimeoutError:
-                break
-            got.append(json.loads(raw)["type"] if isinstance(raw, str) else "binary")
+        # The run is over for this socket at the first status with an empty queue after the
+        # prompt's own progress_state; then everything the server sent before its answer to a
+        # first feature_flags frame has arrived (a socket's frames are sent in order).
+        got = await read_types(ws, lambda f: _is(f, "progress_state", prompt_id=prompt_id))
+        got += await read_types(ws, lambda f: f == {"type": "status", "data": _IDLE})
+        await ws.send(json.dumps({"type": "feature_flags", "data": {}}))
+        got += (await read_types(ws, lambda f: _is(f, "feature_flags")))[:-1]
     assert set(got) <= {"status", "progress_state", "progress", "binary"}
 
 

@@ -8,30 +8,67 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
+from redis.asyncio import Redis
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
-from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Job, JobStatus, Lane
 from queue_manager.service.queue import QueueService
 from tests.support.graphs import SAVE, sampler
-from tests.support.jobs import user
+from tests.support.jobs import in_claim, user
 from tests.support.paths import ROOT
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 from tests.support.simulator import RunningSimulator, serve_simulator
+from tests.support.waiting import until
 from worker.agent import Agent
 from worker.comfy_client import ComfyClient
-from worker.manager_client import ManagerClient
+from worker.manager_client import Assignment, ManagerClient
 from worker.settings import WorkerSettings
 from worker.simulator.runtime import SimulatorConfig
+
+OWNER = user(1)  # whose jobs these are, unless a test says otherwise
+
+
+@dataclass
+class Claims:
+    """How each claim of an in-process agent ended, numbered in the order they began: "job",
+    "nothing" (the long poll ran out: 204) or the name of the error that refused it."""
+
+    begun: int = 0
+    ended: list[tuple[int, str]] = field(default_factory=list)
+
+    def watch(self, manager: ManagerClient) -> None:
+        real = manager.claim
+
+        async def claim() -> Assignment | None:
+            self.begun += 1
+            number = self.begun
+            try:
+                got = await real()
+            except Exception as exc:
+                self.ended.append((number, type(exc).__name__))
+                raise
+            self.ended.append((number, "nothing" if got is None else "job"))
+            return got
+
+        manager.claim = claim  # type: ignore[method-assign]
+
+    def mark(self) -> int:
+        """A point in time: claims that begin later are "after" it."""
+        return self.begun
+
+    def after(self, mark: int) -> list[str]:
+        """How the claims that began after `mark` ended, so far."""
+        return [outcome for number, outcome in self.ended if number > mark]
 
 
 @dataclass
@@ -42,8 +79,9 @@ class Stack:
     sim: RunningSimulator
     tokens: Any
     tmp: Path
+    claims: dict[str, Claims] = field(default_factory=dict)
 
-    async def worker_settings(self, name: str) -> WorkerSettings:
+    async def worker_settings(self, name: str, claim_wait: float = 1.0) -> WorkerSettings:
         token = await self.tokens.create(WorkerId(name))
         return WorkerSettings(
             manager_url=self.qm_url,  # type: ignore[arg-type]
@@ -51,16 +89,18 @@ class Stack:
             comfyui_url=self.sim.url,  # type: ignore[arg-type]
             name=name,
             heartbeat_seconds=0.2,
-            claim_wait_seconds=1.0,
+            claim_wait_seconds=claim_wait,
             request_timeout_seconds=10.0,
             progress_interval_seconds=0.05,
             work_dir=self.tmp / f"work-{name}",
         )
 
     @contextlib.asynccontextmanager
-    async def agent(self, name: str = "gpu1") -> AsyncIterator[Agent]:
-        settings = await self.worker_settings(name)
+    async def agent(self, name: str = "gpu1", claim_wait: float = 1.0) -> AsyncIterator[Agent]:
+        settings = await self.worker_settings(name, claim_wait)
         manager = ManagerClient(settings)
+        self.claims[name] = Claims()
+        self.claims[name].watch(manager)
         comfy = ComfyClient(settings.comfyui_url.unicode_string(), 10.0)
         agent = Agent(settings, manager, comfy)
         task = asyncio.create_task(agent.run())
@@ -102,8 +142,8 @@ class Stack:
         await until(lambda: self._registered(name))
         return proc
 
-    async def job(self, job_id: JobId) -> Job:
-        return await self.service.jobs.get(job_id)
+    async def job(self, job_id: JobId, owner: UserId = OWNER) -> Job:
+        return await self.service.user_job(owner, job_id)
 
     async def finished(self, job_id: JobId, timeout: float = 30) -> Job:
         async def done() -> bool:
@@ -113,11 +153,9 @@ class Stack:
         return await self.job(job_id)
 
 
-async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+def agent_warnings(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    """How many of the in-process agent's WARNING lines so far contain `text`."""
+    return sum(r.name == "worker.agent" and text in r.getMessage() for r in caplog.records)
 
 
 @pytest.fixture
@@ -176,7 +214,7 @@ async def test_cancelling_a_running_job_interrupts_it_on_comfyui(stack: Stack) -
             return bool(stack.sim.sim.state.running)
 
         await until(sampling)
-        await stack.service.jobs.cancel(submitted.id, "by instructor")
+        await stack.service.cancel_own(user(1), [submitted.id], "by instructor")
 
         async def interrupted() -> bool:
             done = stack.sim.sim.state.history.get(submitted.id)
@@ -187,10 +225,12 @@ async def test_cancelling_a_running_job_interrupts_it_on_comfyui(stack: Stack) -
 
 
 async def test_a_job_whose_node_types_a_worker_lacks_never_reaches_it(stack: Stack) -> None:
-    async with stack.agent():
+    async with stack.agent(claim_wait=0.2):
         odd = {"1": {"class_type": "NotOnThisGPU", "inputs": {}}}
         submitted = await stack.service.submit(user(1), Lane.NORMAL, odd)
-        await asyncio.sleep(1.0)  # several claims come and go meanwhile
+        mark = stack.claims["gpu1"].mark()
+        # A whole claim made while the job was queued came back with nothing for this GPU.
+        await until(lambda: "nothing" in stack.claims["gpu1"].after(mark), 10, "an empty claim")
         job = await stack.job(submitted.id)
     assert job.status is JobStatus.QUEUED
     assert job.attempts == 0
@@ -256,7 +296,9 @@ async def test_a_worker_killed_mid_job_loses_it_and_another_finishes_it_once(
 
 
 @pytest.mark.slow
-async def test_a_sigtermed_worker_finishes_its_job_first(stack: Stack) -> None:
+async def test_a_sigtermed_worker_finishes_its_job_first(
+    stack: Stack, redis: Redis, prefix: str
+) -> None:
     proc = await stack.process_agent("polite")
     submitted = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=20))
 
@@ -269,13 +311,15 @@ async def test_a_sigtermed_worker_finishes_its_job_first(stack: Stack) -> None:
     job = await stack.job(submitted.id)
     assert job.status is JobStatus.COMPLETED, job.error
     assert job.attempts == 1
+    # The process is gone, and no claim of it waits in the queue manager: a job submitted now
+    # could only reach it by a hand-over inside the submission itself.
+    assert not await in_claim(redis, prefix, "polite")
     later = await stack.service.submit(user(2), Lane.NORMAL, SAVE)
-    await asyncio.sleep(0.5)
-    assert (await stack.job(later.id)).status is JobStatus.QUEUED  # it claimed no more
+    assert (await stack.job(later.id, user(2))).status is JobStatus.QUEUED  # it claimed no more
 
 
 async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
-    redis_server: RedisServer, prefix: str, tmp_path: Path
+    redis_server: RedisServer, prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(
         redis_server,
@@ -307,8 +351,13 @@ async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
             await until(given_back)
             job = await stack.job(submitted.id)
             assert "given back by worker gpu1" in job.timeline[-1].reason
-            await asyncio.sleep(0.5)
+            # The agent claims nothing until its ComfyUI answers again: it is trying to
+            # register anew, and failing.
+            given_back_at = stack.claims["gpu1"].mark()
+            failures = agent_warnings(caplog, "registration failed")
+            await until(lambda: agent_warnings(caplog, "registration failed") > failures)
             assert (await stack.job(submitted.id)).status is JobStatus.QUEUED  # not re-claimed
+            assert stack.claims["gpu1"].after(given_back_at) == []
             async with serve_simulator(tmp_path / "sim2", SimulatorConfig(), port=port):
                 done = await stack.finished(submitted.id, timeout=40)
     assert done.status is JobStatus.COMPLETED, done.error
@@ -319,7 +368,9 @@ async def test_a_drained_worker_stays_connected_and_resumes_when_told(stack: Sta
     async with stack.agent() as agent:
         await stack.service.set_worker_state(WorkerId("gpu1"), "draining")
         submitted = await stack.service.submit(user(1), Lane.NORMAL, SAVE)
-        await asyncio.sleep(0.5)
+        mark = stack.claims["gpu1"].mark()
+        # It asked again while the job was queued, and was refused.
+        await until(lambda: "JobLost" in stack.claims["gpu1"].after(mark), 10, "a refused claim")
         assert (await stack.job(submitted.id)).status is JobStatus.QUEUED
         assert not agent.draining.is_set()  # still running, just not claiming
         await stack.service.set_worker_state(WorkerId("gpu1"), "online")
@@ -362,7 +413,9 @@ async def test_a_large_output_is_copied_with_flat_agent_memory(
             }
             submitted = await stack.service.submit(user(1), Lane.NORMAL, prompt)
             peak = baseline
+            deadline = asyncio.get_running_loop().time() + 60
             while not (await stack.job(submitted.id)).status.is_final:
+                assert asyncio.get_running_loop().time() < deadline, "the job did not finish"
                 peak = max(peak, agent.memory_info().rss)
                 await asyncio.sleep(0.005)
             job = await stack.job(submitted.id)
@@ -377,7 +430,7 @@ async def test_a_large_output_is_copied_with_flat_agent_memory(
 
 
 async def test_an_agent_started_before_the_queue_manager_connects_when_it_comes_up(
-    redis_server: RedisServer, prefix: str, tmp_path: Path
+    redis_server: RedisServer, prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from queue_manager.cli.redis_server import free_port
 
@@ -394,14 +447,15 @@ async def test_an_agent_started_before_the_queue_manager_connects_when_it_comes_
         manager, comfy = ManagerClient(ws), ComfyClient(sim.url, 10.0)
         agent = Agent(ws, manager, comfy)
         task = asyncio.create_task(agent.run())
-        await asyncio.sleep(1.0)  # nobody answers: the agent retries with backoff
+        # Nobody answers: the agent retries with backoff, and keeps running.
+        await until(lambda: agent_warnings(caplog, "registration failed") >= 2)
         assert not task.done()
         second = create_app(settings)
         async with serve(second, port):
             svc: QueueService = second.state.service
             submitted = await svc.submit(user(1), Lane.NORMAL, SAVE)
             deadline = asyncio.get_running_loop().time() + 30
-            while not (job := await svc.jobs.get(submitted.id)).status.is_final:
+            while not (job := await svc.user_job(OWNER, submitted.id)).status.is_final:
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.05)
             agent.drain()
@@ -428,7 +482,7 @@ async def test_text_outputs_are_kept_on_the_job(stack: Stack) -> None:
 
 
 async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
-    redis_server: RedisServer, prefix: str, tmp_path: Path
+    redis_server: RedisServer, prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from queue_manager.cli.redis_server import free_port
 
@@ -453,13 +507,15 @@ async def test_a_job_survives_a_queue_manager_restart_in_its_middle(
                 return bool(sim.sim.state.running)
 
             await until(sampling)
-        # The queue manager is gone mid-run (a deploy, a crash) and comes back a moment later.
-        await asyncio.sleep(0.5)
+        # The queue manager is gone mid-run (a deploy, a crash) and comes back once the agent
+        # has noticed.
+        beats = agent_warnings(caplog, "heartbeat failed")
+        await until(lambda: agent_warnings(caplog, "heartbeat failed") > beats)
         second = create_app(settings)
         async with serve(second, port):
             svc: QueueService = second.state.service
             deadline = asyncio.get_running_loop().time() + 30
-            while not (job := await svc.jobs.get(submitted.id)).status.is_final:
+            while not (job := await svc.user_job(OWNER, submitted.id)).status.is_final:
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.05)
             agent.drain()

@@ -62,7 +62,7 @@ async def test_a_job_runs_on_a_real_comfyui_and_its_outputs_are_copied(
             }
             submitted = await service.submit(user(1), Lane.NORMAL, prompt)
             for _ in range(600):
-                job = await service.jobs.get(submitted.id)
+                job = await service.user_job(user(1), submitted.id)
                 if job.status.is_final:
                     break
                 await asyncio.sleep(0.1)

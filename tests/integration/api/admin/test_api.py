@@ -117,11 +117,11 @@ async def test_controls_steer_the_room(
     assert (await online_gpu.claim())["id"] == b1
     r = await teacher.post(f"/admin/api/jobs/{a1}/priority", json={"priority": "instructor"})
     assert r.status_code == 200
-    assert (await service.jobs.get(JobId(a1))).lane is Lane.INSTRUCTOR
+    assert (await service.user_job(UserId("user001"), JobId(a1))).lane is Lane.INSTRUCTOR
     bad = await teacher.post(f"/admin/api/jobs/{a1}/priority", json={"priority": "vip"})
     assert bad.status_code == 422
     await teacher.post(f"/admin/api/jobs/{a1}/cancel")
-    assert (await service.jobs.get(JobId(a1))).status is JobStatus.CANCELLED
+    assert (await service.user_job(UserId("user001"), JobId(a1))).status is JobStatus.CANCELLED
     again = await teacher.post(f"/admin/api/jobs/{a1}/cancel")
     assert again.status_code == 409
     missing = await teacher.post("/admin/api/jobs/00000000-0000-4000-8000-000000000000/cancel")

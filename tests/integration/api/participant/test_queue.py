@@ -13,7 +13,7 @@ import httpx
 from fastapi import FastAPI
 
 from queue_manager.core.ids import JobId, UserId
-from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.core.jobs import Job, JobStatus, Lane
 from queue_manager.service.queue import QueueService
 from tests.support.gpu import BUNDLED, Gpu
 from tests.support.graphs import simple_prompt
@@ -22,6 +22,10 @@ from tests.support.graphs import simple_prompt
 def service_of(app: FastAPI) -> QueueService:
     service: QueueService = app.state.service
     return service
+
+
+async def job_of(app: FastAPI, owner: str, job_id: str) -> Job:
+    return await service_of(app).user_job(UserId(owner), JobId(job_id))
 
 
 async def queue_prompt(client: httpx.AsyncClient, prompt: Any, **extra: Any) -> httpx.Response:
@@ -73,10 +77,10 @@ async def test_identity_and_priority_come_from_the_login_never_the_body(
     teacher: httpx.AsyncClient,
 ) -> None:
     r = await queue_prompt(alice, simple_prompt(), number=-100, front=True, user="teacher")
-    job = await service_of(app).jobs.get(JobId(r.json()["prompt_id"]))
+    job = await job_of(app, "user001", r.json()["prompt_id"])
     assert job.user == "user001" and job.lane is Lane.NORMAL
     r = await teacher.post("/teacher/api/prompt", json={"prompt": simple_prompt()})
-    job = await service_of(app).jobs.get(JobId(r.json()["prompt_id"]))
+    job = await job_of(app, "teacher", r.json()["prompt_id"])
     assert job.user == "teacher" and job.lane is Lane.INSTRUCTOR
 
 
@@ -157,13 +161,13 @@ async def test_queue_delete_and_clear_touch_only_the_users_waiting_jobs(
     # Bob names Alice's job: nothing happens to it.
     r = await bob.post("/user002/api/queue", json={"delete": [a1]})
     assert r.status_code == 200 and r.content == b""
-    assert (await service_of(app).jobs.get(JobId(a1))).status is JobStatus.QUEUED
+    assert (await job_of(app, "user001", a1)).status is JobStatus.QUEUED
     await alice.post("/user001/api/queue", json={"delete": [a1, b1]})
-    assert (await service_of(app).jobs.get(JobId(a1))).status is JobStatus.CANCELLED
-    assert (await service_of(app).jobs.get(JobId(b1))).status is JobStatus.QUEUED
+    assert (await job_of(app, "user001", a1)).status is JobStatus.CANCELLED
+    assert (await job_of(app, "user002", b1)).status is JobStatus.QUEUED
     await alice.post("/user001/api/queue", json={"clear": True})
-    assert (await service_of(app).jobs.get(JobId(a2))).status is JobStatus.CANCELLED
-    assert (await service_of(app).jobs.get(JobId(b1))).status is JobStatus.QUEUED
+    assert (await job_of(app, "user001", a2)).status is JobStatus.CANCELLED
+    assert (await job_of(app, "user002", b1)).status is JobStatus.QUEUED
 
 
 async def test_a_finished_job_reads_like_comfyuis_history_and_jobs_api(
@@ -236,12 +240,12 @@ async def test_interrupt_stops_only_the_users_own_running_job(
     await gpu.claim()
     await bob.post("/user002/api/interrupt", json={"prompt_id": job_id})
     await bob.post("/user002/api/interrupt")
-    assert (await service_of(app).jobs.get(JobId(job_id))).status is JobStatus.RUNNING
+    assert (await job_of(app, "user001", job_id)).status is JobStatus.RUNNING
     await alice.post("/user001/api/interrupt", json={"prompt_id": "some-other-id"})
-    assert (await service_of(app).jobs.get(JobId(job_id))).status is JobStatus.RUNNING
+    assert (await job_of(app, "user001", job_id)).status is JobStatus.RUNNING
     r = await alice.post("/user001/api/interrupt", json={})
     assert r.status_code == 200
-    assert (await service_of(app).jobs.get(JobId(job_id))).status is JobStatus.CANCELLED
+    assert (await job_of(app, "user001", job_id)).status is JobStatus.CANCELLED
     listed = (await alice.get("/user001/api/jobs")).json()["jobs"]
     assert listed[0]["status"] == "cancelled"
     entry = (await alice.get(f"/user001/api/history/{job_id}")).json()[job_id]
