@@ -13,7 +13,8 @@ from tests.support.graphs import sampler
 from tests.support.pages import Frames, load_default_graph, logged_in, open_page, run
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
-pytestmark = pytest.mark.slow
+# Whole workshops driven in Chromium: tens of seconds each here, more on a slow machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from playwright.async_api import Browser
 from tests.support.pages import Frames, PageLog, load_default_graph, logged_in, open_page, run
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
-pytestmark = pytest.mark.slow
+# Whole workshops driven in Chromium: tens of seconds each here, more on a slow machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # What the real ComfyUI also answers 404 on a first visit (PROTOCOL.md section 11): no
 # user.css, no saved workflows or subgraphs yet, no template pack logos.

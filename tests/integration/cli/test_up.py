@@ -74,6 +74,7 @@ def _stop_up(proc: subprocess.Popen[str]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # starts, stops and restarts a whole workshop
 def test_up_runs_a_whole_local_workshop_and_stops_everything(tmp_path: Path) -> None:
     import asyncio
 

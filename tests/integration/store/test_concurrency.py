@@ -19,6 +19,7 @@ from tests.support.paths import ROOT
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # 3000 jobs; each claimer process may take up to 120 s
 async def test_two_processes_claiming_concurrently_never_double_claim(
     jobs: JobStore,
     control: ControlStore,
