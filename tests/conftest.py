@@ -1,19 +1,16 @@
 """Session-wide fixtures: one private redis-server per test session, a fresh key prefix per
-test, a clock that moves only when told, and cheap password hashing everywhere."""
+test, and cheap password hashing everywhere."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
-from redis.asyncio import Redis
 
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store import accounts
-from queue_manager.store.connection import connect
-from tests.support.clock import FakeClock
 
 _prefixes = itertools.count()
 
@@ -38,16 +35,5 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture
 def prefix() -> str:
+    """Every test's keys start with a prefix of its own: a clean database it owns."""
     return f"t{next(_prefixes)}:"
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = connect(redis_server.url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
