@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,12 +14,15 @@ from queue_manager.api.auth import Sessions
 from queue_manager.api.sockets import encode
 from queue_manager.service.workshop import open_workshop
 from queue_manager.settings import Settings
+from queue_manager.store.scripts import Clock
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock = time.time) -> FastAPI:
+    """`clock` is the workshop's wall clock (tests move it: leases, sessions, login back-off)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_workshop(settings, encode) as workshop:
+        async with open_workshop(settings, encode, clock) as workshop:
             app.state.service = workshop.queue
             app.state.accounts = workshop.accounts
             app.state.files = workshop.files
