@@ -33,6 +33,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time) -> FastAPI:
                 int(settings.session_hours * 3600),
                 settings.cookie_secure,
             )
+            app.state.trusted_proxies = settings.trusted_networks()
             yield
 
     app = FastAPI(title="Comfy Workshop queue manager", version=__version__, lifespan=lifespan)

@@ -10,12 +10,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from queue_manager.core.ids import WorkerId
-from queue_manager.service.accounts import Accounts
+from queue_manager.service.accounts import Accounts, open_accounts
 from queue_manager.service.queue import QueueService
 from queue_manager.service.room_feed import Encoder, RoomFeed
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
-from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
 from queue_manager.store.scripts import Clock
@@ -47,7 +46,8 @@ async def open_workshop(
         room_feed = RoomFeed(queue, encode)
         async with queue.running():
             try:
-                yield Workshop(queue, Accounts(AccountStore(redis, keys)), files, room_feed, tokens)
+                accounts = open_accounts(redis, settings, clock)
+                yield Workshop(queue, accounts, files, room_feed, tokens)
             finally:
                 await room_feed.close()
     finally:
