@@ -9,6 +9,7 @@ every process at the next request, and its open sockets are told through the eve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -19,7 +20,7 @@ from queue_manager.core.errors import AccountNotFound, LoginThrottled
 from queue_manager.core.ids import SessionId, UserId, new_session_id
 from queue_manager.core.throttling import address_bucket
 from queue_manager.settings import Settings
-from queue_manager.store.accounts import AccountStore
+from queue_manager.store.accounts import AccountStore, fingerprint
 from queue_manager.store.keys import Keys
 from queue_manager.store.scripts import Clock, ScriptRunner
 from queue_manager.store.throttle import LoginThrottle
@@ -45,6 +46,7 @@ class Accounts:
         self._throttle = throttle
         self._session_seconds = session_hours * 3600
         self._clock = clock
+        self._checking: dict[tuple[object, ...], asyncio.Task[AccountRecord | None]] = {}
 
     async def get(self, name: str) -> Account | None:
         return await self._store.get(name)
@@ -118,16 +120,30 @@ class Accounts:
 
     async def _checked(self, name: str, password: str, address: str) -> AccountRecord | None:
         """The record if the password is right. A success remembered from the last minutes
-        passes at once; anything else asks the throttle first, then argon2."""
+        passes at once. Otherwise the same check already under way (a script's burst of HTTP
+        Basic requests) is shared: one throttle charge and one argon2 for the lot, so a burst
+        of right passwords is never refused for the attempts it has in flight."""
         record = await self._store.record(name)
         if record is not None and self._store.remembered(record, password):
             return record
         bucket = address_bucket(address)
+        key = (*fingerprint(name, record, password), bucket)
+        check = self._checking.get(key)
+        if check is None:
+            check = asyncio.ensure_future(self._check(name, password, record, bucket))
+            self._checking[key] = check
+            check.add_done_callback(lambda _: self._checking.pop(key, None))
+        return await asyncio.shield(check)  # one caller giving up does not cancel the others'
+
+    async def _check(
+        self, name: str, password: str, record: AccountRecord | None, bucket: str
+    ) -> AccountRecord | None:
+        """Ask the throttle first, then argon2."""
         wait = await self._throttle.attempt(name, bucket)
         if wait > 0:
             # DEBUG: a storm would otherwise log a line per refused guess. The failures that
             # reached argon2 (which the throttle keeps few) are logged by `log_in`.
-            log.debug("login throttled user=%s address=%s wait=%.1fs", name, address, wait)
+            log.debug("login throttled user=%s address=%s wait=%.1fs", name, bucket, wait)
             raise LoginThrottled(name, wait)
         if not await self._store.password_matches(record, password):
             return None

@@ -113,7 +113,8 @@ class AccountStore:
         or removal ends it at once; it saves scripts that send HTTP Basic on every request
         from paying argon2 each time.
         """
-        return self._verified.get(self._cache_key(record, password), 0.0) > time.monotonic()
+        key = fingerprint(record.account.name, record, password)
+        return self._verified.get(key, 0.0) > time.monotonic()
 
     async def password_matches(self, record: AccountRecord | None, password: str) -> bool:
         """Argon2 (deliberately slow: tens of ms of CPU), in a thread, never on the event loop;
@@ -127,7 +128,8 @@ class AccountStore:
             return False
         if len(self._verified) > _CACHE_SIZE:
             self._verified.clear()
-        self._verified[self._cache_key(record, password)] = time.monotonic() + _CACHE_SECONDS
+        key = fingerprint(record.account.name, record, password)
+        self._verified[key] = time.monotonic() + _CACHE_SECONDS
         return True
 
     async def verify(self, name: str, password: str) -> Account | None:
@@ -171,7 +173,9 @@ class AccountStore:
         if not await self._scripts.run("account_update", name, reason, *pairs):
             raise AccountError(f"no account {name}")
 
-    @staticmethod
-    def _cache_key(record: AccountRecord, password: str) -> tuple[str, bytes, str]:
-        digest = hmac.new(_CACHE_KEY, password.encode(), hashlib.sha256).digest()
-        return (record.account.name, digest, record.password_hash)
+
+def fingerprint(name: str, record: AccountRecord | None, password: str) -> tuple[str, bytes, str]:
+    """Names one password check (name, a keyed hash of the password, the stored hash) without
+    holding anything that could be used as the password."""
+    digest = hmac.new(_CACHE_KEY, password.encode(), hashlib.sha256).digest()
+    return (name, digest, record.password_hash if record else "")

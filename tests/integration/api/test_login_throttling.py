@@ -5,6 +5,7 @@ a room behind one NAT are not locked out. Time is a fake clock: nothing here wai
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -73,17 +74,20 @@ async def fail(c: httpx.AsyncClient, name: str, times: int, **kw: Any) -> None:
 
 
 class CountingHasher:
-    """The tests' cheap argon2, counting the verifications it is asked for."""
+    """The tests' cheap argon2, counting the verifications it is asked for; `cost` seconds
+    each (in argon2's thread, as real argon2 takes tens of ms) when a test wants overlap."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.verified = 0
+        self.cost = 0.0
 
     def hash(self, password: str) -> str:
         return str(self.inner.hash(password))
 
     def verify(self, stored: str, password: str) -> bool:
         self.verified += 1
+        time.sleep(self.cost)
         return bool(self.inner.verify(stored, password))
 
 
@@ -160,12 +164,22 @@ async def test_a_storm_of_guesses_runs_no_argon2_once_blocked(
     app: FastAPI, hasher: CountingHasher
 ) -> None:
     async with client(app) as c:
-        answers = await asyncio.gather(*(log_in(c, "user001", "wrong-password") for _ in range(30)))
+        answers = await asyncio.gather(*(log_in(c, "user001", f"guess-{n}") for n in range(30)))
         assert sorted(a.status_code for a in answers) == [401] * 3 + [429] * 27
         assert hasher.verified == 3
         for _ in range(20):
             assert (await c.get("/api/me", auth=("user001", "guess"))).status_code == 429
     assert hasher.verified == 3
+
+
+async def test_a_burst_of_right_basic_requests_is_never_refused_and_checked_once(
+    app: FastAPI, hasher: CountingHasher
+) -> None:
+    hasher.cost = 0.05  # the burst arrives while the first check is still running
+    async with client(app, auth=("user001", PASSWORD)) as script:
+        answers = await asyncio.gather(*(script.get("/api/me") for _ in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert hasher.verified == 1
 
 
 async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(app: FastAPI) -> None:
