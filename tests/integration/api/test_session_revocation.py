@@ -5,17 +5,23 @@ open sockets of an ended session are closed; HTTP Basic follows the password."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import websockets
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.users import run_users_command
+from queue_manager.core.accounts import Role
+from queue_manager.core.ids import SessionId
 from queue_manager.settings import Settings
+from queue_manager.store.accounts import AccountStore
+from queue_manager.store.keys import Keys
 from tests.participant_app import PASSWORD, app, client_for  # noqa: F401
 from tests.servers import serve
 
@@ -82,6 +88,16 @@ async def test_logout_ends_only_the_session_it_is_sent_from(app: FastAPI) -> Non
         await client.post("/logout")
     assert await me(app, laptop) == 401
     assert await me(app, phone) == 200
+
+
+async def test_logout_everywhere_ends_every_session_of_the_account(
+    app: FastAPI,  # noqa: F811
+) -> None:
+    laptop, phone = await log_in(app, "user001"), await log_in(app, "user001")
+    other = await log_in(app, "user002")
+    async with browser(app, laptop) as client:
+        assert (await client.post("/logout", data={"everywhere": "true"})).status_code == 303
+    assert [await me(app, laptop), await me(app, phone), await me(app, other)] == [401, 401, 200]
 
 
 async def test_a_validly_signed_cookie_without_a_live_session_is_refused(
@@ -181,16 +197,18 @@ async def test_another_process_on_the_same_redis_refuses_a_revoked_cookie(
     assert await me(second_app, signed_out) == 401
 
 
-async def test_basic_credentials_stop_working_at_once_after_a_reset(
+async def test_basic_credentials_stop_working_at_once_after_a_reset_in_every_process(
     app: FastAPI,  # noqa: F811
+    second_app: FastAPI,
 ) -> None:
-    async with client_for(app, "user001") as client:
-        assert (await client.get("/api/me")).status_code == 200  # a remembered success
+    async with client_for(app, "user001") as here, client_for(second_app, "user001") as there:
+        for client in (here, there):  # each process now remembers this success
+            assert (await client.get("/api/me")).status_code == 200
         await app.state.accounts.reset("user001", "a-new-password")
-        refused = await client.get("/api/me")
-        assert refused.status_code == 401
-        client.auth = ("user001", "a-new-password")
-        assert (await client.get("/api/me")).status_code == 200
+        for client in (here, there):
+            assert (await client.get("/api/me")).status_code == 401
+            client.auth = ("user001", "a-new-password")
+            assert (await client.get("/api/me")).status_code == 200
 
 
 async def _closed_with(ws: ClientConnection, timeout: float = 10.0) -> int | None:
@@ -226,3 +244,16 @@ async def test_open_sockets_of_an_ended_session_are_closed_in_every_process(
                 assert await _closed_with(page) == 1008
                 assert (await admin.post("/admin/api/users/teacher/sign-out")).is_success
                 assert await _closed_with(dashboard) == 1008
+
+
+async def test_a_login_checked_against_the_old_password_opens_no_session_after_a_reset(
+    redis: Redis, prefix: str
+) -> None:
+    store = AccountStore(redis, Keys(prefix))
+    await store.add("user001", Role.PARTICIPANT, PASSWORD)
+    checked = await store.record("user001")
+    assert checked is not None
+    await store.reset("user001", "a-new-password")  # lands while argon2 runs
+    assert not await store.open_session(checked, SessionId("late"), time.time() + 60)
+    again = await store.record("user001")
+    assert again is not None and dict(again.sessions) == {}
