@@ -73,8 +73,8 @@ def address_of(request: HTTPConnection) -> str:
     """The client's address: the peer's, or the one a trusted proxy passes on."""
     trusted: tuple[Network, ...] = request.app.state.trusted_proxies
     peer = request.client.host if request.client else None
-    headers = request.headers
-    return client_address(peer, headers.get("x-forwarded-for"), headers.get("x-real-ip"), trusted)
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))  # every line: proxies append
+    return client_address(peer, forwarded, request.headers.get("x-real-ip"), trusted)
 
 
 async def authenticate(request: HTTPConnection) -> Account | None:
