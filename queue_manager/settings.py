@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from queue_manager.core.ids import is_name
 from queue_manager.core.scheduling import Mode
+from queue_manager.core.throttling import LoginLimits, Network, parse_networks
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
@@ -70,6 +71,29 @@ class Settings(BaseSettings):
         default=False, description="Send the session cookie over HTTPS only (behind TLS: true)."
     )
 
+    # Logins: who is calling, and how wrong passwords are slowed (core/throttling.py)
+    trusted_proxies: str = Field(
+        default="127.0.0.0/8,::1",
+        description="Addresses or networks (comma-separated) whose X-Forwarded-For/X-Real-IP "
+        "name the client: the proxy in front (nginx on this host). Empty: trust none.",
+    )
+    login_free_failures: int = Field(
+        default=5, ge=1, description="Wrong passwords per account and address before waits."
+    )
+    login_address_free_failures: int = Field(
+        default=100, ge=1, description="Wrong passwords per address (all accounts): a room's NAT."
+    )
+    login_account_free_failures: int = Field(
+        default=50, ge=1, description="Wrong passwords per account (all addresses): then slowed."
+    )
+    login_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="The first wait; it doubles with each further failure."
+    )
+    login_max_backoff_seconds: float = Field(default=60.0, gt=0, description="The longest wait.")
+    login_failure_window_seconds: float = Field(
+        default=900.0, gt=0, description="Failures are forgotten this long after the last one."
+    )
+
     # Scheduling
     scheduling_mode: Mode = Mode.FAIR
     max_queued_per_user: int = Field(default=10, description="-1 for no limit; live-changeable.")
@@ -124,12 +148,43 @@ class Settings(BaseSettings):
                 f"CW_METRICS_TOKEN must be a random value of at least 16 characters "
                 f"(make one: {MAKE_A_SECRET}), or empty"
             )
+        self._consistent_logins()
         if not self.local_mode and self.has_placeholder_secret():
             raise ValueError(
                 f"CW_SECRET_KEY is a placeholder; set a real secret outside local mode "
                 f"(make one: {MAKE_A_SECRET})"
             )
         return self
+
+    def _consistent_logins(self) -> None:
+        try:
+            self.trusted_networks()
+        except ValueError as exc:
+            raise ValueError(
+                f"CW_TRUSTED_PROXIES holds addresses or networks, comma-separated ({exc})"
+            ) from None
+        if not (
+            self.login_backoff_seconds
+            <= self.login_max_backoff_seconds
+            <= self.login_failure_window_seconds
+        ):
+            raise ValueError(
+                "login waits need login_backoff_seconds <= login_max_backoff_seconds <= "
+                "login_failure_window_seconds, or a wait would outlive the failures behind it"
+            )
+
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    def login_limits(self) -> LoginLimits:
+        return LoginLimits(
+            free=self.login_free_failures,
+            address_free=self.login_address_free_failures,
+            account_free=self.login_account_free_failures,
+            backoff=self.login_backoff_seconds,
+            max_backoff=self.login_max_backoff_seconds,
+            window=self.login_failure_window_seconds,
+        )
 
     def has_placeholder_secret(self) -> bool:
         return self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS

@@ -302,7 +302,7 @@ function createUser() {
   c.q = limitInput("max_queued", "max queued");
   c.r = limitInput("max_running", "max running");
   c.limits.append(c.q, c.r, btn("save-limits", "Save"), btn("default-limits", "default", "ghost"));
-  c.act.append((c.toggle = btn("pause-user", "Pause")));
+  c.act.append((c.toggle = btn("pause-user", "Pause")), " ", btn("sign-out-user", "Sign out", "ghost"));
   return row;
 }
 
@@ -505,6 +505,12 @@ async function act(action, el) {
       const paused = action === "pause-user";
       return user && done(await api("POST", `/users/${path(user)}/pause`, { paused }), `${user} ${paused ? "paused" : "resumed"}`);
     }
+    case "sign-out-user":
+      if (!user || !window.confirm(`Sign ${user} out everywhere? Their open pages stop until they log in again.`)) return;
+      return done(await api("POST", `/users/${path(user)}/sign-out`), `${user} signed out everywhere`);
+    case "sign-out-room":
+      if (!window.confirm("Sign out every participant? Their open pages stop until they log in again. You stay signed in.")) return;
+      return done(await api("POST", "/sessions/sign-out"), "Every participant signed out");
     case "save-limits":
     case "default-limits": {
       if (!user) return;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,14 +12,17 @@ from queue_manager import __version__
 from queue_manager.api import admin, docs, errors, health, login, metrics, participant, worker
 from queue_manager.api.auth import Sessions
 from queue_manager.api.sockets import encode
+from queue_manager.core.clock import Clock
 from queue_manager.service.workshop import open_workshop
 from queue_manager.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock = time.time) -> FastAPI:
+    """`clock` is the workshop's wall clock (tests move it: leases, sessions, login back-off)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_workshop(settings, encode) as workshop:
+        async with open_workshop(settings, encode, clock) as workshop:
             app.state.service = workshop.queue
             app.state.accounts = workshop.accounts
             app.state.files = workshop.files
@@ -29,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
                 int(settings.session_hours * 3600),
                 settings.cookie_secure,
             )
+            app.state.trusted_proxies = settings.trusted_networks()
             yield
 
     # The API's description is served by `api.docs`, behind the instructor's login.

@@ -1,4 +1,5 @@
-"""Dependencies shared by routers: the service, the users' files, the calling worker."""
+"""Dependencies shared by routers: the service, the accounts, the users' files, the calling
+worker."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from queue_manager.core.ids import WorkerId
+from queue_manager.service.accounts import Accounts
 from queue_manager.service.queue import QueueService
 from queue_manager.storage.files import FileStore
 
@@ -14,6 +16,11 @@ from queue_manager.storage.files import FileStore
 def get_service(request: Request) -> QueueService:
     service: QueueService = request.app.state.service
     return service
+
+
+def get_accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
 
 
 def get_files(request: Request) -> FileStore:
@@ -32,5 +39,6 @@ async def get_worker(request: Request) -> WorkerId:
 
 
 Service = Annotated[QueueService, Depends(get_service)]
+AccountCases = Annotated[Accounts, Depends(get_accounts)]
 Files = Annotated[FileStore, Depends(get_files)]
 Worker = Annotated[WorkerId, Depends(get_worker)]

@@ -10,11 +10,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from queue_manager.contract.worker_api import ErrorCode
 from queue_manager.core.errors import (
+    AccountNotFound,
     FileMissing,
     InvalidTransition,
     JobNotFound,
     LeaseLost,
     LimitExceeded,
+    LoginThrottled,
     MalformedBody,
     PromptInvalid,
     PromptRejected,
@@ -46,6 +48,8 @@ STATUS: dict[type[QueueManagerError], int] = {
     UserDataInvalid: 400,
     UserDataMissing: 404,
     UserDataExists: 409,
+    AccountNotFound: 404,
+    LoginThrottled: 429,
 }
 
 
@@ -71,6 +75,13 @@ def status_for(exc: QueueManagerError) -> int:
     return _lookup(STATUS, exc) or 500
 
 
+def headers_for(exc: QueueManagerError) -> dict[str, str]:
+    """Headers that go with the status: how long a throttled login must wait."""
+    if isinstance(exc, LoginThrottled):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
 def error_body(kind: str, message: str, code: ErrorCode | None = None) -> dict[str, object]:
     """ComfyUI's error shape (`POST /prompt`'s 400), so the participant's page shows our
     message in its own error dialog; scripts read `error.type` / `error.message`, the worker
@@ -89,7 +100,7 @@ async def _domain_error(_: Request, exc: Exception) -> Response:
     if isinstance(exc, PromptInvalid):
         return JSONResponse(exc.body, status_code=400)  # ComfyUI's own validation answer
     body = error_body(type(exc).__name__, str(exc), _lookup(CODES, exc))
-    return JSONResponse(body, status_code=status_for(exc))
+    return JSONResponse(body, status_code=status_for(exc), headers=headers_for(exc))
 
 
 async def _user_data_error(_: Request, exc: Exception) -> PlainTextResponse:

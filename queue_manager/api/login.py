@@ -1,4 +1,5 @@
-"""The login page, logout, and `GET /api/me` (who the caller is)."""
+"""The login page, logout (this session, or with `everywhere` every session of the account),
+and `GET /api/me` (who the caller is)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from queue_manager.api.auth import CurrentAccount, Sessions
+from queue_manager.api.auth import CurrentAccount, Sessions, address_of, session_in
+from queue_manager.api.errors import headers_for, status_for
 from queue_manager.core.accounts import Account, Role
+from queue_manager.core.errors import LoginThrottled
 from queue_manager.service.accounts import Accounts
 
 router = APIRouter(tags=["accounts"])
@@ -56,17 +59,29 @@ async def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     accounts: Accounts = request.app.state.accounts
-    account = await accounts.log_in(username.strip().lower(), password)
-    if account is None:
+    try:
+        session = await accounts.log_in(username.strip().lower(), password, address_of(request))
+    except LoginThrottled as exc:
+        error = f"Too many attempts. Try again in {exc.retry_after} seconds."
+        return HTMLResponse(_page(next, error), status_for(exc), headers_for(exc))
+    if session is None:
         return HTMLResponse(_page(next, "Wrong name or password."), status_code=401)
-    response = RedirectResponse(safe_next(next, account), status_code=303)
+    response = RedirectResponse(safe_next(next, session.account), status_code=303)
     sessions: Sessions = request.app.state.sessions
-    sessions.issue(response, account)
+    sessions.issue(response, session)
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request) -> RedirectResponse:
+async def logout(request: Request, everywhere: Annotated[bool, Form()] = False) -> RedirectResponse:
+    """End this session; with `everywhere`, every session of the account (other browsers)."""
+    accounts: Accounts = request.app.state.accounts
+    if (session := session_in(request)) is not None:
+        name, session_id = session
+        if everywhere and await accounts.by_session(name, session_id) is not None:
+            await accounts.sign_out(name, by=name)
+        else:
+            await accounts.log_out(name, session_id)
     response = RedirectResponse("/login", status_code=303)
     sessions: Sessions = request.app.state.sessions
     sessions.clear(response)

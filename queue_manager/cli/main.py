@@ -41,10 +41,19 @@ def _parser() -> argparse.ArgumentParser:
         "--front-end-root", type=Path, help="serve this ComfyUI frontend folder at / (as ComfyUI)"
     )
     sub.add_parser("worker", help="run a GPU worker agent (settings: CW_WORKER_* variables)")
-    users = sub.add_parser("users", help="add, remove, list accounts or reset a password")
-    users.add_argument("action", choices=["add", "remove", "list", "reset"])
+    users = sub.add_parser(
+        "users",
+        help="add, remove, list accounts, reset a password or change a role "
+        "(reset, role and remove end the account's sessions)",
+    )
+    users.add_argument("action", choices=["add", "remove", "list", "reset", "role"])
     users.add_argument("name", nargs="?")
-    users.add_argument("--role", choices=["participant", "instructor"], default="participant")
+    users.add_argument(
+        "--role",
+        choices=["participant", "instructor"],
+        default="participant",
+        help="for add, and the new role for role",
+    )
     users.add_argument("--password", help="default: a random one, printed once")
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])

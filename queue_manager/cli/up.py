@@ -168,5 +168,8 @@ async def _serve(settings: Settings, before_exit: BeforeExit | None) -> None:
         # Frames are small JSON; compressing each one per socket cost 89 % of a core instead
         # of 49 % for 200 dashboards in benchmarks/fanout.py (browsers always offer deflate).
         ws_per_message_deflate=False,
+        # The app itself decides which proxy may name the client (CW_TRUSTED_PROXIES; login
+        # throttling counts by that address): uvicorn's own rewriting would be a second rule.
+        proxy_headers=False,
     )
     await Server(config, stopping, before_exit).serve()

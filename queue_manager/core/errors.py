@@ -13,6 +13,8 @@
      +-- UnsafePath             a file name that would leave a participant's folder
      +-- StorageLimit           a file larger than allowed
      +-- FileMissing            no such file in the user's folder
+     +-- AccountNotFound        no such account (the instructor signs out a name that is not one)
+     +-- LoginThrottled         too many wrong passwords lately: wait `retry_after` seconds
      +-- UserDataError          a user-data request answered in ComfyUI's plain-text words
           +-- UserDataInvalid   not doable as asked (400)
           +-- UserDataMissing   no such file or folder (404)
@@ -23,6 +25,7 @@ They are mapped to HTTP status codes in exactly one place, `queue_manager.api.er
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from queue_manager.core.ids import JobId, UserId, WorkerId
@@ -120,6 +123,21 @@ class FileMissing(QueueManagerError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no such file: {name}")
         self.name = name
+
+
+class AccountNotFound(QueueManagerError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no account {name}")
+        self.name = name
+
+
+class LoginThrottled(QueueManagerError):
+    """Refused before the password is even checked (see `core.throttling`)."""
+
+    def __init__(self, name: str, wait: float) -> None:
+        self.name = name
+        self.retry_after = max(1, math.ceil(wait))  # whole seconds, as Retry-After wants
+        super().__init__(f"too many attempts; try again in {self.retry_after} seconds")
 
 
 class UserDataError(QueueManagerError):

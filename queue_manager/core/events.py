@@ -38,6 +38,9 @@ class EventType(enum.StrEnum):
     WORKER_REMOVED = "worker.removed"
     # The room's controls (pause, limits, broadcast, a user's pause).
     CONTROL = "control"
+    # An account's sessions ended, or its password or role changed: its open sockets check
+    # again who they are (data: `reason`).
+    SIGNED_OUT = "account.signed_out"
 
 
 # A job has ended; nothing more happens to it.

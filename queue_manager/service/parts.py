@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from redis.asyncio import Redis
 
+from queue_manager.core.clock import Clock
 from queue_manager.core.ids import JobId
 from queue_manager.core.requirements import Requirements, hold_reason
 from queue_manager.core.workers import MAY_RUN_JOBS
@@ -19,7 +20,6 @@ from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store import ControlStore, JobStore, WorkerStore
 from queue_manager.store.room import RoomStore
-from queue_manager.store.scripts import Clock
 from queue_manager.store.tokens import TokenStore
 
 log = logging.getLogger("queue_manager.service")

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from queue_manager.core.clock import Clock
 from queue_manager.core.control import RoomControl
 from queue_manager.service.catalog import Catalog
 from queue_manager.service.dispatch import DispatchCases
@@ -36,7 +37,6 @@ from queue_manager.store.connection import OUTAGES as STORE_OUTAGES
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
 from queue_manager.store.room import RoomStore
-from queue_manager.store.scripts import Clock
 from queue_manager.store.tokens import TokenStore
 
 log = logging.getLogger(__name__)

@@ -4,17 +4,18 @@ holds one for its lifespan; nothing else builds these."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from queue_manager.core.clock import Clock
 from queue_manager.core.ids import WorkerId
-from queue_manager.service.accounts import Accounts
+from queue_manager.service.accounts import Accounts, open_accounts
 from queue_manager.service.queue import QueueService
 from queue_manager.service.room_feed import Encoder, RoomFeed
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
-from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
@@ -30,7 +31,9 @@ class Workshop:
 
 
 @asynccontextmanager
-async def open_workshop(settings: Settings, encode: Encoder) -> AsyncIterator[Workshop]:
+async def open_workshop(
+    settings: Settings, encode: Encoder, clock: Clock = time.time
+) -> AsyncIterator[Workshop]:
     """Connect, install the preset worker tokens, run the background loops; close on exit."""
     redis = connect(str(settings.redis_url))
     keys = Keys(settings.key_prefix)
@@ -39,11 +42,12 @@ async def open_workshop(settings: Settings, encode: Encoder) -> AsyncIterator[Wo
         for name, secret in settings.preset_worker_tokens():
             await tokens.install(WorkerId(name), secret)
         files = FileStore(settings.data_dir)
-        queue = QueueService(settings, redis, files=files)
+        queue = QueueService(settings, redis, clock, files=files)
         room_feed = RoomFeed(queue, encode)
         async with queue.running():
             try:
-                yield Workshop(queue, Accounts(AccountStore(redis, keys)), files, room_feed, tokens)
+                accounts = open_accounts(redis, settings, clock)
+                yield Workshop(queue, accounts, files, room_feed, tokens)
             finally:
                 await room_feed.close()
     finally:

@@ -4,7 +4,7 @@ node catalogue and the event stream; every multi-key change is one Lua script in
 from queue_manager.store.control import ControlStore
 from queue_manager.store.events import EventLog
 from queue_manager.store.jobs import JobStore
-from queue_manager.store.scripts import Clock, ScriptRunner
+from queue_manager.store.scripts import ScriptRunner
 from queue_manager.store.workers import WorkerStore
 
-__all__ = ["Clock", "ControlStore", "EventLog", "JobStore", "ScriptRunner", "WorkerStore"]
+__all__ = ["ControlStore", "EventLog", "JobStore", "ScriptRunner", "WorkerStore"]

@@ -1,8 +1,12 @@
-"""Accounts in Redis: a name, a role, and an argon2 hash of the password (argon2-cffi).
+"""Accounts in Redis: a name, a role, an argon2 hash of the password (argon2-cffi), and the
+account's live login sessions.
 
-All accounts live in one hash (name -> JSON), so adding one is a single atomic HSETNX. Names
-are user names as they appear in URLs (`/user001/`) and folders, so they follow the same rule
-as every other name here (`ids.is_name`).
+All accounts live in one hash (name -> JSON), so adding one is a single atomic HSETNX and a
+request reads its caller's whole record (role, password hash, sessions) in one HGET. Every
+other change rewrites a record in one Lua script (`lua/session_open.lua`, `sessions_end.lua`,
+`account_update.lua`, `account_remove.lua`), which also announces ended sessions on the event
+stream. Names are user names as they appear in URLs (`/user001/`) and folders, so they follow
+the same rule as every other name here (`ids.is_name`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,22 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
-from queue_manager.core.accounts import Account, AccountError, Role, check_name, check_password
-from queue_manager.core.ids import UserId, is_name
+from queue_manager.core.accounts import (
+    MOST_SESSIONS,
+    Account,
+    AccountError,
+    AccountRecord,
+    Role,
+    SignOutReason,
+    check_name,
+    check_password,
+)
+from queue_manager.core.clock import Clock
+from queue_manager.core.ids import SessionId, UserId, is_name
 from queue_manager.store.keys import Keys
+from queue_manager.store.scripts import ScriptRunner
+
+__all__ = ["Account", "AccountError", "AccountStore", "Role", "new_password"]
 
 _hasher = PasswordHasher()
 # Verifying against this when the name is unknown keeps the answer time the same, so a login
@@ -39,9 +56,10 @@ def new_password() -> str:
 
 
 class AccountStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, clock: Clock = time.time) -> None:
         self._redis = redis
         self._key = keys.accounts
+        self._scripts = ScriptRunner(redis, keys, clock)
         self._verified: dict[tuple[str, bytes, str], float] = {}
 
     async def add(self, name: str, role: Role, password: str) -> Account:
@@ -53,51 +71,112 @@ class AccountStore:
         return Account(UserId(name), role)
 
     async def remove(self, name: str) -> None:
-        if not await self._redis.hdel(self._key, name):
+        """Forget the account; its sessions end with it (its sockets are told)."""
+        if not await self._scripts.run("account_remove", name, SignOutReason.REMOVED):
             raise AccountError(f"no account {name}")
 
     async def reset(self, name: str, password: str) -> None:
+        """A new password; every session of the account ends."""
         check_password(password)
-        account = await self.get(name)
-        if account is None:
-            raise AccountError(f"no account {name}")
-        record = json.dumps({"role": account.role.value, "hash": _hasher.hash(password)})
-        await self._redis.hset(self._key, name, record)
+        await self._update(name, SignOutReason.PASSWORD, hash=_hasher.hash(password))
+
+    async def set_role(self, name: str, role: Role) -> None:
+        """A new role; every session of the account ends (it was opened for the old one)."""
+        await self._update(name, SignOutReason.ROLE, role=role.value)
 
     async def get(self, name: str) -> Account | None:
-        record = await self._record(name)
-        return Account(UserId(name), Role(record["role"])) if record else None
+        record = await self.record(name)
+        return record.account if record else None
 
     async def all(self) -> list[Account]:
         raw = cast("dict[str, str]", await self._redis.hgetall(self._key))
         return [Account(UserId(n), Role(json.loads(r)["role"])) for n, r in sorted(raw.items())]
 
-    async def verify(self, name: str, password: str) -> Account | None:
-        """The account if the password is right; None otherwise (whatever was wrong).
-
-        Argon2 is deliberately slow (tens of ms of CPU): it runs in a thread, never on the
-        event loop, and a success is remembered for a few minutes (keyed by a keyed hash of
-        the password and the stored hash, so a reset or removal ends it at once). Scripts that
-        send HTTP Basic on every request then pay for it once.
-        """
-        record = await self._record(name)
-        stored = record["hash"] if record else _DUMMY
-        key = (name, hmac.new(_CACHE_KEY, password.encode(), hashlib.sha256).digest(), stored)
-        if record and self._verified.get(key, 0.0) > time.monotonic():
-            return Account(UserId(name), Role(record["role"]))
-        try:
-            await asyncio.to_thread(_hasher.verify, stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        if not record:
-            return None
-        if len(self._verified) > _CACHE_SIZE:
-            self._verified.clear()
-        self._verified[key] = time.monotonic() + _CACHE_SECONDS
-        return Account(UserId(name), Role(record["role"]))
-
-    async def _record(self, name: str) -> dict[str, str] | None:
+    async def record(self, name: str) -> AccountRecord | None:
+        """The account, its password hash and its sessions: one read."""
         if not is_name(name):
             return None
         raw = cast("str | None", await self._redis.hget(self._key, name))
-        return cast("dict[str, str]", json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        data = json.loads(raw)
+        sessions = data.get("sessions") or {}
+        return AccountRecord(
+            Account(UserId(name), Role(data["role"])),
+            str(data["hash"]),
+            {str(sid): float(expiry) for sid, expiry in sessions.items()},
+        )
+
+    def remembered(self, record: AccountRecord, password: str) -> bool:
+        """Whether this password was found right for this very hash a few minutes ago.
+
+        The cache is keyed by a keyed hash of the password and by the stored hash, so a reset
+        or removal ends it at once; it saves scripts that send HTTP Basic on every request
+        from paying argon2 each time.
+        """
+        key = fingerprint(record.account.name, record, password)
+        return self._verified.get(key, 0.0) > time.monotonic()
+
+    async def password_matches(self, record: AccountRecord | None, password: str) -> bool:
+        """Argon2 (deliberately slow: tens of ms of CPU), in a thread, never on the event loop;
+        against a dummy hash when there is no account, so the answer takes as long."""
+        stored = record.password_hash if record else _DUMMY
+        try:
+            await asyncio.to_thread(_hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        if record is None:
+            return False
+        if len(self._verified) > _CACHE_SIZE:
+            self._verified.clear()
+        key = fingerprint(record.account.name, record, password)
+        self._verified[key] = time.monotonic() + _CACHE_SECONDS
+        return True
+
+    async def verify(self, name: str, password: str) -> Account | None:
+        """The account if the password is right; None otherwise (whatever was wrong). Not
+        throttled: logins go through `service.accounts.Accounts`, which is."""
+        record = await self.record(name)
+        if record is not None and self.remembered(record, password):
+            return record.account
+        matches = await self.password_matches(record, password)
+        return record.account if record is not None and matches else None
+
+    async def open_session(
+        self, record: AccountRecord, session: SessionId, expires_at: float
+    ) -> bool:
+        """Open a session for the password `record` was checked against (False if that
+        password or the account is gone meanwhile)."""
+        opened = await self._scripts.run(
+            "session_open",
+            record.account.name,
+            record.password_hash,
+            session,
+            repr(expires_at),
+            MOST_SESSIONS,
+        )
+        return bool(opened)
+
+    async def end_sessions(
+        self, name: str, reason: SignOutReason, session: SessionId | None = None
+    ) -> bool:
+        """End one session of the account, or all of them; False when there is no account."""
+        ended = await self._scripts.run("sessions_end", reason, name, session or "")
+        return ended is not None
+
+    async def end_room_sessions(self, reason: SignOutReason) -> list[UserId]:
+        """End every participant's sessions (instructors keep theirs); who had any."""
+        ended = await self._scripts.run("sessions_end", reason, "", "")
+        return [UserId(name) for name in ended]
+
+    async def _update(self, name: str, reason: SignOutReason, **fields: str) -> None:
+        pairs = [item for field in fields.items() for item in field]
+        if not await self._scripts.run("account_update", name, reason, *pairs):
+            raise AccountError(f"no account {name}")
+
+
+def fingerprint(name: str, record: AccountRecord | None, password: str) -> tuple[str, bytes, str]:
+    """Names one password check (name, a keyed hash of the password, the stored hash) without
+    holding anything that could be used as the password."""
+    digest = hmac.new(_CACHE_KEY, password.encode(), hashlib.sha256).digest()
+    return (name, digest, record.password_hash if record else "")

@@ -24,7 +24,10 @@
 {p}idle                    set: workers waiting in a blocking claim
 {p}workers                 zset: worker -> last seen
 {p}worker_tokens           hash: worker -> SHA-256 of its token's secret
-{p}accounts                hash: name -> JSON {role, hash (argon2)}
+{p}accounts                hash: name -> JSON {role, hash (argon2), sessions {id: expiry}}
+{p}login:pair:{user}:{addr}   hash n, t: wrong passwords for an account from an address
+{p}login:address:{addr}       hash n, t: wrong passwords from an address, all accounts
+{p}login:account:{user}       hash n, t: wrong passwords for an account, all addresses
 {p}events                  stream: every job, worker and control event (capped)
 """
 

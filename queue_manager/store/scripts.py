@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from queue_manager.core.clock import Clock
 from queue_manager.store.keys import Keys
 
-Clock = Callable[[], float]
 Arg = str | int | float
 
 _LIB = "lib.lua"

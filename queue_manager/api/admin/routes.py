@@ -15,7 +15,7 @@ from queue_manager.core.jobs import Lane
 from queue_manager.core.room import RoomState
 
 from ..auth import Instructor
-from ..deps import Service
+from ..deps import AccountCases, Service
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
@@ -41,6 +41,11 @@ class Broadcast(BaseModel):
 
 class Done(BaseModel):
     ok: bool = True
+
+
+class SignedOut(BaseModel):
+    ok: bool = True
+    users: list[UserId] = Field(description="The participants whose sessions ended.")
 
 
 @router.get("/state")
@@ -127,6 +132,22 @@ async def limits(user: UserId, body: Limits, account: Instructor, service: Servi
 async def pause_user(user: UserId, body: UserPause, account: Instructor, service: Service) -> Done:
     await service.pause_user(user, body.paused, account.name)
     return Done()
+
+
+@router.post("/users/{user}/sign-out")
+async def sign_out_user(user: UserId, account: Instructor, accounts: AccountCases) -> Done:
+    """End every session of `user` at once (open pages and sockets too); they log in again.
+    HTTP Basic is no session: a password reset (`comfy-workshop users reset`) ends that."""
+    await accounts.sign_out(user, account.name)
+    return Done()
+
+
+@router.post("/sessions/sign-out")
+async def sign_out_room(account: Instructor, accounts: AccountCases) -> SignedOut:
+    """End every participant's sessions (the end of a workshop; shared laptops). Instructors
+    stay signed in: the dashboard that asks must keep working; sign yourself out with
+    `users/{you}/sign-out`."""
+    return SignedOut(users=await accounts.sign_out_room(account.name))
 
 
 @router.post("/broadcast")

@@ -7,6 +7,10 @@ reconnects (the frontend does so by itself, with its `clientId`, and re-reads it
 
 Besides ComfyUI's own messages, the page's workshop extension gets `workshop.status` (true
 positions, phases, the instructor's broadcast), at most every `STATUS_INTERVAL` seconds.
+
+When the user's sessions end or their password changes (`account.signed_out`, from any
+process), the socket checks its own credentials again and closes with 1008 if they no longer
+hold; the page's reconnect is then refused like any stranger's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from queue_manager.api.auth import authenticate
+from queue_manager.api.auth import authenticate_socket
 from queue_manager.comfy import messages as msg
 from queue_manager.comfy.messages import SocketView
 from queue_manager.core.bodies import parse_json
@@ -49,7 +53,7 @@ class _Closed(Exception):
 
 @router.websocket("/ws")
 async def socket(websocket: WebSocket, user: str) -> None:
-    account = await authenticate(websocket)
+    account = await authenticate_socket(websocket)
     if account is None or account.name != user or not same_origin(websocket):
         await websocket.close(code=1008)  # before accept: the handshake gets 403
         return
@@ -127,6 +131,9 @@ class _Session:
             await self._on_own_event(event)
 
     async def _on_own_event(self, event: Event) -> None:
+        if event.type == EventType.SIGNED_OUT:
+            await self._still_signed_in()
+            return
         if event.type == EventType.CONTROL:
             self._status_due.set()
             return
@@ -154,6 +161,13 @@ class _Session:
                 await self._send_json(msg.status(await self._remaining()))
         if event.type in PHASE_CHANGES:
             self._status_due.set()
+
+    async def _still_signed_in(self) -> None:
+        account = await authenticate_socket(self.ws)
+        if account is None or account.name != self.user:
+            log.info("socket of %s closed: signed out", self.user)
+            self.close_code = 1008  # policy: these credentials no longer hold
+            raise _Closed()
 
     async def _catch_up(self) -> None:
         """A page that reconnects mid-run (a reload) is told where its running job is."""

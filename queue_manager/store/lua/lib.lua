@@ -247,3 +247,33 @@ local function queue_snapshot()
   end
   return {control('mode') or 'fair', front, paused, lanes}
 end
+
+-- An account's record (the accounts hash: name -> JSON {role, hash, sessions}), or nil.
+local function account_record(name)
+  local raw = redis.call('HGET', k('accounts'), name)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+-- An account's sessions still in date (session id -> expiry), and how many there are.
+local function live_sessions(account)
+  local live, n = {}, 0
+  if type(account['sessions']) == 'table' then
+    for sid, expires in pairs(account['sessions']) do
+      if tonumber(expires) > now then live[sid], n = expires, n + 1 end
+    end
+  end
+  return live, n
+end
+
+-- Write an account's record back with these sessions (an empty table stays a JSON object).
+local function save_account(name, account, sessions)
+  account['sessions'] = sessions
+  redis.call('HSET', k('accounts'), name, cjson.encode(account))
+end
+
+-- Tell every process that this account's sessions ended or its credentials changed: its open
+-- sockets check again who they are, and close if that no longer holds.
+local function signed_out(name, reason)
+  emit('account.signed_out', nil, name, nil, {reason = reason})
+end
