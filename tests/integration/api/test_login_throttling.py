@@ -19,7 +19,8 @@ from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.accounts import Role
 from queue_manager.store import accounts as account_store
-from tests.conftest import FakeClock, make_settings
+from tests.support.clock import FakeClock
+from tests.support.settings import make_settings
 
 PASSWORD = "the-right-password"
 ROOM = "198.51.100.7"  # the workshop's Wi-Fi, as seen by the server

@@ -22,8 +22,8 @@ from queue_manager.core.ids import SessionId
 from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountStore
 from queue_manager.store.keys import Keys
-from tests.participant_app import PASSWORD, app, client_for  # noqa: F401
-from tests.servers import serve
+from tests.support.participants import PASSWORD, client_for
+from tests.support.servers import serve
 
 COOKIE = "cw_session"
 
@@ -62,14 +62,14 @@ async def instructor(application: FastAPI, method: str, path: str) -> httpx.Resp
 
 
 @pytest.fixture
-async def second_app(app: FastAPI) -> AsyncIterator[FastAPI]:  # noqa: F811
+async def second_app(app: FastAPI) -> AsyncIterator[FastAPI]:
     """Another queue-manager process on the same Redis, with the same settings."""
     other = create_app(settings_of(app))
     async with other.router.lifespan_context(other):
         yield other
 
 
-async def test_an_old_cookie_is_refused_after_logout(app: FastAPI) -> None:  # noqa: F811
+async def test_an_old_cookie_is_refused_after_logout(app: FastAPI) -> None:
     cookie = await log_in(app, "user001")
     assert await me(app, cookie) == 200
     async with browser(app, cookie) as client:
@@ -82,7 +82,7 @@ async def test_an_old_cookie_is_refused_after_logout(app: FastAPI) -> None:  # n
         assert page.headers["location"].startswith("/login")
 
 
-async def test_logout_ends_only_the_session_it_is_sent_from(app: FastAPI) -> None:  # noqa: F811
+async def test_logout_ends_only_the_session_it_is_sent_from(app: FastAPI) -> None:
     laptop, phone = await log_in(app, "user001"), await log_in(app, "user001")
     async with browser(app, laptop) as client:
         await client.post("/logout")
@@ -91,7 +91,7 @@ async def test_logout_ends_only_the_session_it_is_sent_from(app: FastAPI) -> Non
 
 
 async def test_logout_everywhere_ends_every_session_of_the_account(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
 ) -> None:
     laptop, phone = await log_in(app, "user001"), await log_in(app, "user001")
     other = await log_in(app, "user002")
@@ -101,7 +101,7 @@ async def test_logout_everywhere_ends_every_session_of_the_account(
 
 
 async def test_a_validly_signed_cookie_without_a_live_session_is_refused(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
 ) -> None:
     from itsdangerous import URLSafeTimedSerializer
 
@@ -111,7 +111,7 @@ async def test_a_validly_signed_cookie_without_a_live_session_is_refused(
 
 
 async def test_a_password_reset_ends_every_session_of_that_account(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
 ) -> None:
     cookies = [await log_in(app, "user001"), await log_in(app, "user001")]
     other = await log_in(app, "user002")
@@ -122,7 +122,7 @@ async def test_a_password_reset_ends_every_session_of_that_account(
 
 
 async def test_the_users_command_ends_sessions_on_reset_role_change_and_removal(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
 ) -> None:
     settings = settings_of(app)
 
@@ -148,7 +148,7 @@ async def test_the_users_command_ends_sessions_on_reset_role_change_and_removal(
 
 
 async def test_signing_a_user_out_everywhere_leaves_the_others_signed_in(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
 ) -> None:
     mine = [await log_in(app, "user001"), await log_in(app, "user001")]
     theirs = await log_in(app, "user002")
@@ -162,7 +162,7 @@ async def test_signing_a_user_out_everywhere_leaves_the_others_signed_in(
 
 
 async def test_a_room_wide_sign_out_ends_every_participant_but_not_the_instructor(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
 ) -> None:
     participants = [await log_in(app, "user001"), await log_in(app, "user002")]
     teachers = await log_in(app, "teacher")
@@ -173,14 +173,14 @@ async def test_a_room_wide_sign_out_ends_every_participant_but_not_the_instructo
     assert await me(app, teachers) == 200  # the dashboard that pressed the button stays
 
 
-async def test_participants_cannot_sign_anyone_out(app: FastAPI) -> None:  # noqa: F811
+async def test_participants_cannot_sign_anyone_out(app: FastAPI) -> None:
     async with client_for(app, "user001") as client:
         assert (await client.post("/admin/api/users/user002/sign-out")).status_code == 403
         assert (await client.post("/admin/api/sessions/sign-out")).status_code == 403
 
 
 async def test_another_process_on_the_same_redis_refuses_a_revoked_cookie(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
     second_app: FastAPI,
 ) -> None:
     logged_out, reset, signed_out = [await log_in(app, "user001") for _ in range(3)]
@@ -198,7 +198,7 @@ async def test_another_process_on_the_same_redis_refuses_a_revoked_cookie(
 
 
 async def test_basic_credentials_stop_working_at_once_after_a_reset_in_every_process(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
     second_app: FastAPI,
 ) -> None:
     async with client_for(app, "user001") as here, client_for(second_app, "user001") as there:
@@ -224,7 +224,7 @@ async def _closed_with(ws: ClientConnection, timeout: float = 10.0) -> int | Non
 
 
 async def test_open_sockets_of_an_ended_session_are_closed_in_every_process(
-    app: FastAPI,  # noqa: F811
+    app: FastAPI,
 ) -> None:
     participant = await log_in(app, "user001")
     teachers = await log_in(app, "teacher")

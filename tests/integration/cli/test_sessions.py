@@ -63,7 +63,7 @@ def test_a_cookie_signed_with_the_placeholder_is_refused_and_the_real_secret_sur
 
 
 @pytest.mark.slow
-def test_an_explicit_real_secret_signs_the_sessions(tmp_path: Path) -> None:
+def test_an_explicit_real_secret_signs_the_sessions_and_alone_forges_none(tmp_path: Path) -> None:
     real = "a-real-secret-that-is-long-enough-0123456789"
     up = start_up(
         tmp_path / "data",
@@ -75,9 +75,15 @@ def test_an_explicit_real_secret_signs_the_sessions(tmp_path: Path) -> None:
         env={"CW_SECRET_KEY": real},
     )
     try:
-        me = httpx.get(f"{up.url}/api/me", cookies=forged_cookie(real, "user001"), timeout=10)
+        session = log_in(up.url, "user001", up.passwords()["user001"])
+        signer = URLSafeTimedSerializer(real, salt="cw-session")
+        assert signer.loads(session["cw_session"])["u"] == "user001"  # signed with it
+        me = httpx.get(f"{up.url}/api/me", cookies=session, timeout=10)
         assert me.json() == {"name": "user001", "role": "participant"}
         assert not (tmp_path / "data" / "secret_key").exists()
+        # Knowing the secret is not enough either: a cookie needs a live session in Redis.
+        forged = httpx.get(f"{up.url}/api/me", cookies=forged_cookie(real, "user001"))
+        assert forged.status_code == 401
     finally:
         assert up.stop() == 0, up.output()
 

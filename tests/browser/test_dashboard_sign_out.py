@@ -5,23 +5,30 @@ participant everywhere, then the whole room; the instructor's own dashboard stay
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from playwright.async_api import Browser, Page
 
-from tests.participant_app import PASSWORD, app  # noqa: F401
-from tests.servers import serve
-from tests.workshop_stack import browser  # noqa: F401
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer
+from tests.support.participants import ACCOUNTS, PASSWORD
+from tests.support.servers import serve
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def base(app: FastAPI) -> AsyncIterator[str]:  # noqa: F811
-    async with serve(app) as url:
-        yield url
+async def base(redis_server: RedisServer, prefix: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The app with the usual accounts, on a real uvicorn."""
+    app = create_app(make_settings(redis_server, prefix, data_dir=tmp_path / "data"))
+    async with app.router.lifespan_context(app):
+        for name, role in ACCOUNTS.items():
+            await app.state.accounts.add(name, role, PASSWORD)
+        async with serve(app) as url:
+            yield url
 
 
 async def session_of(base: str, name: str) -> httpx.AsyncClient:
@@ -31,7 +38,7 @@ async def session_of(base: str, name: str) -> httpx.AsyncClient:
     return client
 
 
-async def dashboard(browser: Browser, base: str) -> Page:  # noqa: F811
+async def dashboard(browser: Browser, base: str) -> Page:
     page = await (await browser.new_context()).new_page()
     await page.goto(f"{base}/login?next=/admin/")
     await page.fill("input[name=username]", "teacher")
@@ -43,7 +50,7 @@ async def dashboard(browser: Browser, base: str) -> Page:  # noqa: F811
 
 
 async def test_the_dashboard_signs_out_one_participant_then_the_room(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     base: str,
 ) -> None:
     alice, bob = await session_of(base, "user001"), await session_of(base, "user002")
