@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -30,17 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=1, help="simulated GPU workers (default 1)")
     up.add_argument("--comfyui-url", help="run one worker agent for this ComfyUI instead")
     up.add_argument("--step-delay", type=float, default=0.05, help="simulated seconds per step")
-    sim = sub.add_parser("simulator", help="run a ComfyUI simulator (no GPU needed)")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8189)
-    sim.add_argument("--data", type=Path, default=Path("data/simulator"))
-    sim.add_argument("--step-delay", type=float, default=0.05, help="seconds per sampler step")
-    sim.add_argument("--fail", action="append", default=[], help="node type that fails")
-    sim.add_argument("--large-output-bytes", type=int, default=0)
-    sim.add_argument(
-        "--front-end-root", type=Path, help="serve this ComfyUI frontend folder at / (as ComfyUI)"
+    # The GPU side is a program of its own (`python -m worker`, `python -m worker.simulator`):
+    # `comfy-workshop worker|simulator ARGS` runs it in this process's place.
+    sub.add_parser(
+        "simulator",
+        help="run a ComfyUI simulator (no GPU needed; `comfy-workshop simulator --help`)",
+        add_help=False,
     )
-    sub.add_parser("worker", help="run a GPU worker agent (settings: CW_WORKER_* variables)")
+    sub.add_parser(
+        "worker", help="run a GPU worker agent (settings: CW_WORKER_* variables)", add_help=False
+    )
     users = sub.add_parser(
         "users",
         help="add, remove, list accounts, reset a password or change a role "
@@ -61,7 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# Subcommands that are the GPU side's own programs (see `_parser`).
+GPU_SIDE = {"worker": "worker", "simulator": "worker.simulator"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in GPU_SIDE:
+        os.execv(sys.executable, [sys.executable, "-m", GPU_SIDE[argv[0]], *argv[1:]])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     given = {}
@@ -76,27 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn handles SIGTERM during serving, then raises it again once shut down; turning it
     # into KeyboardInterrupt lets the clean-up (stopping our private Redis) run.
     signal.signal(signal.SIGTERM, _interrupt)
-    if args.command == "worker":
-        from worker.main import main as worker_main
-
-        return worker_main()
-    if args.command == "simulator":
-        # Imported here: the queue manager itself never needs the simulator (or Pillow).
-        from worker.simulator.runtime import SimulatorConfig
-        from worker.simulator.serve import run_simulator
-
-        run_simulator(
-            args.host,
-            args.port,
-            args.data,
-            SimulatorConfig(
-                step_delay=args.step_delay,
-                fail_class_types=frozenset(args.fail),
-                large_output_bytes=args.large_output_bytes,
-                front_end_root=args.front_end_root.resolve() if args.front_end_root else None,
-            ),
-        )
-        return 0
     if args.command == "users":
         return run_users_command(settings, args.action, args.name, args.role, args.password)
     if args.command == "worker-token":

@@ -118,7 +118,7 @@ def _workers(
             port = free_port()  # kept across restarts: the agent knows the simulator by it
             comfyui = f"http://127.0.0.1:{port}"
             simulator = [
-                *("-m", "queue_manager", "simulator", "--port", str(port)),
+                *("-m", "worker.simulator", "--port", str(port)),
                 *("--data", str(settings.data_dir / "simulators" / f"sim-{i}")),
                 *("--step-delay", str(options.step_delay)),
             ]

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from queue_manager.cli.main import _parser
 from tests.support.simulator import serve_simulator
 from worker.simulator.runtime import SimulatorConfig
+from worker.simulator.serve import parser
 
 INDEX = '<!doctype html><script type="module" src="./assets/index-abc.js"></script>'
 
@@ -85,6 +85,6 @@ async def test_without_a_front_end_root_the_root_is_a_plain_404(tmp_path: Path) 
 
 
 def test_the_simulator_command_takes_a_front_end_root() -> None:
-    args = _parser().parse_args(["simulator", "--front-end-root", "web"])
+    args = parser().parse_args(["--front-end-root", "web"])
     assert args.front_end_root == Path("web")
-    assert _parser().parse_args(["simulator"]).front_end_root is None
+    assert parser().parse_args([]).front_end_root is None

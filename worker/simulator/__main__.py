@@ -1,0 +1,5 @@
+import sys
+
+from worker.simulator.serve import main
+
+sys.exit(main())
