@@ -82,6 +82,7 @@ class Stack:
     tokens: Any
     tmp: Path
     claims: dict[str, Claims] = field(default_factory=dict)
+    processes: list[asyncio.subprocess.Process] = field(default_factory=list)
 
     async def worker_settings(self, name: str, claim_wait: float = 1.0) -> WorkerSettings:
         token = await self.tokens.create(WorkerId(name))
@@ -119,7 +120,9 @@ class Stack:
     async def _registered(self, name: str) -> bool:
         return any(w.id == name for w in await self.service.gpu_workers())
 
-    async def process_agent(self, name: str) -> asyncio.subprocess.Process:
+    async def process_agent(self, name: str, *, logs: bool = False) -> asyncio.subprocess.Process:
+        """`python -m worker` as an operator runs it (stderr kept with `logs`); killed at the
+        end of the test whatever happened."""
         s = await self.worker_settings(name)
         env = {
             **os.environ,
@@ -139,10 +142,17 @@ class Stack:
             cwd=ROOT,
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE if logs else asyncio.subprocess.DEVNULL,
         )
+        self.processes.append(proc)
         await until(lambda: self._registered(name))
         return proc
+
+    async def stop_processes(self) -> None:
+        for proc in self.processes:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
     async def job(self, job_id: JobId, owner: UserId = OWNER) -> Job:
         return await self.service.user_job(owner, job_id)
@@ -173,7 +183,11 @@ async def stack(redis_server: RedisServer, prefix: str, tmp_path: Path) -> Async
     app = create_app(settings)
     config = SimulatorConfig(step_delay=0.05)
     async with serve(app) as url, serve_simulator(tmp_path / "sim", config) as sim:
-        yield Stack(url, app.state.service, tmp_path / "data", sim, app.state.tokens, tmp_path)
+        stack = Stack(url, app.state.service, tmp_path / "data", sim, app.state.tokens, tmp_path)
+        try:
+            yield stack
+        finally:
+            await stack.stop_processes()
 
 
 async def test_a_job_runs_on_the_simulator_and_its_png_lands_in_the_users_folder(
@@ -318,6 +332,29 @@ async def test_a_sigtermed_worker_finishes_its_job_first(
     assert not await in_claim(redis, prefix, "polite")
     later = await stack.service.submit(user(2), Lane.NORMAL, SAVE)
     assert (await stack.job(later.id, user(2))).status is JobStatus.QUEUED  # it claimed no more
+
+
+async def test_a_second_sigterm_stops_the_worker_at_once_and_gives_its_job_back(
+    stack: Stack,
+) -> None:
+    proc = await stack.process_agent("hasty", logs=True)
+    submitted = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=10_000))
+
+    async def running() -> bool:
+        return (await stack.job(submitted.id)).status is JobStatus.RUNNING
+
+    await until(running)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stderr is not None
+    while b"draining" not in await asyncio.wait_for(proc.stderr.readline(), 10):
+        pass
+    proc.send_signal(signal.SIGTERM)  # the operator means it: stop now
+    rest = await asyncio.wait_for(proc.stderr.read(), 30)
+    assert await asyncio.wait_for(proc.wait(), 30) == 130
+    assert b"Traceback" not in rest, rest.decode()
+    job = await stack.job(submitted.id)
+    assert job.status is JobStatus.QUEUED  # back at once, not after its lease
+    assert "given back by worker hasty" in job.timeline[-1].reason
 
 
 async def test_a_comfyui_that_dies_mid_job_gives_the_job_back_until_it_returns(
