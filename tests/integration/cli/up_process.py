@@ -73,7 +73,8 @@ class Proc:
         if kind == "redis-server":
             # Redis rewrites its title: "/usr/bin/redis-server 127.0.0.1:PORT".
             return bool(self.cmdline) and Path(self.cmdline[0].split()[0]).name == kind
-        return kind in self.cmdline  # "simulator"; the agent is "-m worker"
+        # "-m worker.simulator" for a simulator, "-m worker" for an agent
+        return any(a == kind or a.endswith("." + kind) for a in self.cmdline)
 
     def port(self) -> int:
         return int(self.cmdline[self.cmdline.index("--port") + 1])
