@@ -26,7 +26,7 @@ from queue_manager.core.paths import Kind, requested_path, safe_output_path
 from queue_manager.core.queueing import Claimed
 from queue_manager.core.reports import stored_fields
 from queue_manager.core.requirements import Capabilities
-from queue_manager.service.parts import QueueParts
+from queue_manager.service.parts import QueueParts, log
 from queue_manager.storage.listing import input_exists
 from queue_manager.storage.static_files import file_inside
 
@@ -120,8 +120,9 @@ class DispatchCases(QueueParts):
 
     async def heartbeat(self, worker_id: WorkerId, job_id: JobId | None, attempt: int) -> None:
         """The worker is alive (and still running `job_id`: its lease is renewed). Quiet: it
-        comes every few seconds from every worker."""
+        comes every few seconds from every worker (DEBUG)."""
         await self._jobs.heartbeat(worker_id, job_id, attempt)
+        log.debug("heartbeat worker=%s job=%s attempt=%d", worker_id, job_id, attempt)
 
     async def report(
         self,
@@ -140,6 +141,7 @@ class DispatchCases(QueueParts):
             data = {**data, "files": [d for d in stored if d.get("node_id") == node]}
         store = stored_fields(kind, data, self._clock())
         await self._jobs.report(job_id, worker_id, attempt, kind, data, store)
+        log.debug("reported job=%s worker=%s kind=%s", job_id, worker_id, kind)
 
     async def set_preview(
         self, job_id: JobId, worker_id: WorkerId, attempt: int, image: bytes, mime: str
@@ -148,6 +150,7 @@ class DispatchCases(QueueParts):
         if len(image) > MAX_PREVIEW_BYTES:
             raise StorageLimit(MAX_PREVIEW_BYTES)
         await self._jobs.set_preview(job_id, worker_id, attempt, image, mime)
+        log.debug("preview job=%s worker=%s bytes=%d", job_id, worker_id, len(image))
 
     async def store_output(
         self,
