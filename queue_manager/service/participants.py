@@ -159,7 +159,8 @@ class ParticipantCases(QueueParts):
         """ComfyUI's queue delete (`job_ids`) or clear (None) on the user's waiting jobs;
         running jobs are left alone, as in ComfyUI."""
         waiting = [j.id for j in await self.user_jobs(user) if j.status is JobStatus.QUEUED]
-        chosen = waiting if job_ids is None else [i for i in waiting if i in set(job_ids)]
+        wanted = frozenset(job_ids or ())
+        chosen = waiting if job_ids is None else [i for i in waiting if i in wanted]
         return await self._cancel_own(user, chosen, "removed from the queue by the participant")
 
     async def interrupt(self, user: UserId, job_id: str | None) -> list[JobId]:
@@ -184,7 +185,8 @@ class ParticipantCases(QueueParts):
         """ComfyUI's history delete (`job_ids`) or clear (None): out of the user's own list;
         the jobs stay for the instructor's records."""
         finished = [j.id for j in await self.user_jobs(user) if j.status.is_final]
-        chosen = finished if job_ids is None else [i for i in finished if i in set(job_ids)]
+        wanted = frozenset(job_ids or ())
+        chosen = finished if job_ids is None else [i for i in finished if i in wanted]
         if chosen:
             await self._jobs.forget(user, chosen)
             self._did("history cleared", "user=%s jobs=%d", user, len(chosen))
