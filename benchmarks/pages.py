@@ -113,7 +113,7 @@ class Workshop:
             cmd = child.cmdline()
             if cmd and Path(cmd[0]).name.startswith("redis-server"):
                 out["redis-server"].append(child)
-            elif "simulator" in cmd:
+            elif "worker.simulator" in cmd or "simulator" in cmd:
                 out["simulator"].append(child)
             elif cmd[-2:] == ["-m", "worker"]:
                 out["worker agent"].append(child)

@@ -1,11 +1,11 @@
 """The node catalogue of the room: the merged `object_info` of the known workers, cached.
 
 Every queue-manager process keeps the merged catalogue in memory and rebuilds it only when a
-worker uploads a new one or the set of workers changes. With no worker known, the last merged
-catalogue (kept in Redis) stands in, so prompts are validated from the first second after a
-restart or while every GPU is away. Only before any GPU ever reported does the page get the
-bundled catalogue (so it loads) without validating against it: such jobs are checked when the
-first catalogue arrives.
+worker uploads a new one or the set of workers changes. With no worker known, the catalogues
+workers published before (kept in Redis) stand in, so prompts are validated from the first
+second after a restart or while every GPU is away. Only before any GPU ever reported does the
+page get the bundled catalogue (so it loads) without validating against it: such jobs are
+checked when the first catalogue arrives.
 """
 
 from __future__ import annotations
@@ -60,21 +60,15 @@ class Catalog:
 
     async def _build(self, ids: list[WorkerId]) -> CatalogView:
         raw = await self._store.get_many(ids)
+        source = "worker(s)"
+        if not raw:  # no worker known now: the catalogues they published before
+            raw, source = await self._store.kept(), "kept catalogue(s), no worker known now"
         if not raw:
-            return await self._last_known() or await self._fallback()
+            return await self._fallback()
         catalogues = await asyncio.to_thread(lambda: [json.loads(r) for r in raw.values()])
         merged = await asyncio.to_thread(merge, catalogues)
-        log.info("node catalogue rebuilt from %d worker(s): %d node types", len(raw), len(merged))
-        await self._store.put_last(await asyncio.to_thread(json.dumps, merged))
+        log.info("node catalogue rebuilt from %d %s: %d node types", len(raw), source, len(merged))
         return CatalogView(merged, True, upload_inputs(merged))
-
-    async def _last_known(self) -> CatalogView | None:
-        raw = await self._store.last()
-        if raw is None:
-            return None
-        info: dict[str, Any] = await asyncio.to_thread(json.loads, raw)
-        log.info("node catalogue: the last known one (%d node types), no worker now", len(info))
-        return CatalogView(info, True, upload_inputs(info))
 
     async def _fallback(self) -> CatalogView:
         if self._bundled is None:

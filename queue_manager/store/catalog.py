@@ -1,7 +1,9 @@
 """The workers' ComfyUI `object_info`, as each uploaded it (one JSON string per worker), and the
-last merged catalogue, kept for when no worker is known (after every GPU left, or a restart)."""
+catalogues kept for when no worker is known (after every GPU left, or a restart)."""
 
 from __future__ import annotations
+
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -15,8 +17,10 @@ class CatalogStore:
         self._keys = keys
 
     async def put(self, worker_id: WorkerId, object_info_json: str) -> None:
+        """A worker's catalogue, also kept (under its name) after the worker is gone."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._keys.worker_object_info(worker_id), object_info_json)
+            pipe.hset(self._keys.catalog_kept, worker_id, object_info_json)
             pipe.incr(self._keys.catalog_version)
             await pipe.execute()
 
@@ -29,9 +33,6 @@ class CatalogStore:
         raw = await self._redis.mget([self._keys.worker_object_info(w) for w in worker_ids])
         return {w: str(r) for w, r in zip(worker_ids, raw, strict=True) if r}
 
-    async def put_last(self, merged_json: str) -> None:
-        await self._redis.set(self._keys.catalog_last, merged_json)
-
-    async def last(self) -> str | None:
-        raw = await self._redis.get(self._keys.catalog_last)
-        return str(raw) if raw else None
+    async def kept(self) -> dict[WorkerId, str]:
+        """Every catalogue a worker ever published here, the latest per worker name."""
+        return cast("dict[WorkerId, str]", await self._redis.hgetall(self._keys.catalog_kept))

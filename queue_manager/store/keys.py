@@ -120,8 +120,8 @@ class Keys:
         return self._k("catalog_version")
 
     @property
-    def catalog_last(self) -> str:
-        return self._k("catalog_last")
+    def catalog_kept(self) -> str:
+        return self._k("catalog_kept")
 
     def user_stats(self, user: UserId) -> str:
         return self._k("user", user, "stats")
