@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from queue_manager.contract.worker_api import ErrorCode
 from queue_manager.core.errors import (
     AccountNotFound,
+    EndpointInvalid,
+    EndpointNotFound,
     FileMissing,
     InvalidTransition,
     JobNotFound,
@@ -37,6 +39,8 @@ T = TypeVar("T")
 STATUS: dict[type[QueueManagerError], int] = {
     JobNotFound: 404,
     FileMissing: 404,
+    EndpointInvalid: 400,
+    EndpointNotFound: 404,
     MalformedBody: 400,
     WorkerNotFound: 404,
     InvalidTransition: 409,

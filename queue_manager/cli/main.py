@@ -12,6 +12,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from queue_manager.cli import endpoints
 from queue_manager.cli.tokens import run_token_command
 from queue_manager.cli.up import LocalOptions, run, run_local
 from queue_manager.cli.users import run_users_command
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         help="for add, and the new role for role",
     )
     users.add_argument("--password", help="default: a random one, printed once")
+    endpoints.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if args.command == "users":
         return run_users_command(settings, args.action, args.name, args.role, args.password)
+    if args.command == "endpoint":
+        return endpoints.run_endpoint_command(settings, args)
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":

@@ -13,6 +13,8 @@
      +-- UnsafePath             a file name that would leave a participant's folder
      +-- StorageLimit           a file larger than allowed
      +-- FileMissing            no such file in the user's folder
+     +-- EndpointInvalid        a push endpoint's configuration the operator must correct
+     +-- EndpointNotFound       no push endpoint of that name
      +-- AccountNotFound        no such account (the instructor signs out a name that is not one)
      +-- LoginThrottled         too many wrong passwords lately: wait `retry_after` seconds
      +-- UserDataError          a user-data request answered in ComfyUI's plain-text words
@@ -138,6 +140,18 @@ class LoginThrottled(QueueManagerError):
         self.name = name
         self.retry_after = max(1, math.ceil(wait))  # whole seconds, as Retry-After wants
         super().__init__(f"too many attempts; try again in {self.retry_after} seconds")
+
+
+class EndpointInvalid(QueueManagerError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EndpointNotFound(QueueManagerError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no endpoint {name}")
+        self.name = name
 
 
 class UserDataError(QueueManagerError):

@@ -19,6 +19,7 @@ from queue_manager.service.metrics import Metrics
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store import ControlStore, JobStore, WorkerStore
+from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.room import RoomStore
 from queue_manager.store.tokens import TokenStore
 
@@ -31,6 +32,7 @@ class QueueParts:
     _jobs: JobStore
     _workers: WorkerStore
     _control: ControlStore
+    _endpoints: EndpointStore
     _room: RoomStore
     _tokens: TokenStore
     _hub: EventHub

@@ -35,6 +35,7 @@ from queue_manager.store import ControlStore, EventLog, JobStore, ScriptRunner, 
 from queue_manager.store.catalog import CatalogStore
 from queue_manager.store.connection import OUTAGES as STORE_OUTAGES
 from queue_manager.store.connection import connect
+from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.keys import Keys
 from queue_manager.store.room import RoomStore
 from queue_manager.store.tokens import TokenStore
@@ -63,6 +64,7 @@ class QueueService(ParticipantCases, DispatchCases, SteeringCases):
         self._jobs = JobStore(runner)
         self._workers = WorkerStore(runner)
         self._control = ControlStore(runner)
+        self._endpoints = EndpointStore(redis, keys)
         self._room = RoomStore(runner)
         self._tokens = TokenStore(redis, keys)
         self._files = files or FileStore(settings.data_dir)

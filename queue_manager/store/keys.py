@@ -120,6 +120,10 @@ class Keys:
         return self._k("catalog_version")
 
     @property
+    def endpoints(self) -> str:
+        return self._k("endpoints")
+
+    @property
     def catalog_kept(self) -> str:
         return self._k("catalog_kept")
 

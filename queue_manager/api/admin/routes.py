@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from queue_manager.comfy.history import SECRET_EXTRA
+from queue_manager.core.endpoints import endpoint
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Lane
 from queue_manager.core.room import RoomState
@@ -37,6 +38,19 @@ class UserPause(BaseModel):
 
 class Broadcast(BaseModel):
     message: str = Field(default="", max_length=500)
+
+
+class EndpointBody(BaseModel):
+    """A push endpoint, as `comfy-workshop endpoint add` takes it; headers as 'Name: value'."""
+
+    url: str = Field(max_length=2000)
+    kind: str = "comfyui"
+    slots: int = 1
+    headers: list[str] = Field(default_factory=list, max_length=20)
+    outputs: str = "view"
+    inputs: str = "upload"
+    cold_start_timeout: float = 300.0
+    job_timeout: float = 1800.0
 
 
 class Done(BaseModel):
@@ -154,4 +168,27 @@ async def sign_out_room(account: Instructor, accounts: AccountCases) -> SignedOu
 async def broadcast(body: Broadcast, account: Instructor, service: Service) -> Done:
     """Shown in every participant's ComfyUI until replaced; an empty message clears it."""
     await service.broadcast(body.message, account.name)
+    return Done()
+
+
+@router.get("/endpoints")
+async def list_endpoints(_: Instructor, service: Service) -> list[dict[str, object]]:
+    """Push endpoints; header values are never shown."""
+    return [e.shown() for e in await service.endpoints()]
+
+
+@router.put("/endpoints/{name}")
+async def put_endpoint(
+    name: str, body: EndpointBody, account: Instructor, service: Service
+) -> dict[str, object]:
+    """Add or replace a push endpoint, live."""
+    config = endpoint(name, body.url, **body.model_dump(exclude={"url", "headers"}),
+                      headers=tuple(body.headers))  # fmt: skip
+    await service.add_endpoint(config, account.name)
+    return config.shown()
+
+
+@router.delete("/endpoints/{name}")
+async def delete_endpoint(name: str, account: Instructor, service: Service) -> Done:
+    await service.remove_endpoint(name, account.name)
     return Done()

@@ -1,0 +1,79 @@
+"""Push endpoints' configuration: what the operator may write, and that secrets never show."""
+
+from __future__ import annotations
+
+import pytest
+
+from queue_manager.core.endpoints import EndpointKind, endpoint, parse_endpoint_spec, parse_header
+from queue_manager.core.errors import EndpointInvalid
+
+
+def test_a_full_configuration_is_kept_and_shown_without_header_values() -> None:
+    config = endpoint(
+        "verda",
+        "https://gpu.example/comfy/",
+        slots=2,
+        headers=("Authorization: Bearer s3cret", "X-Api-Key:k"),
+        outputs="/mnt/out",
+        inputs="/mnt/in",
+        cold_start_timeout=240,
+        job_timeout=600,
+    )
+    assert config.url == "https://gpu.example/comfy"
+    assert config.kind is EndpointKind.COMFYUI
+    assert config.headers == (("Authorization", "Bearer s3cret"), ("X-Api-Key", "k"))
+    shown = config.shown()
+    assert shown["headers"] == {"Authorization": "(hidden)", "X-Api-Key": "(hidden)"}
+    assert "s3cret" not in repr(shown) and "s3cret" not in repr(config)
+    assert (shown["slots"], shown["outputs"], shown["inputs"]) == (2, "/mnt/out", "/mnt/in")
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "options", "says"),
+    [
+        ("GPU 1", "https://g.example", {}, "names are lowercase"),
+        ("gpu1", "ftp://g.example", {}, "not an http(s) URL"),
+        ("gpu1", "https://", {}, "not an http(s) URL"),
+        ("gpu1", "https://user:pw@g.example", {}, "credentials in a --header"),
+        ("gpu1", "https://g.example", {"kind": "modal"}, "kind is one of"),
+        ("gpu1", "https://g.example", {"slots": 0}, "slots is 1.."),
+        ("gpu1", "https://g.example", {"slots": 1000}, "slots is 1.."),
+        ("gpu1", "https://g.example", {"job_timeout": 0}, "positive"),
+        ("gpu1", "https://g.example", {"outputs": "relative/dir"}, "absolute folder"),
+        ("gpu1", "https://g.example", {"inputs": "s3://bucket"}, "absolute folder"),
+    ],
+)
+def test_a_wrong_configuration_says_what_to_correct(
+    name: str, url: str, options: dict[str, object], says: str
+) -> None:
+    with pytest.raises(EndpointInvalid, match=says.replace("(", r"\(").replace(")", r"\)")):
+        endpoint(name, url, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text", ["no colon", ": value", "Name:", "Bad Name: v", "X: a\r\nInjected: b"]
+)
+def test_a_header_is_one_name_and_one_line(text: str) -> None:
+    with pytest.raises(EndpointInvalid):
+        parse_header(text)
+
+
+def test_ups_spelling_takes_the_same_options_as_endpoint_add() -> None:
+    config = parse_endpoint_spec(
+        "http://127.0.0.1:8190,slots=2,outputs=/mnt/out,cold-start-timeout=240,"
+        "header=Authorization: Bearer x,name=local",
+        default_name="endpoint-1",
+    )
+    assert (config.name, config.url, config.slots) == ("local", "http://127.0.0.1:8190", 2)
+    assert (config.outputs, config.cold_start_timeout) == ("/mnt/out", 240.0)
+    assert config.headers == (("Authorization", "Bearer x"),)
+    assert parse_endpoint_spec("http://h:1", default_name="endpoint-2").name == "endpoint-2"
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [("http://h:1,speed=fast", "unknown endpoint option"), ("http://h:1,slots=two", "number")],
+)
+def test_ups_spelling_refuses_what_it_does_not_know(spec: str, says: str) -> None:
+    with pytest.raises(EndpointInvalid, match=says):
+        parse_endpoint_spec(spec, default_name="e")
