@@ -16,6 +16,8 @@ from queue_manager.cli import endpoints
 from queue_manager.cli.tokens import run_token_command
 from queue_manager.cli.up import LocalOptions, run, run_local
 from queue_manager.cli.users import run_users_command
+from queue_manager.core.endpoints import parse_endpoint_spec
+from queue_manager.core.errors import EndpointInvalid
 from queue_manager.settings import Settings
 
 
@@ -32,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=1, help="simulated GPU workers (default 1)")
     up.add_argument("--comfyui-url", help="run one worker agent for this ComfyUI instead")
     up.add_argument("--step-delay", type=float, default=0.05, help="simulated seconds per step")
+    up.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="URL[,OPTION=VALUE...]",
+        help="add a push endpoint (repeatable; options as `endpoint add`'s: slots=2, "
+        "outputs=DIR, inputs=DIR, kind=..., cold-start-timeout=S, job-timeout=S, "
+        "header=Name: value, name=NAME); with --workers 0 for endpoints only",
+    )
     # The GPU side is a program of its own (`python -m worker`, `python -m worker.simulator`):
     # `comfy-workshop worker|simulator ARGS` runs it in this process's place.
     sub.add_parser(
@@ -92,9 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":
+        try:
+            chosen = tuple(
+                parse_endpoint_spec(spec, f"endpoint-{i}")
+                for i, spec in enumerate(args.endpoint, start=1)
+            )
+        except EndpointInvalid as exc:
+            print(f"comfy-workshop up --endpoint: {exc}", file=sys.stderr)
+            return 2
         run_local(
             settings,
-            LocalOptions(args.users, args.workers, args.comfyui_url, args.step_delay),
+            LocalOptions(args.users, args.workers, args.comfyui_url, args.step_delay, chosen),
         )
     else:
         run(settings)

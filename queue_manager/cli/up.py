@@ -22,10 +22,12 @@ from queue_manager.cli.roster import ensure_roster
 from queue_manager.cli.server import BeforeExit, DisconnectAtShutdown, Server
 from queue_manager.cli.session_secret import SecretFileError, with_session_secret
 from queue_manager.cli.supervision import Supervisor
+from queue_manager.core.endpoints import EndpointConfig
 from queue_manager.core.ids import WorkerId
 from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
+from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
 
@@ -38,6 +40,7 @@ class LocalOptions:
     workers: int = 1
     comfyui_url: str | None = None
     step_delay: float = 0.05  # simulated sampler speed: slow enough to watch progress
+    endpoints: tuple[EndpointConfig, ...] = ()  # push endpoints added at start
 
 
 def run_local(settings: Settings, options: LocalOptions | None = None) -> None:
@@ -94,6 +97,9 @@ async def _prepare(settings: Settings, options: LocalOptions, credentials: Path)
         created = await ensure_roster(AccountStore(redis, keys), credentials, options.users)
         if created:
             log.info("created %d accounts; passwords in %s", created, credentials)
+        for config in options.endpoints:
+            await EndpointStore(redis, keys).put(config)
+            log.info("endpoint %s: %s (%d slot(s))", config.name, config.url, config.slots)
         tokens = TokenStore(redis, keys)
         names = (
             ["local-gpu"]
