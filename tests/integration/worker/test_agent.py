@@ -460,7 +460,10 @@ async def test_a_large_output_is_copied_with_flat_agent_memory(
             job = await stack.job(submitted.id)
         finally:
             proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 20)
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            finally:
+                await stack.stop_processes()  # never left running, whatever happened
     assert job.status is JobStatus.COMPLETED, job.error
     stored = stack.data / "outputs/user001/video" / str(job.outputs[0]["filename"])
     assert stored.stat().st_size >= size
