@@ -46,6 +46,8 @@ __all__ = ["STORE_OUTAGES", "QueueService"]
 
 # How long readiness waits for Redis before saying it is not there.
 READY_TIMEOUT = 0.5
+# How long stopping waits for the background loops to end.
+STOP_TIMEOUT = 5.0
 
 
 class QueueService(ParticipantCases, DispatchCases, SteeringCases):
@@ -158,5 +160,10 @@ class QueueService(ParticipantCases, DispatchCases, SteeringCases):
             await self._stream_redis.connection_pool.disconnect()
             for task in tasks:
                 task.cancel()
-            await asyncio.wait(tasks)
+            # Bounded: a read cancelled inside redis-py was seen to hang (after a Redis restart,
+            # and once at a plain shutdown); the process is stopping, so it is left behind.
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            for task in stuck:
+                log.warning("background task %s did not stop within %ss", task.get_name(),
+                            STOP_TIMEOUT)  # fmt: skip
             await self._stream_redis.aclose()
