@@ -79,7 +79,7 @@ class SteeringCases(QueueParts):
         )  # fmt: skip
 
     async def pause_user(self, user: UserId, paused: bool, by: UserId) -> None:
-        await self._control.set_user(user, paused=paused)
+        await self._control.set_user_paused(user, paused)
         self._did("user paused" if paused else "user resumed", "user=%s by=%s", user, by)
 
     async def broadcast(self, message: str, by: UserId) -> None:

@@ -80,23 +80,9 @@ class ControlStore:
         ]
         await self._run("configure", user, *pairs)
 
-    async def set_user(
-        self,
-        user: UserId,
-        *,
-        paused: bool | None = None,
-        max_queued: int | None = None,
-        max_running: int | None = None,
-        clear_limits: bool = False,
-    ) -> None:
-        """Override a user's limits or pause them; `clear_limits` returns to the room default."""
-        pairs = _pairs(max_queued=max_queued, max_running=max_running)
-        if clear_limits:
-            pairs = ["max_queued", "", "max_running", ""]
-        if paused is not None:
-            pairs += ["paused", "1" if paused else "0"]
-        if pairs:
-            await self._run("configure", user, *pairs)
+    async def set_user_paused(self, user: UserId, paused: bool) -> None:
+        """A paused user's jobs stay queued, claimed by nobody, until resumed."""
+        await self._run("configure", user, "paused", "1" if paused else "0")
 
 
 def room_control_from_fields(f: dict[str, str]) -> RoomControl:

@@ -102,7 +102,7 @@ async def test_queued_limit_refuses_with_a_clear_message(
     with pytest.raises(LimitExceeded, match="already have 2 jobs waiting"):
         await submit(jobs, user(1))
     await submit(jobs, user(2))  # other users are not affected
-    await control.set_user(user(1), max_queued=3)  # live per-user override
+    await control.set_user_limits(user(1), 3, None)  # live per-user override
     await submit(jobs, user(1))
 
 
@@ -148,10 +148,10 @@ async def test_paused_user_is_skipped_and_others_go_on(
     await register(workers)
     a = await submit(jobs, user(1))
     b = await submit(jobs, user(2))
-    await control.set_user(user(1), paused=True)
+    await control.set_user_paused(user(1), True)
     assert await drain(jobs) == [b]
     assert a not in positions(await jobs.snapshot())
-    await control.set_user(user(1), paused=False)
+    await control.set_user_paused(user(1), False)
     assert await drain(jobs) == [a]
 
 
@@ -395,10 +395,11 @@ async def test_counts_stay_consistent_with_statuses(
 async def test_room_and_user_controls_read_back_as_set(control: ControlStore) -> None:
     await control.pause()
     await control.set_room_limits(max_queued=4, max_running=2)
-    await control.set_user(user(1), paused=True, max_running=3)
+    await control.set_user_paused(user(1), True)
+    await control.set_user_limits(user(1), None, 3)
     room = await control.room()
     assert (room.paused, room.max_queued, room.max_running, room.mode) == (True, 4, 2, Mode.FAIR)
     one = await control.user(user(1))
     assert (one.paused, one.max_queued, one.max_running) == (True, None, 3)
-    await control.set_user(user(1), clear_limits=True)
+    await control.set_user_limits(user(1), None, None)
     assert (await control.user(user(1))).max_running is None
