@@ -94,6 +94,17 @@ class Agent:
         finally:
             beats.cancel()
             await asyncio.wait({beats})
+            await asyncio.shield(self._leave())
+
+    async def _leave(self) -> None:
+        """Tell the queue manager we are gone (a few seconds at most): the room shows it at once,
+        and a claim answered just as we stopped (its answer lost) goes straight back."""
+        try:
+            async with asyncio.timeout(_GIVE_BACK_SECONDS):
+                await self.manager.leave()
+            log.info("left the queue")
+        except (TimeoutError, ManagerUnavailable, WorkerUnknown, JobLost) as exc:
+            log.warning("could not tell the queue manager we left (%s)", exc or "timed out")
 
     async def _claim_unless_draining(self) -> Assignment | None:
         claim = asyncio.create_task(self.manager.claim())

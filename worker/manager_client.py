@@ -88,6 +88,10 @@ class ManagerClient:
             return None
         return Assignment.model_validate_json(r.content)
 
+    async def leave(self) -> None:
+        """This agent stops: the queue forgets it now and requeues anything still given to it."""
+        await self._request("POST", "/leave")
+
     async def heartbeat(self, job: Assignment | None) -> None:
         body = Heartbeat(job_id=job.id, attempt=job.attempt) if job else Heartbeat()
         await self._post("/heartbeat", body)

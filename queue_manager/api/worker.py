@@ -92,6 +92,12 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+@router.post("/leave", status_code=204)
+async def leave(worker: Worker, service: Service) -> None:
+    """The agent stops: gone from the room now, and any job still given to it requeued."""
+    await service.leave(worker)
+
+
 @router.post("/heartbeat", status_code=204)
 async def heartbeat(body: Heartbeat, worker: Worker, service: Service) -> None:
     job_id = JobId(body.job_id) if body.job_id else None

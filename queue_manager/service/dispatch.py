@@ -8,6 +8,7 @@ the job when it is written, so `complete` carries the outcome only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import AsyncIterable, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import JsonValue
 from queue_manager.comfy.validation import ServerCrash, response_body, validate_prompt
 from queue_manager.contract.worker_api import OutputUpload, StoredOutput
 from queue_manager.core.bodies import parse_json
-from queue_manager.core.errors import FileMissing, MalformedBody, StorageLimit
+from queue_manager.core.errors import FileMissing, MalformedBody, StorageLimit, WorkerNotFound
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import Job, JobError
@@ -217,6 +218,15 @@ class DispatchCases(QueueParts):
         reason = f"given back by worker {worker_id} (its ComfyUI failed)"
         await self._jobs.release_held(job_id, worker_id, attempt, reason)
         self._did("released", "job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
+
+    async def leave(self, worker_id: WorkerId) -> None:
+        """The worker stops (drained, or told to stop now) and says so: it is gone from the
+        room at once rather than after its heartbeats lapse, and a job still given to it (a
+        claim answered as it stopped, which it never saw) goes straight back to the queue."""
+        with contextlib.suppress(WorkerNotFound):  # removed meanwhile: nothing left to do
+            requeued = await self._workers.set_state(worker_id, "left")
+            self._did("worker left", "worker=%s requeued=%s", worker_id, requeued)
+            await self.refresh_holds()
 
     async def complete(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:
         await self._jobs.complete(job_id, worker_id, attempt)

@@ -36,7 +36,8 @@ class WorkerStore:
         return JobId(res[2]) if res[2] else None
 
     async def set_state(self, worker_id: WorkerId, state: str) -> JobId | None:
-        """Drain ('draining'), resume ('online') or remove ('removed') a worker."""
+        """Drain ('draining'), resume ('online') or remove ('removed') a worker, or let it
+        leave ('left': removed at its own word)."""
         res = await self._run("worker_state", worker_id, state)
         if res[0] == "unknown_worker":
             raise WorkerNotFound(worker_id)

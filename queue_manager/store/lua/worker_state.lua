@@ -1,14 +1,16 @@
--- worker_state: an admin drains, resumes or removes a worker.
+-- worker_state: an admin drains, resumes or removes a worker; a stopping agent leaves.
 -- KEYS: none (built from the prefix; see lib.lua)
--- ARGV: prefix, now, worker id, 'draining' | 'online' | 'removed'
+-- ARGV: prefix, now, worker id, 'draining' | 'online' | 'removed' | 'left'
 -- Returns: {'ok', requeued job id or ''} | {'unknown_worker'}
 -- Invariant: a draining worker keeps its job and claims no more; a removed worker is gone from
 --   every worker structure and its job (if any) is back in the queue, so nothing waits on it.
+--   'left' is 'removed' asked by the worker itself as it stops: a job it holds is one it never
+--   learnt of (its claim's answer was lost as it stopped), so the job goes straight back.
 local wid, state = ARGV[3], ARGV[4]
 local wkey = k('worker', wid)
 local job = redis.call('HGET', wkey, 'job')
 if not job then return {'unknown_worker'} end
-if state ~= 'removed' then
+if state ~= 'removed' and state ~= 'left' then
   redis.call('HSET', wkey, 'state', state)
   if state ~= 'online' then
     -- a draining worker's waiting claim must return and learn it
@@ -19,7 +21,7 @@ if state ~= 'removed' then
   return {'ok', ''}
 end
 local requeued = ''
-if job ~= '' and expire(job, 'worker ' .. wid .. ' removed') == 'queued' then requeued = job end
+if job ~= '' and expire(job, 'worker ' .. wid .. ' ' .. state) == 'queued' then requeued = job end
 redis.call('DEL', wkey, k('worker', wid, 'nodes'), k('worker', wid, 'models'),
   k('worker', wid, 'fit'))
 redis.call('ZREM', k('workers'), wid)

@@ -195,3 +195,19 @@ async def test_draining_a_waiting_worker_ends_its_claim(
     await live.drain_worker(w, INSTRUCTOR)
     with pytest.raises(WorkerUnavailable):
         await asyncio.wait_for(waiter, 5)
+
+
+async def test_a_worker_that_leaves_gives_back_a_job_whose_claim_answer_it_lost(
+    live: QueueService,
+) -> None:
+    """A claim answered just as the agent stopped: the answer never reached it, and the job
+    would wait for its lease. The agent's leaving hands it straight back."""
+    w = await add_worker(live)
+    job = await live.submit(user(1), Lane.NORMAL, prompt())
+    assert (await live.claim(w, wait=1)).id == job.id  # type: ignore[union-attr]
+    await live.leave(w)
+    again = await live.user_job(user(1), job.id)
+    assert again.status is JobStatus.QUEUED
+    assert again.timeline[-1].reason == f"worker {w} left"
+    assert w not in [info.id for info in await live.gpu_workers()]
+    await live.leave(w)  # said twice (a retry): nothing more happens

@@ -330,6 +330,8 @@ async def test_a_sigtermed_worker_finishes_its_job_first(
     # The process is gone, and no claim of it waits in the queue manager: a job submitted now
     # could only reach it by a hand-over inside the submission itself.
     assert not await in_claim(redis, prefix, "polite")
+    # It said it left: the room lists it no more (rather than as offline, later).
+    assert "polite" not in [w.id for w in await stack.service.gpu_workers()]
     later = await stack.service.submit(user(2), Lane.NORMAL, SAVE)
     assert (await stack.job(later.id, user(2))).status is JobStatus.QUEUED  # it claimed no more
 
