@@ -24,6 +24,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from queue_manager.comfy.frames import Preview, Text
+from queue_manager.comfy.remote import (
+    OutputRef,
+    file_inputs,
+    history_outputs,
+    offer_of,
+    with_renamed_inputs,
+)
 from queue_manager.contract.worker_api import OutputUpload, ReportType, StoredOutput
 from worker.comfy_client import ComfyClient, EventStream
 from worker.errors import (
@@ -35,7 +42,6 @@ from worker.errors import (
 )
 from worker.manager_client import Assignment, ManagerClient
 from worker.settings import WorkerSettings
-from worker.translate import OutputRef, file_inputs, history_outputs, offer_of, with_renamed_inputs
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

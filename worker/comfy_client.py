@@ -13,8 +13,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from queue_manager.comfy.frames import Preview, Text, parse_frame
+from queue_manager.comfy.remote import OutputRef
 from worker.errors import ComfyUIUnavailable, PromptRefused
-from worker.translate import OutputRef
 
 Message = dict[str, Any] | Preview | Text
 

@@ -1,4 +1,4 @@
-"""Pure translations between ComfyUI and the queue manager, for the worker agent.
+"""Running a prompt on another ComfyUI (a pull worker's or a push endpoint's), pure:
 
 * what a ComfyUI offers (node types, model files) from its `object_info`;
 * which prompt inputs name uploaded files, and the prompt rewritten to collision-free names;
