@@ -26,9 +26,12 @@ from typing import Any, TypeVar
 from queue_manager.comfy.frames import Preview, Text
 from queue_manager.comfy.remote import (
     OutputRef,
+    execution_error,
     file_inputs,
     history_outputs,
+    interrupted_error,
     offer_of,
+    refusal_error,
     with_renamed_inputs,
 )
 from queue_manager.contract.worker_api import OutputUpload, ReportType, StoredOutput
@@ -182,7 +185,7 @@ class Agent:
             await asyncio.shield(self._give_back(job))
             raise
         except PromptRefused as exc:
-            await self._report_failure(job, _refusal_error(exc))
+            await self._report_failure(job, refusal_error(exc.body, str(exc)))
         except ComfyUIUnavailable as exc:
             log.warning("ComfyUI failed during job=%s (%s): releasing it", job.id, exc)
             self._comfy_down = True
@@ -298,14 +301,9 @@ class Agent:
             elif kind == "executed":
                 await self._copy_executed(job, data, outputs)
             elif kind == "execution_error":
-                error = _execution_error(data)
+                error = execution_error(data)
             elif kind == "execution_interrupted":
-                error = {
-                    "type": "execution_interrupted",
-                    "message": "interrupted on ComfyUI",
-                    "node_id": data.get("node_id"),
-                    "node_type": data.get("node_type"),
-                }
+                error = interrupted_error(data)
             elif kind == "executing" and data.get("node") is None:
                 await relay.flush()
                 return error
@@ -441,26 +439,3 @@ class _ProgressRelay:
             self._sent_at = time.monotonic()
             with contextlib.suppress(ManagerUnavailable):  # progress may be lost, never the run
                 await self._manager.report(self._job, "job.progress", data)
-
-
-def _execution_error(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "execution_error",
-        "message": str(data.get("exception_message", "")).strip() or "execution failed",
-        "node_id": data.get("node_id"),
-        "node_type": data.get("node_type"),
-        "details": {
-            "exception_type": data.get("exception_type"),
-            "executed": data.get("executed", []),
-        },
-    }
-
-
-def _refusal_error(exc: PromptRefused) -> dict[str, Any]:
-    raw = exc.body.get("error")
-    error: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    return {
-        "type": str(error.get("type", "prompt_refused")),
-        "message": str(error.get("message", exc)),
-        "details": {"node_errors": exc.body.get("node_errors", {}), "error": error},
-    }

@@ -13,8 +13,8 @@ from queue_manager.api import admin, docs, errors, health, login, metrics, parti
 from queue_manager.api.auth import Sessions
 from queue_manager.api.sockets import encode
 from queue_manager.core.clock import Clock
-from queue_manager.service.workshop import open_workshop
 from queue_manager.settings import Settings
+from queue_manager.workshop import open_workshop
 
 
 def create_app(settings: Settings, *, clock: Clock = time.time) -> FastAPI:

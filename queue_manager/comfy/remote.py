@@ -98,6 +98,62 @@ def history_outputs(entry: Mapping[str, Any]) -> tuple[list[OutputRef], dict[str
     return files, other
 
 
+def execution_error(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's error from ComfyUI's `execution_error` message (socket or history)."""
+    return {
+        "type": "execution_error",
+        "message": str(data.get("exception_message", "")).strip() or "execution failed",
+        "node_id": data.get("node_id"),
+        "node_type": data.get("node_type"),
+        "details": {
+            "exception_type": data.get("exception_type"),
+            "executed": data.get("executed", []),
+        },
+    }
+
+
+def interrupted_error(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "execution_interrupted",
+        "message": "interrupted on ComfyUI",
+        "node_id": data.get("node_id"),
+        "node_type": data.get("node_type"),
+    }
+
+
+def refusal_error(
+    body: Mapping[str, Any], fallback: str = "ComfyUI refused the prompt"
+) -> dict[str, Any]:
+    """A job's error from ComfyUI's 400 answer to `POST /prompt` (node errors kept)."""
+    raw = body.get("error")
+    error: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+    return {
+        "type": str(error.get("type", "prompt_refused")),
+        "message": str(error.get("message", fallback)),
+        "details": {"node_errors": body.get("node_errors", {}), "error": error},
+    }
+
+
+def history_error(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The error a finished history entry records (None: it succeeded). ComfyUI keeps the
+    run's messages in `status.messages` as [type, data] pairs."""
+    status = entry.get("status") or {}
+    if status.get("status_str") != "error":
+        return None
+    for kind, data in reversed(status.get("messages") or []):
+        if kind == "execution_error" and isinstance(data, Mapping):
+            return execution_error(data)
+        if kind == "execution_interrupted" and isinstance(data, Mapping):
+            return interrupted_error(data)
+    return {"type": "execution_error", "message": "the run failed on the endpoint"}
+
+
+def history_finished(entry: Mapping[str, Any]) -> bool:
+    """Whether a history entry is final (ComfyUI writes it when the run ends)."""
+    status = entry.get("status") or {}
+    return bool(status.get("completed")) or status.get("status_str") in ("success", "error")
+
+
 def _input_specs(object_info: Mapping[str, Any]) -> Iterator[Any]:
     for node in object_info.values():
         inputs = node.get("input", {}) if isinstance(node, Mapping) else {}

@@ -18,7 +18,7 @@ from queue_manager.core.jobs import JobError
 PREFIX = "/worker/v1"
 
 # What a worker may report about the job it holds (core.events.REPORTS; the rest are ours).
-ReportType = Literal["job.started", "job.executing", "job.progress", "job.executed"]
+ReportType = Literal["job.started", "job.executing", "job.progress", "job.executed", "job.phase"]
 PreviewMime = Literal["image/jpeg", "image/png", "image/webp"]
 OutputType = Literal["output", "temp"]
 

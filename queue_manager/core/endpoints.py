@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from queue_manager.core.errors import EndpointInvalid
-from queue_manager.core.ids import is_name
+from queue_manager.core.ids import WorkerId, is_name
 
 
 class EndpointKind(enum.StrEnum):
@@ -55,6 +55,18 @@ class EndpointConfig:
             "cold_start_timeout": self.cold_start_timeout,
             "job_timeout": self.job_timeout,
         }
+
+
+def slot_worker(name: str, slot: int) -> WorkerId:
+    """The worker an endpoint's slot is in the queue: `NAME.K` (a worker token's name cannot
+    hold a dot, so no pull worker can ever be mistaken for it)."""
+    return WorkerId(f"{name}.{slot}")
+
+
+def endpoint_of(worker_id: str) -> str | None:
+    """The endpoint a slot worker belongs to (None for a pull worker)."""
+    name, dot, slot = worker_id.partition(".")
+    return name if dot and slot.isdigit() else None
 
 
 def endpoint(

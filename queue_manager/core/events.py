@@ -30,6 +30,8 @@ class EventType(enum.StrEnum):
     JOB_PROGRESS = "job.progress"
     JOB_EXECUTED = "job.executed"
     JOB_PREVIEW = "job.preview"
+    # Before ComfyUI starts: what the GPU is doing first (a serverless endpoint's cold start).
+    JOB_PHASE = "job.phase"
     # Workers coming, going, draining.
     WORKER_JOINED = "worker.joined"
     WORKER_ONLINE = "worker.online"
@@ -51,7 +53,7 @@ QUEUE_CHANGES = FINAL | {EventType.JOB_QUEUED, EventType.JOB_CLAIMED, EventType.
 # Anything that can change someone's place in the queue, or what the room allows.
 QUEUE_MOVES = QUEUE_CHANGES | {EventType.JOB_MOVED, EventType.CONTROL, EventType.WORKER_JOINED}
 # What the workshop panel shows (a place in the queue, a phase) may have changed.
-PHASE_CHANGES = QUEUE_MOVES | {EventType.JOB_STARTED, EventType.JOB_PROGRESS}
+PHASE_CHANGES = QUEUE_MOVES | {EventType.JOB_STARTED, EventType.JOB_PROGRESS, EventType.JOB_PHASE}
 # What a worker may report about the job it holds (the rest are ours to announce).
 REPORTS = frozenset(
     {
@@ -59,6 +61,7 @@ REPORTS = frozenset(
         EventType.JOB_EXECUTING,
         EventType.JOB_PROGRESS,
         EventType.JOB_EXECUTED,
+        EventType.JOB_PHASE,
     }
 )
 # Only the newest matters: a newer one replaces an older one still waiting for a slow reader.

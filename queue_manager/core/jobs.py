@@ -108,5 +108,6 @@ class Job(BaseModel):
     ui: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
     error: JobError | None = None
     hold: str | None = None
+    phase: str | None = None  # before ComfyUI starts it: e.g. "GPU starting, usually about 90 s"
     unvalidated: bool = False  # queued before any GPU catalogue was known to check it against
     timeline: list[TimelineEntry] = Field(default_factory=list)

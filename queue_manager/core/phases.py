@@ -34,7 +34,9 @@ def phase(job: Job, position: int | None, paused: bool) -> dict[str, Any]:
         else:
             entry["detail"] = "Waiting for your running job to finish"
     elif job.status is JobStatus.RUNNING:
-        if job.started_at is None:
+        if job.started_at is None and job.phase:
+            entry.update(status="starting", detail=job.phase)
+        elif job.started_at is None:
             entry.update(status="starting", detail=f"Starting on {job.worker} (loading models)")
         else:
             entry["detail"] = f"Running on {job.worker}"

@@ -18,9 +18,11 @@ from queue_manager.core.jobs import UI_FIELD
 
 def stored_fields(kind: str, data: Mapping[str, JsonValue], now: float) -> dict[str, str]:
     if kind == EventType.JOB_STARTED:
-        return {"started_at": repr(now), "node": ""}
+        return {"started_at": repr(now), "node": "", "phase": ""}
     if kind == EventType.JOB_EXECUTING and isinstance(data.get("node"), str):
         return {"node": str(data["node"])}
+    if kind == EventType.JOB_PHASE and isinstance(data.get("detail"), str):
+        return {"phase": str(data["detail"])[:200]}
     if kind == EventType.JOB_PROGRESS:
         return {"progress": json.dumps(dict(data))}
     if kind == EventType.JOB_EXECUTED:

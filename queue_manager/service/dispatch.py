@@ -212,10 +212,13 @@ class DispatchCases(QueueParts):
             raise FileMissing(name)
         return found
 
-    async def release(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:
-        """The worker cannot finish the job (its ComfyUI failed): back to the queue now."""
+    async def release(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, why: str = "its ComfyUI failed"
+    ) -> None:
+        """The worker cannot finish the job (its ComfyUI failed, an endpoint's cold start
+        outlasted its timeout): back to the queue now, the attempt counted."""
         await self._jobs.held_by(job_id, worker_id, attempt)
-        reason = f"given back by worker {worker_id} (its ComfyUI failed)"
+        reason = f"given back by worker {worker_id} ({why})"
         await self._jobs.release_held(job_id, worker_id, attempt, reason)
         self._did("released", "job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
 

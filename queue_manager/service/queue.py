@@ -24,6 +24,7 @@ from queue_manager.core.clock import Clock
 from queue_manager.core.control import RoomControl
 from queue_manager.service.catalog import Catalog
 from queue_manager.service.dispatch import DispatchCases
+from queue_manager.service.endpoints import EndpointCases
 from queue_manager.service.fanout import EventHub
 from queue_manager.service.metrics import Metrics
 from queue_manager.service.participants import ParticipantCases
@@ -50,7 +51,7 @@ READY_TIMEOUT = 0.5
 STOP_TIMEOUT = 5.0
 
 
-class QueueService(ParticipantCases, DispatchCases, SteeringCases):
+class QueueService(ParticipantCases, DispatchCases, SteeringCases, EndpointCases):
     def __init__(
         self,
         settings: Settings,

@@ -3,8 +3,7 @@ limits, drain or remove a GPU, broadcast). Participants never reach these."""
 
 from __future__ import annotations
 
-from queue_manager.core.endpoints import EndpointConfig
-from queue_manager.core.errors import EndpointNotFound, JobNotFound
+from queue_manager.core.errors import JobNotFound
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Job, Lane
 from queue_manager.core.room import RoomState, room_state
@@ -86,21 +85,3 @@ class SteeringCases(QueueParts):
         """Shown in every participant's ComfyUI until replaced; an empty message clears it."""
         await self._control.set_broadcast(message.strip())
         self._did("broadcast", "chars=%d by=%s", len(message.strip()), by)
-
-    # -- push endpoints (configured now; dispatch to them is issue 12's next step) ------------
-
-    async def endpoints(self) -> list[EndpointConfig]:
-        return await self._endpoints.all()
-
-    async def add_endpoint(self, config: EndpointConfig, by: UserId) -> None:
-        """Add or replace a push endpoint, live."""
-        new = await self._endpoints.put(config)
-        self._did(
-            "endpoint added" if new else "endpoint changed", "endpoint=%s url=%s kind=%s "
-            "slots=%d by=%s", config.name, config.url, config.kind, config.slots, by,
-        )  # fmt: skip
-
-    async def remove_endpoint(self, name: str, by: UserId) -> None:
-        if not await self._endpoints.remove(name):
-            raise EndpointNotFound(name)
-        self._did("endpoint removed", "endpoint=%s by=%s", name, by)

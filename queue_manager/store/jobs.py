@@ -50,7 +50,16 @@ _JSON_FIELDS = (
 )
 # Bookkeeping on a recorded output (record_output.lua), not part of its description.
 _RECORD_ONLY = ("n", "attempt")
-_OPTIONAL = ("worker", "client_id", "claimed_at", "started_at", "finished_at", "hold", "node")
+_OPTIONAL = (
+    "worker",
+    "client_id",
+    "claimed_at",
+    "started_at",
+    "finished_at",
+    "hold",
+    "node",
+    "phase",
+)
 
 
 def claimed_from_json(payload: str) -> Claimed:

@@ -28,6 +28,9 @@
 {p}login:pair:{user}:{addr}   hash n, t: wrong passwords for an account from an address
 {p}login:address:{addr}       hash n, t: wrong passwords from an address, all accounts
 {p}login:account:{user}       hash n, t: wrong passwords for an account, all addresses
+{p}endpoints               hash: push endpoint name -> its configuration (JSON)
+{p}endpoint:{name}:status  hash: phase, reason, since, running, cold_starts (JSON list)
+{p}endpoint:{name}:owner   string (expires): the queue-manager process dispatching to it
 {p}events                  stream: every job, worker and control event (capped)
 """
 
@@ -122,6 +125,12 @@ class Keys:
     @property
     def endpoints(self) -> str:
         return self._k("endpoints")
+
+    def endpoint_status(self, name: str) -> str:
+        return self._k("endpoint", name, "status")
+
+    def endpoint_owner(self, name: str) -> str:
+        return self._k("endpoint", name, "owner")
 
     @property
     def catalog_kept(self) -> str:

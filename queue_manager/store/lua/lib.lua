@@ -152,7 +152,9 @@ local function take(jid, wid)
   BLOCKED[user] = nil
   local attempt = redis.call('HINCRBY', k('job', jid), 'attempts', 1)
   transition(jid, user, 'queued', 'running', 'claimed', wid, attempt)
-  redis.call('HSET', k('job', jid), 'worker', wid, 'claimed_at', NOW, 'hold', '')
+  -- a new attempt starts clean: nothing of an earlier attempt's run shows as this one's
+  redis.call('HSET', k('job', jid), 'worker', wid, 'claimed_at', NOW, 'hold', '', 'started_at', '',
+    'node', '', 'phase', '')
   redis.call('ZADD', k('leases'), now + tonumber(control('lease_seconds') or '30'), jid)
   redis.call('HSET', k('worker', wid), 'job', jid)
   local j = redis.call('HMGET', k('job', jid), 'client_id', 'prompt', 'extra_data', 'created_at')
