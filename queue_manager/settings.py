@@ -120,6 +120,20 @@ class Settings(BaseSettings):
     worker_timeout_seconds: float = Field(default=30.0, gt=0)
     claim_wait_seconds: float = Field(default=25.0, gt=0, description="Long-poll length.")
 
+    # Push endpoints (a GPU the queue manager calls itself)
+    endpoint_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often a running job's history is asked for."
+    )
+    endpoint_lost_seconds: float = Field(
+        default=90.0,
+        gt=0,
+        description="A submitted prompt no replica has listed (queue, history, socket) for this "
+        "long is lost with its replica: the job goes back to the queue.",
+    )
+    endpoint_request_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one call to an endpoint."
+    )
+
     # Events
     events_maxlen: int = Field(default=100_000, ge=1000)
 

@@ -4,6 +4,7 @@ holds one for its lifespan; nothing else builds these."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from queue_manager.core.clock import Clock
 from queue_manager.core.ids import WorkerId
+from queue_manager.push.dispatcher import PushDispatcher
 from queue_manager.service.accounts import Accounts, open_accounts
 from queue_manager.service.queue import QueueService
 from queue_manager.service.room_feed import Encoder, RoomFeed
@@ -34,7 +36,8 @@ class Workshop:
 async def open_workshop(
     settings: Settings, encode: Encoder, clock: Clock = time.time
 ) -> AsyncIterator[Workshop]:
-    """Connect, install the preset worker tokens, run the background loops; close on exit."""
+    """Connect, install the preset worker tokens, run the background loops and the push
+    dispatcher; close on exit."""
     redis = connect(str(settings.redis_url))
     keys = Keys(settings.key_prefix)
     try:
@@ -45,10 +48,13 @@ async def open_workshop(
         queue = QueueService(settings, redis, clock, files=files)
         room_feed = RoomFeed(queue, encode)
         async with queue.running():
+            pushing = asyncio.create_task(PushDispatcher(queue, settings, clock).run())
             try:
                 accounts = open_accounts(redis, settings, clock)
                 yield Workshop(queue, accounts, files, room_feed, tokens)
             finally:
+                pushing.cancel()
+                await asyncio.wait({pushing})
                 await room_feed.close()
     finally:
         await redis.aclose()

@@ -98,6 +98,26 @@ def history_outputs(entry: Mapping[str, Any]) -> tuple[list[OutputRef], dict[str
     return files, other
 
 
+def with_output_folder(prompt: Mapping[str, Any], folder: str) -> dict[str, Any]:
+    """The prompt with every save node's `filename_prefix` put under `folder` (ComfyUI reads a
+    `/` in the prefix as a subfolder): on a shared ComfyUI or a shared output mount, the job's
+    files are then found by that folder and no other job's can be mistaken for them."""
+    out = copy.deepcopy(dict(prompt))
+    for node in out.values():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        value = inputs.get("filename_prefix") if isinstance(inputs, dict) else None
+        if isinstance(value, str):
+            inputs["filename_prefix"] = f"{folder}/{value.lstrip('/')}"  # type: ignore[index]
+    return out
+
+
+def without_folder(subfolder: str, folder: str) -> str:
+    """A reported subfolder as the participant named it (our job folder taken off)."""
+    if subfolder == folder:
+        return ""
+    return subfolder.removeprefix(f"{folder}/")
+
+
 def execution_error(data: Mapping[str, Any]) -> dict[str, Any]:
     """A job's error from ComfyUI's `execution_error` message (socket or history)."""
     return {

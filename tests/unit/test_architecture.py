@@ -84,7 +84,9 @@ WEB = ("fastapi", "starlette", "uvicorn")
             "queue_manager/store",
             (*WEB, "queue_manager.service", "queue_manager.api", "queue_manager.storage"),
         ),
-        ("queue_manager/service", (*WEB, "queue_manager.api")),
+        ("queue_manager/service", (*WEB, "queue_manager.api", "queue_manager.push")),
+        # The push dispatcher reaches the queue through the service only, as routes do.
+        ("queue_manager/push", (*STORE_AND_IO, *WEB, "queue_manager.api")),
         ("queue_manager", ("worker",)),
         ("worker", ("queue_manager.api", "queue_manager.service", "queue_manager.store", "redis")),
     ],

@@ -1,0 +1,358 @@
+"""One job on a `comfyui` endpoint: a ComfyUI URL, or serverless replicas behind a load balancer.
+
+1. Inputs reach the endpoint under collision-free names: uploaded (`/upload/image`), or
+   written into the folder every replica reads as its input folder.
+2. The prompt goes in with our job id as `prompt_id`, its save nodes writing under a folder of
+   the job's own. A refused or timed-out call while the endpoint is cold is retried with
+   backoff up to the cold-start timeout, and the participant reads "GPU starting"; a `POST`
+   whose answer was lost is looked up before it is sent again (ComfyUI takes a duplicate id).
+3. Then two channels: `/ws` relays progress and previews where it reached the replica that
+   runs the job, and `/history/{id}` is polled as the source of truth. `{}` means "not on this
+   replica": ask again. A prompt no replica has listed for `endpoint_lost_seconds` was lost
+   with its replica, and the job goes back to the queue.
+4. Outputs are fetched through `/view` (retried where a replica lacks the file) or read from
+   the shared output mount, and stored as a pull worker's are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+from pydantic import JsonValue
+
+from queue_manager.comfy.frames import Preview, parse_frame
+from queue_manager.comfy.remote import (
+    OutputRef,
+    execution_error,
+    file_inputs,
+    history_error,
+    history_finished,
+    history_outputs,
+    interrupted_error,
+    with_output_folder,
+    with_renamed_inputs,
+    without_folder,
+)
+from queue_manager.core.endpoints import EndpointConfig
+from queue_manager.core.events import EventType
+from queue_manager.push.client import (
+    DeliveryUnknown,
+    EndpointClient,
+    EndpointDown,
+    NotOnThisReplica,
+)
+from queue_manager.push.handle import JobHandle
+from queue_manager.push.monitor import EndpointMonitor
+from queue_manager.settings import Settings
+from queue_manager.storage.static_files import file_inside
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+# A `POST /prompt` not answered within this is probably held by a starting replica: say so.
+_SAY_STARTING_AFTER = 3.0
+# Looking a prompt up (a lost `POST` answer): this many asks, spread over the replicas.
+_LOOKUPS = 6
+# A socket that saw the run end waits this long for a history entry before it is believed.
+_SOCKET_GRACE = 10.0
+# `/view` asks before an output is given up as on no replica.
+_VIEW_TRIES = 12
+_PROGRESS_EVERY = 0.25
+# How long a submission waits for the socket to open (a warm endpoint's opens at once).
+_SOCKET_FIRST = 2.0
+
+
+class ColdStartTimeout(Exception):
+    """The endpoint did not take the prompt within its cold-start timeout."""
+
+
+class PromptLost(Exception):
+    """No replica has listed the submitted prompt for too long: lost with its replica."""
+
+
+class OutputMissing(Exception):
+    """An output the run reported is on no replica and not in the shared mount."""
+
+
+class ComfyUIRun:
+    def __init__(
+        self,
+        handle: JobHandle,
+        client: EndpointClient,
+        monitor: EndpointMonitor,
+        object_info: Mapping[str, Any],
+        settings: Settings,
+    ) -> None:
+        self.handle = handle
+        self.client = client
+        self.config: EndpointConfig = client.config
+        self.monitor = monitor
+        self.object_info = object_info
+        self.settings = settings
+        self.id = handle.job.id
+        self.folder = f"cw-{handle.job.id}-{handle.attempt}"
+        self._last_seen = time.monotonic()
+        self._socket_end: tuple[float, dict[str, Any]] | None = None
+        self._socket_outputs: dict[str, Any] = {}
+        self._started = False
+        self._progress_at = 0.0
+        self._socket_open = asyncio.Event()
+
+    async def run(self) -> None:
+        prompt = with_output_folder(await self._stage_inputs(), self.folder)
+        client_id = f"cw-push-{uuid.uuid4().hex[:12]}"
+        listener = asyncio.create_task(self._listen(client_id), name=f"ws {self.id}")
+        try:
+            # The socket first, where it connects at once (a warm endpoint): the run's first
+            # messages are not missed. A cold one is not waited for.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SOCKET_FIRST):
+                    await self._socket_open.wait()
+            await self._submit(prompt, client_id)
+            async with asyncio.timeout(self.config.job_timeout):
+                entry = await self._wait()
+        finally:
+            listener.cancel()
+            await asyncio.wait({listener})
+        await self._deliver(entry)
+        error = history_error(entry)
+        if error is not None:
+            await self.handle.fail(error)
+        else:
+            await self.handle.complete()
+
+    async def forget(self) -> None:
+        """Take the prompt off the endpoint (cancelled, timed out, lost): asked a few times,
+        since through a load balancer each ask may reach another replica."""
+        for _ in range(3):
+            await self.client.forget(self.id)
+
+    # -- 1. inputs ---------------------------------------------------------------------------
+
+    async def _stage_inputs(self) -> dict[str, Any]:
+        renames: dict[tuple[str, str], str] = {}
+        for ref in file_inputs(self.handle.prompt, self.object_info):
+            source = await self.handle.input_file("inputs" if ref.kind == "inputs" else "outputs",
+                                                  ref.name)  # fmt: skip
+            remote = f"cw_{self.handle.job.user}_{self.id[:8]}_{Path(ref.name).name}"
+            renames[(ref.node_id, ref.input_name)] = await self._put_input(source, remote)
+        return with_renamed_inputs(self.handle.prompt, renames)
+
+    async def _put_input(self, source: Path, name: str) -> str:
+        if self.config.inputs != "upload":
+            await asyncio.to_thread(_copy_into, source, Path(self.config.inputs), name)
+            return name
+        stored: str = await self._patiently(lambda: self.client.upload_input(source, name))
+        return stored
+
+    # -- 2. submission -----------------------------------------------------------------------
+
+    async def _submit(self, prompt: dict[str, Any], client_id: str) -> None:
+        extra = self.handle.extra_data
+
+        async def post() -> None:
+            say = asyncio.create_task(self._say_starting_after(_SAY_STARTING_AFTER))
+            try:
+                await self.client.post_prompt(prompt, self.id, client_id, extra)
+            except DeliveryUnknown:
+                if not await self._known():
+                    raise
+                log.info("job=%s: the lost POST /prompt had arrived; not sent again", self.id)
+            finally:
+                say.cancel()
+
+        await self._patiently(post)
+        self._last_seen = time.monotonic()
+        log.info("job=%s submitted to endpoint=%s", self.id, self.config.name)
+
+    async def _patiently(self, call: Any) -> Any:
+        """A call retried while the endpoint is cold or starting, up to its cold-start timeout."""
+        first_down: float | None = None
+        backoff = 0.5
+        while True:
+            try:
+                result = await call()
+            except EndpointDown as exc:
+                now = time.monotonic()
+                if first_down is None:
+                    first_down = now
+                    await self._say_starting()
+                await self.monitor.down(str(exc))
+                if now - first_down >= self.config.cold_start_timeout:
+                    raise ColdStartTimeout(
+                        f"endpoint {self.config.name} did not start within "
+                        f"{self.config.cold_start_timeout:.0f} s ({exc})"
+                    ) from exc
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 1.5, 5.0)
+                continue
+            await self.monitor.answered()
+            return result
+
+    async def _say_starting_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self._say_starting()
+
+    async def _say_starting(self) -> None:
+        if not self._started:
+            await self.handle.tell(EventType.JOB_PHASE, {"detail": self.monitor.starting_detail})
+
+    async def _known(self) -> bool:
+        """Whether some replica has the prompt (queued, running or done)."""
+        for _ in range(_LOOKUPS):
+            with contextlib.suppress(EndpointDown):
+                if await self.client.history(self.id) is not None:
+                    return True
+                if await self.client.queue_place(self.id) is not None:
+                    return True
+            await asyncio.sleep(0.2)
+        return False
+
+    # -- 3. waiting --------------------------------------------------------------------------
+
+    async def _wait(self) -> dict[str, Any]:
+        """The run's history entry (or, where no replica ever returns one, what the socket saw)."""
+        while True:
+            entry = await self._ask_history()
+            if entry is not None:
+                return entry
+            if self._socket_end is not None:
+                at, entry = self._socket_end
+                if time.monotonic() - at >= _SOCKET_GRACE:
+                    log.info(
+                        "job=%s: no history from any replica; the socket's end is used", self.id
+                    )
+                    return entry
+            lost_for = time.monotonic() - self._last_seen
+            if lost_for >= self.settings.endpoint_lost_seconds:
+                raise PromptLost(
+                    f"no replica of endpoint {self.config.name} has listed the prompt for "
+                    f"{lost_for:.0f} s (lost with its replica?)"
+                )
+            await asyncio.sleep(self.settings.endpoint_poll_seconds)
+
+    async def _ask_history(self) -> dict[str, Any] | None:
+        try:
+            entry = await self.client.history(self.id)
+            if entry is not None and history_finished(entry):
+                return entry
+            place = None if entry is not None else await self.client.queue_place(self.id)
+            if entry is not None or place is not None:
+                self._last_seen = time.monotonic()
+            if place == "running":
+                await self._started_now()
+            await self.monitor.answered()
+        except EndpointDown as exc:  # a replica restarting, the balancer busy: ask again
+            log.debug("job=%s history: %s", self.id, exc)
+        return None
+
+    async def _listen(self, client_id: str) -> None:
+        """Relay what the socket shows of our run; reconnect while the job runs."""
+        while True:
+            try:
+                async with self.client.events(client_id) as ws:
+                    self._socket_open.set()
+                    async for raw in ws:
+                        await self._relay(raw)
+            except EndpointDown as exc:
+                log.debug("job=%s socket: %s", self.id, exc)
+            except Exception:  # a relay must never end the run
+                log.exception("job=%s: socket relay failed", self.id)
+            await asyncio.sleep(1.0)
+
+    async def _relay(self, raw: str | bytes) -> None:
+        if isinstance(raw, bytes):
+            frame = parse_frame(raw)
+            if isinstance(frame, Preview) and self._started:
+                await self.handle.preview(frame.image, frame.mime)
+            return
+        message = json.loads(raw)
+        kind, data = message.get("type"), message.get("data") or {}
+        if not isinstance(data, dict) or data.get("prompt_id") != self.id:
+            return
+        self._last_seen = time.monotonic()
+        if kind == "execution_start":
+            await self._started_now()
+        elif kind == "executing" and data.get("node") is not None:
+            await self.handle.tell(EventType.JOB_EXECUTING, {"node": str(data["node"])})
+        elif kind == "progress" and time.monotonic() - self._progress_at >= _PROGRESS_EVERY:
+            self._progress_at = time.monotonic()
+            progress: dict[str, JsonValue] = {
+                "value": data.get("value"), "max": data.get("max"), "node": data.get("node"),
+            }  # fmt: skip
+            await self.handle.tell(EventType.JOB_PROGRESS, progress)
+        elif kind == "executed" and isinstance(data.get("output"), dict):
+            self._socket_outputs[str(data.get("node"))] = data["output"]
+        elif kind in ("execution_success", "execution_error", "execution_interrupted"):
+            self._socket_end = (time.monotonic(), self._socket_entry(kind, data))
+
+    async def _started_now(self) -> None:
+        if not self._started:
+            self._started = True
+            await self.handle.tell(EventType.JOB_STARTED, {})
+
+    def _socket_entry(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A history entry made of what the socket saw, in ComfyUI's shape."""
+        if kind == "execution_success":
+            status = {"status_str": "success", "completed": True, "messages": []}
+        else:
+            shown = execution_error(data) if kind == "execution_error" else interrupted_error(data)
+            log.info("job=%s: the socket saw %s", self.id, shown["message"])
+            status = {"status_str": "error", "completed": False, "messages": [[kind, data]]}
+        return {"outputs": dict(self._socket_outputs), "status": status}
+
+    # -- 4. outputs --------------------------------------------------------------------------
+
+    async def _deliver(self, entry: dict[str, Any]) -> None:
+        refs, values = history_outputs(entry)
+        for ref in refs:
+            await self._store(ref)
+        for node_id in sorted({ref.node_id for ref in refs} | set(values)):
+            await self.handle.tell(
+                EventType.JOB_EXECUTED, {"node": node_id, "output": values.get(node_id, {})}
+            )
+
+    async def _store(self, ref: OutputRef) -> None:
+        subfolder = without_folder(ref.subfolder, self.folder)
+        if ref.type == "output" and self.config.outputs != "view":
+            path = await asyncio.to_thread(
+                file_inside, Path(self.config.outputs), f"{ref.subfolder}/{ref.filename}"
+            )
+            if path is None:
+                raise OutputMissing(f"{ref.filename} is not in the shared output folder")
+            await self.handle.store(ref, subfolder, _read(path))
+            return
+        for attempt in range(_VIEW_TRIES):
+            try:
+                async with self.client.view(ref) as response:
+                    await self.handle.store(ref, subfolder, response.aiter_raw(_CHUNK))
+                return
+            except (NotOnThisReplica, EndpointDown) as exc:
+                log.debug("job=%s /view %s: %s", self.id, ref.filename, exc)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        raise OutputMissing(f"no replica of {self.config.name} has {ref.filename}")
+
+
+async def _read(path: Path) -> AsyncIterator[bytes]:
+    async with aiofiles.open(path, "rb") as fh:
+        while chunk := await fh.read(_CHUNK):
+            yield chunk
+
+
+def _copy_into(source: Path, folder: Path, name: str) -> None:
+    """Copy a participant's input into the shared input folder (temp name, then rename)."""
+    target = folder / name
+    temp = folder / f".{name}.{uuid.uuid4().hex[:8]}.part"
+    with source.open("rb") as src, temp.open("wb") as dst:
+        while chunk := src.read(_CHUNK):
+            dst.write(chunk)
+    temp.replace(target)

@@ -1,0 +1,149 @@
+"""The push dispatcher of one queue-manager process: it follows the endpoints the operator
+configures (live: added, changed, removed) and runs the slots of each endpoint it holds. Only
+one process holds an endpoint at a time (a lease in Redis), so replicas of the queue manager
+never dispatch to one endpoint twice; when the holder dies another takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import uuid
+
+from queue_manager.comfy.remote import offer_of
+from queue_manager.core.clock import Clock
+from queue_manager.core.endpoints import EndpointConfig, EndpointKind
+from queue_manager.core.requirements import Capabilities
+from queue_manager.push.client import EndpointClient, EndpointDown, EndpointError
+from queue_manager.push.monitor import EndpointMonitor
+from queue_manager.push.slot import Slot
+from queue_manager.service.queue import STORE_OUTAGES, QueueService
+from queue_manager.service.tasks import reraise_if_cancelled
+from queue_manager.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How often the configuration is read again, and how long a hold on an endpoint lasts (renewed
+# at each read, so a dead process's endpoints are taken over within this).
+FOLLOW_SECONDS = 2.0
+HOLD_SECONDS = 15.0
+
+
+class PushDispatcher:
+    def __init__(self, service: QueueService, settings: Settings, clock: Clock) -> None:
+        self._service = service
+        self._settings = settings
+        self._clock = clock
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._running: dict[str, tuple[EndpointConfig, asyncio.Task[None]]] = {}
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    await self._follow()
+                except STORE_OUTAGES as exc:
+                    reraise_if_cancelled()
+                    log.warning("push dispatcher cannot read the endpoints: %s", exc)
+                await asyncio.sleep(FOLLOW_SECONDS)
+        finally:
+            await asyncio.shield(self._stop_all())
+
+    async def _follow(self) -> None:
+        configs = {c.name: c for c in await self._service.endpoints()}
+        for name in [n for n in self._running if n not in configs]:
+            await self._stop(name)
+        for name, config in configs.items():
+            held = await self._service.hold_endpoint(name, self._owner, HOLD_SECONDS)
+            running = self._running.get(name)
+            if not held or (running is not None and running[0] != config):
+                await self._stop(name)
+                running = None
+            if held and (running is None or running[1].done()):
+                self._start(config)
+
+    def _start(self, config: EndpointConfig) -> None:
+        runner = EndpointRunner(self._service, self._settings, self._clock, config)
+        task = asyncio.create_task(runner.run(), name=f"endpoint {config.name}")
+        self._running[config.name] = (config, task)
+        log.info("dispatching to endpoint=%s (%s, %d slots)", config.name, config.kind,
+                 config.slots)  # fmt: skip
+
+    async def _stop(self, name: str) -> None:
+        found = self._running.pop(name, None)
+        if found is None:
+            return
+        found[1].cancel()
+        await asyncio.wait({found[1]})
+        with contextlib.suppress(*STORE_OUTAGES):
+            await self._service.let_go_of_endpoint(name, self._owner)
+
+    async def _stop_all(self) -> None:
+        for name in list(self._running):
+            await self._stop(name)
+
+
+class EndpointRunner:
+    """One endpoint: its catalogue first (which also wakes a cold one), then its slots."""
+
+    def __init__(
+        self, service: QueueService, settings: Settings, clock: Clock, config: EndpointConfig
+    ) -> None:
+        self._service = service
+        self._settings = settings
+        self._clock = clock
+        self.config = config
+
+    async def run(self) -> None:
+        if self.config.kind is not EndpointKind.COMFYUI:
+            monitor = await self._monitor()
+            await monitor.failing(f"kind {self.config.kind} is not dispatched to yet")
+            await asyncio.Event().wait()  # shown on the dashboard until removed or changed
+        client = EndpointClient(self.config, self._settings.endpoint_request_seconds)
+        try:
+            monitor = await self._monitor()
+            object_info = await self._catalogue(client, monitor)
+            offer = offer_of(object_info)
+            caps = Capabilities(offer.node_types, offer.models)
+            slots = [
+                Slot(self._service, self._settings, client, monitor, object_info, caps, n)
+                for n in range(1, self.config.slots + 1)
+            ]
+            # The catalogue goes with the first slot (the participants' pages list its nodes).
+            await self._service.register_worker(slots[0].worker, caps, {})
+            raw = json.dumps(object_info, separators=(",", ":")).encode()
+            await self._service.publish_object_info(slots[0].worker, raw, False)
+            async with asyncio.TaskGroup() as group:
+                for slot in slots:
+                    group.create_task(slot.run(), name=f"slot {slot.worker}")
+        finally:
+            await client.aclose()
+
+    async def _monitor(self) -> EndpointMonitor:
+        status = await self._service.endpoint_status(self.config.name)
+        return EndpointMonitor(self._service, status, self._clock)
+
+    async def _catalogue(
+        self, client: EndpointClient, monitor: EndpointMonitor
+    ) -> dict[str, object]:
+        """The endpoint's `object_info`, asked until it answers (a cold start, a restart)."""
+        backoff = 1.0
+        started = self._clock()
+        while True:
+            try:
+                info = await client.object_info()
+                await monitor.answered()
+                return info
+            except EndpointDown as exc:
+                if self._clock() - started < self.config.cold_start_timeout:
+                    await monitor.down(str(exc))
+                else:
+                    await monitor.failing(f"no answer within its cold-start timeout: {exc}")
+            except EndpointError as exc:
+                await monitor.failing(f"its object_info: {exc}")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)

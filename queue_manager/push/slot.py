@@ -1,0 +1,196 @@
+"""One slot of an endpoint: a worker in the queue that claims, heartbeats and runs one job at a
+time on the endpoint, as a pull agent would.
+
+How a run ends, whatever happens:
+
+* done, or failed on ComfyUI: completed / failed, with ComfyUI's error;
+* refused by ComfyUI (`POST /prompt` 400): failed with its node errors;
+* cold start past its timeout, a prompt lost with its replica: back to the queue (the attempt
+  counts), the endpoint marked failing with the reason;
+* past the job timeout: failed, saying so, and taken off the endpoint;
+* cancelled, requeued or the endpoint removed (the lease is lost): taken off the endpoint;
+  whatever it still sends is discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import JsonValue
+
+from queue_manager.comfy.remote import refusal_error
+from queue_manager.core.endpoints import EndpointConfig, slot_worker
+from queue_manager.core.errors import LeaseLost, WorkerNotFound, WorkerUnavailable
+from queue_manager.core.queueing import Claimed
+from queue_manager.core.requirements import Capabilities
+from queue_manager.push.client import EndpointClient, EndpointError, PromptRefused
+from queue_manager.push.comfyui import ColdStartTimeout, ComfyUIRun, OutputMissing, PromptLost
+from queue_manager.push.handle import JobHandle
+from queue_manager.push.monitor import EndpointMonitor
+from queue_manager.service.queue import STORE_OUTAGES, QueueService
+from queue_manager.service.tasks import reraise_if_cancelled
+from queue_manager.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Slot:
+    def __init__(
+        self,
+        service: QueueService,
+        settings: Settings,
+        client: EndpointClient,
+        monitor: EndpointMonitor,
+        object_info: Mapping[str, Any],
+        caps: Capabilities,
+        number: int,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.client = client
+        self.config: EndpointConfig = client.config
+        self.monitor = monitor
+        self.object_info = object_info
+        self.caps = caps
+        self.worker = slot_worker(self.config.name, number)
+        self.current: JobHandle | None = None
+        self._lost = asyncio.Event()
+
+    async def run(self) -> None:
+        beats = asyncio.create_task(self._heartbeats(), name=f"beats {self.worker}")
+        try:
+            await self._register()
+            while True:
+                claimed = await self._claim()
+                if claimed is not None:
+                    await self._run(claimed)
+        finally:
+            beats.cancel()
+            await asyncio.wait({beats})
+            with contextlib.suppress(*STORE_OUTAGES):
+                await asyncio.shield(self.service.leave(self.worker))
+
+    async def _register(self) -> None:
+        info: dict[str, JsonValue] = {
+            "name": self.worker,
+            "endpoint": self.config.name,
+            "kind": self.config.kind.value,
+            "url": self.config.url,
+        }
+        await self.service.register_worker(self.worker, self.caps, info)
+
+    async def _claim(self) -> Claimed | None:
+        try:
+            return await self.service.claim(self.worker, self.settings.claim_wait_seconds)
+        except WorkerNotFound:  # removed (by hand, or Redis lost it): join again
+            await self._register()
+        except WorkerUnavailable:  # drained on the dashboard: claim again once resumed
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+        except STORE_OUTAGES as exc:
+            reraise_if_cancelled()
+            log.warning("slot=%s cannot claim (%s); retrying", self.worker, exc)
+            await asyncio.sleep(1.0)
+        return None
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            current = self.current
+            try:
+                if current is None:
+                    await self.service.heartbeat(self.worker, None, 0)
+                else:
+                    await current.heartbeat()
+            except LeaseLost:
+                if current is not None and current is self.current:
+                    self._lost.set()
+            except WorkerNotFound:
+                if current is not None and current is self.current:
+                    self._lost.set()
+            except STORE_OUTAGES as exc:
+                reraise_if_cancelled()
+                log.warning("slot=%s heartbeat failed: %s", self.worker, exc)
+
+    async def _run(self, claimed: Claimed) -> None:
+        handle = JobHandle(self.service, self.worker, claimed)
+        run = ComfyUIRun(handle, self.client, self.monitor, self.object_info, self.settings)
+        self.current = handle
+        self._lost.clear()
+        await self.monitor.job_started()
+        log.info("slot=%s running job=%s user=%s attempt=%d", self.worker, claimed.id,
+                 claimed.user, claimed.attempts)  # fmt: skip
+        try:
+            await self._until_lost(run)
+        finally:
+            self.current = None
+            await self.monitor.job_ended()
+
+    async def _until_lost(self, run: ComfyUIRun) -> None:
+        """The run, stopped where the lease is lost; every ending mapped to the job's state."""
+        task = asyncio.create_task(run.run(), name=f"run {run.id}")
+        lost = asyncio.create_task(self._lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the dispatcher stops: the job goes back at once
+            task.cancel()
+            await asyncio.wait({task})
+            await asyncio.shield(self._give_back(run, "the queue manager's dispatcher stopped"))
+            raise
+        finally:
+            lost.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+            await self._taken_away(run)
+            return
+        await self._ended(run, task)
+
+    async def _ended(self, run: ComfyUIRun, task: asyncio.Task[None]) -> None:
+        handle = run.handle
+        try:
+            task.result()
+        except LeaseLost:
+            await self._taken_away(run)
+        except PromptRefused as exc:
+            await self._settle(handle.fail(refusal_error(exc.body)))
+        except ColdStartTimeout as exc:
+            await self.monitor.failing(str(exc))
+            await self._give_back(run, f"cold start: {exc}")
+        except PromptLost as exc:
+            await self._give_back(run, str(exc))
+        except TimeoutError:
+            await run.forget()
+            seconds = self.config.job_timeout
+            await self._settle(handle.fail({
+                "type": "job_timeout",
+                "message": f"no result within the job timeout ({seconds:.0f} s) on endpoint "
+                f"{self.config.name}; taken off it",
+            }))  # fmt: skip
+        except (EndpointError, OutputMissing) as exc:
+            await self.monitor.failing(str(exc))
+            await self._give_back(run, str(exc))
+        except STORE_OUTAGES as exc:  # the lease runs out and the queue hands the job on
+            log.warning("job=%s: the queue's store failed (%s)", run.id, exc)
+        except Exception as exc:  # one job's surprise must not stop the slot
+            log.exception("job=%s failed in the dispatcher", run.id)
+            await self._settle(handle.fail({
+                "type": "dispatch_error",
+                "message": f"the queue manager failed to run it on {self.config.name}: {exc!r}",
+            }))  # fmt: skip
+
+    async def _taken_away(self, run: ComfyUIRun) -> None:
+        log.info("job=%s is no longer slot=%s's: taking it off the endpoint", run.id, self.worker)
+        await run.forget()
+
+    async def _give_back(self, run: ComfyUIRun, why: str) -> None:
+        await run.forget()
+        await self._settle(run.handle.release(why))
+
+    async def _settle(self, outcome: Any) -> None:
+        """Record an ending; the attempt having been taken away meanwhile changes nothing."""
+        with contextlib.suppress(LeaseLost, *STORE_OUTAGES):
+            await outcome
