@@ -52,6 +52,7 @@ from queue_manager.push.client import (
 )
 from queue_manager.push.handle import JobHandle
 from queue_manager.push.monitor import EndpointMonitor
+from queue_manager.push.outcomes import ColdStartTimeout, OutputMissing, PromptLost
 from queue_manager.settings import Settings
 from queue_manager.storage.static_files import file_inside
 
@@ -71,18 +72,6 @@ _PROGRESS_EVERY = 0.25
 _SOCKET_FIRST = 2.0
 
 
-class ColdStartTimeout(Exception):
-    """The endpoint did not take the prompt within its cold-start timeout."""
-
-
-class PromptLost(Exception):
-    """No replica has listed the submitted prompt for too long: lost with its replica."""
-
-
-class OutputMissing(Exception):
-    """An output the run reported is on no replica and not in the shared mount."""
-
-
 class ComfyUIRun:
     def __init__(
         self,
@@ -98,7 +87,7 @@ class ComfyUIRun:
         self.monitor = monitor
         self.object_info = object_info
         self.settings = settings
-        self.id = handle.job.id
+        self.id: str = handle.job.id
         self.folder = f"cw-{handle.job.id}-{handle.attempt}"
         self._last_seen = time.monotonic()
         self._socket_end: tuple[float, dict[str, Any]] | None = None

@@ -28,9 +28,10 @@ from queue_manager.core.errors import LeaseLost, WorkerNotFound, WorkerUnavailab
 from queue_manager.core.queueing import Claimed
 from queue_manager.core.requirements import Capabilities
 from queue_manager.push.client import EndpointClient, EndpointError, PromptRefused
-from queue_manager.push.comfyui import ColdStartTimeout, ComfyUIRun, OutputMissing, PromptLost
 from queue_manager.push.handle import JobHandle
+from queue_manager.push.kinds import EndpointRun, new_run
 from queue_manager.push.monitor import EndpointMonitor
+from queue_manager.push.outcomes import ColdStartTimeout, OutputMissing, PromptLost
 from queue_manager.service.queue import STORE_OUTAGES, QueueService
 from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
@@ -117,7 +118,9 @@ class Slot:
 
     async def _run(self, claimed: Claimed) -> None:
         handle = JobHandle(self.service, self.worker, claimed)
-        run = ComfyUIRun(handle, self.client, self.monitor, self.object_info, self.settings)
+        run = new_run(
+            self.config.kind, handle, self.client, self.monitor, self.object_info, self.settings
+        )
         self.current = handle
         self._lost.clear()
         await self.monitor.job_started()
@@ -129,7 +132,7 @@ class Slot:
             self.current = None
             await self.monitor.job_ended()
 
-    async def _until_lost(self, run: ComfyUIRun) -> None:
+    async def _until_lost(self, run: EndpointRun) -> None:
         """The run, stopped where the lease is lost; every ending mapped to the job's state."""
         task = asyncio.create_task(run.run(), name=f"run {run.id}")
         lost = asyncio.create_task(self._lost.wait())
@@ -149,7 +152,7 @@ class Slot:
             return
         await self._ended(run, task)
 
-    async def _ended(self, run: ComfyUIRun, task: asyncio.Task[None]) -> None:
+    async def _ended(self, run: EndpointRun, task: asyncio.Task[None]) -> None:
         handle = run.handle
         try:
             task.result()
@@ -182,11 +185,11 @@ class Slot:
                 "message": f"the queue manager failed to run it on {self.config.name}: {exc!r}",
             }))  # fmt: skip
 
-    async def _taken_away(self, run: ComfyUIRun) -> None:
+    async def _taken_away(self, run: EndpointRun) -> None:
         log.info("job=%s is no longer slot=%s's: taking it off the endpoint", run.id, self.worker)
         await run.forget()
 
-    async def _give_back(self, run: ComfyUIRun, why: str) -> None:
+    async def _give_back(self, run: EndpointRun, why: str) -> None:
         await run.forget()
         await self._settle(run.handle.release(why))
 

@@ -1,0 +1,40 @@
+"""What differs between the endpoint kinds: how their catalogue is learnt and how one job runs
+there. The slots and the dispatcher are the same for all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from queue_manager.core.endpoints import EndpointKind
+from queue_manager.push.client import EndpointClient
+from queue_manager.push.comfyui import ComfyUIRun
+from queue_manager.push.handle import JobHandle
+from queue_manager.push.monitor import EndpointMonitor
+from queue_manager.settings import Settings
+
+
+class EndpointRun(Protocol):
+    """One claimed job on an endpoint."""
+
+    id: str
+    handle: JobHandle
+
+    async def run(self) -> None:
+        """Run it to its end: complete or fail the job, or raise an outcome (`outcomes`)."""
+
+    async def forget(self) -> None:
+        """Take it off the endpoint (cancelled, timed out, given back); best effort."""
+
+
+def new_run(
+    kind: EndpointKind,
+    handle: JobHandle,
+    client: EndpointClient,
+    monitor: EndpointMonitor,
+    object_info: Mapping[str, Any],
+    settings: Settings,
+) -> EndpointRun:
+    if kind is EndpointKind.COMFYUI:
+        return ComfyUIRun(handle, client, monitor, object_info, settings)
+    raise NotImplementedError(f"endpoint kind {kind} is not dispatched to yet")
