@@ -283,6 +283,33 @@ function updateWorker(row, w, c) {
   c.drain.disabled = st !== "online";
 }
 
+// ---------- push endpoints ----------
+function createEndpoint() {
+  const row = makeRow("id state running:num cold:num since:num");
+  const c = row._c;
+  c.name = h("div", { class: "strong" });
+  c.sub = h("div", { class: "muted small" });
+  c.id.append(c.name, c.sub);
+  c.badge = h("span", { class: "badge" });
+  c.reason = h("div", { class: "muted small" });
+  c.state.append(c.badge, c.reason);
+  return row;
+}
+
+function updateEndpoint(row, e, c) {
+  row.dataset.endpoint = str(e.name);
+  text(c.name, e.name);
+  text(c.sub, `${str(e.kind)} · ${str(e.url)}`);
+  const st = str(e.state) || "cold";
+  text(c.badge, st);
+  c.badge.className = `badge st-${st}`;
+  text(c.reason, str(e.reason));
+  text(c.running, `${num(e.running) ?? 0} / ${num(e.slots) ?? 1}`);
+  const last = num(e.last_cold_start), typical = num(e.typical_cold_start);
+  text(c.cold, last == null ? "–" : `last ${Math.round(last)} s · usually ${Math.round(typical ?? last)} s`);
+  since(c.since, num(e.since) || null);
+}
+
 // ---------- users ----------
 function limitInput(field, label) {
   const title = `${label} (empty = room default, -1 = no limit)`;
@@ -374,6 +401,9 @@ function applyState(s) {
   const workers = list("workers");
   const online = workers.filter((w) => w.state === "online").length;
   section("workers", workers, (w) => w.id, createWorker, updateWorker, `${online} online / ${workers.length}`);
+  const endpoints = list("endpoints");
+  const ready = endpoints.filter((e) => e.state === "ready" || e.state === "busy").length;
+  section("endpoints", endpoints, (e) => e.name, createEndpoint, updateEndpoint, `${ready} up / ${endpoints.length}`);
   section("users", list("users"), (u) => u.user, createUser, updateUser);
   section("failures", list("failures"), (f) => `${str(f.id)}@${str(f.finished_at)}`, createFailure, updateFailure);
   if (timelineJob && performance.now() - timelineFetchedAt > 1500 && !TERMINAL.has(timelineStatus)) loadTimeline();

@@ -8,11 +8,14 @@ import asyncio
 import json
 
 from queue_manager.core.endpoints import endpoint
-from queue_manager.core.errors import EndpointInvalid
+from queue_manager.core.errors import EndpointInvalid, EndpointNotFound
+from queue_manager.core.ids import UserId
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
-from queue_manager.store.endpoints import EndpointStore
-from queue_manager.store.keys import Keys
+
+# Who the log lines name for a change made from the command line.
+OPERATOR = UserId("operator")
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,19 +38,23 @@ def run_endpoint_command(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     redis = connect(str(settings.redis_url), retries=1)
-    store = EndpointStore(redis, Keys(settings.key_prefix))
+    service = QueueService(settings, redis)  # its endpoint cases only: no loops started
     try:
         if args.action == "list":
-            for config in await store.all():
+            for config in await service.endpoints():
                 print(json.dumps(config.shown()))
             return 0
         if not args.name:
             print(f"endpoint {args.action}: an endpoint name is required")
             return 2
         if args.action == "remove":
-            removed = await store.remove(args.name)
-            print(f"removed {args.name}" if removed else f"no endpoint {args.name}")
-            return 0 if removed else 1
+            try:
+                await service.remove_endpoint(args.name, OPERATOR)
+            except EndpointNotFound:
+                print(f"no endpoint {args.name} (see: comfy-workshop endpoint list)")
+                return 1
+            print(f"removed {args.name}; its running jobs went back to the queue")
+            return 0
         if not args.url:
             print("endpoint add: NAME URL, e.g. endpoint add gpu1 https://gpu.example/")
             return 2
@@ -62,8 +69,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             cold_start_timeout=args.cold_start_timeout,
             job_timeout=args.job_timeout,
         )
-        new = await store.put(config)
-        print(f"{'added' if new else 'replaced'} {json.dumps(config.shown())}")
+        known = {c.name for c in await service.endpoints()}
+        await service.add_endpoint(config, OPERATOR)
+        print(f"{'replaced' if config.name in known else 'added'} {json.dumps(config.shown())}")
         return 0
     except EndpointInvalid as exc:
         print(f"endpoint {args.action}: {exc}")

@@ -23,11 +23,11 @@ from queue_manager.cli.server import BeforeExit, DisconnectAtShutdown, Server
 from queue_manager.cli.session_secret import SecretFileError, with_session_secret
 from queue_manager.cli.supervision import Supervisor
 from queue_manager.core.endpoints import EndpointConfig
-from queue_manager.core.ids import WorkerId
+from queue_manager.core.ids import UserId, WorkerId
+from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
-from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
 
@@ -97,8 +97,9 @@ async def _prepare(settings: Settings, options: LocalOptions, credentials: Path)
         created = await ensure_roster(AccountStore(redis, keys), credentials, options.users)
         if created:
             log.info("created %d accounts; passwords in %s", created, credentials)
+        service = QueueService(settings, redis)  # its endpoint cases only: no loops started
         for config in options.endpoints:
-            await EndpointStore(redis, keys).put(config)
+            await service.add_endpoint(config, UserId("operator"))
             log.info("endpoint %s: %s (%d slot(s))", config.name, config.url, config.slots)
         tokens = TokenStore(redis, keys)
         names = (

@@ -38,6 +38,8 @@ class EventType(enum.StrEnum):
     WORKER_DRAINING = "worker.draining"
     WORKER_LOST = "worker.lost"
     WORKER_REMOVED = "worker.removed"
+    # A push endpoint's status changed (data: `name`).
+    ENDPOINT = "endpoint"
     # The room's controls (pause, limits, broadcast, a user's pause).
     CONTROL = "control"
     # An account's sessions ended, or its password or role changed: its open sockets check

@@ -8,6 +8,7 @@ latest failures. Never a prompt, a workflow or a password hash.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 
 from queue_manager.core.accounts import Role
 from queue_manager.core.control import RoomControl
+from queue_manager.core.endpoint_status import EndpointStatus, typical_cold_start
+from queue_manager.core.endpoints import EndpointConfig
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import LANES
 from queue_manager.core.scheduling import QueueSnapshot, positions
@@ -113,6 +116,19 @@ class WorkerShown(TypedDict):
     info: dict[str, Any]
 
 
+class EndpointShown(TypedDict):
+    name: str
+    kind: str
+    url: str
+    slots: int
+    state: str  # cold | starting | ready | busy | failing
+    reason: str
+    since: float
+    running: int
+    last_cold_start: float | None
+    typical_cold_start: float | None
+
+
 class UserShown(TypedDict):
     user: UserId
     role: str
@@ -151,11 +167,16 @@ class RoomState(TypedDict):
     queue: list[QueuedJob]
     running: list[RunningJob]
     workers: list[WorkerShown]
+    endpoints: list[EndpointShown]
     users: list[UserShown]
     failures: list[FailureShown]
 
 
-def room_state(rows: RoomRows, now: float) -> RoomState:
+def room_state(
+    rows: RoomRows,
+    now: float,
+    endpoints: Sequence[tuple[EndpointConfig, EndpointStatus]] = (),
+) -> RoomState:
     order = positions(rows.snapshot)
     front = {job_id for job_id, _ in rows.snapshot.front}
     queue = [_queued(row, order.get(row.id), row.id in front) for row in rows.queued]
@@ -174,8 +195,25 @@ def room_state(rows: RoomRows, now: float) -> RoomState:
         "queue": queue,
         "running": [_running(row) for row in rows.running],
         "workers": [_worker(w, now) for w in rows.workers],
+        "endpoints": [_endpoint(config, status) for config, status in endpoints],
         "users": [_user(person) for person in rows.people],
         "failures": [_failure(row) for row in rows.failures],
+    }
+
+
+def _endpoint(config: EndpointConfig, status: EndpointStatus) -> EndpointShown:
+    """Never its headers: they hold API keys."""
+    return {
+        "name": config.name,
+        "kind": config.kind.value,
+        "url": config.url,
+        "slots": config.slots,
+        "state": status.phase.value,
+        "reason": status.reason,
+        "since": status.since,
+        "running": status.running,
+        "last_cold_start": status.last_cold_start,
+        "typical_cold_start": typical_cold_start(status.cold_starts),
     }
 
 

@@ -67,7 +67,7 @@ class QueueService(ParticipantCases, DispatchCases, SteeringCases, EndpointCases
         self._jobs = JobStore(runner)
         self._workers = WorkerStore(runner)
         self._control = ControlStore(runner)
-        self._endpoints = EndpointStore(redis, keys)
+        self._endpoints = EndpointStore(runner)
         self._room = RoomStore(runner)
         self._tokens = TokenStore(redis, keys)
         self._files = files or FileStore(settings.data_dir)

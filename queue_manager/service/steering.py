@@ -17,7 +17,10 @@ class SteeringCases(QueueParts):
     async def room_state(self, now: float) -> RoomState:
         """The whole room: queue by lane and user with true positions, running jobs, workers,
         per-user counts and waits, recent failures. Never prompts or workflows."""
-        return room_state(await self._room.read(FAILURES_SHOWN), now)
+        rows = await self._room.read(FAILURES_SHOWN)
+        configs = await self._endpoints.all()
+        endpoints = [(c, await self._endpoints.status(c.name)) for c in configs]
+        return room_state(rows, now, endpoints)
 
     async def job(self, job_id: JobId) -> Job:
         """Any job, with its full timeline (every transition: time, worker, reason)."""

@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 from typing import cast
 
-from redis.asyncio import Redis
-
 from queue_manager.core.endpoint_status import EndpointPhase, EndpointStatus
 from queue_manager.core.endpoints import EndpointConfig, EndpointKind
-from queue_manager.store.keys import Keys
+from queue_manager.store.scripts import ScriptRunner
 
 
 class EndpointStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, runner: ScriptRunner) -> None:
+        redis, keys = runner.redis, runner.keys
+        self._run = runner.run
         self._redis = redis
         self._keys = keys
         self._key = keys.endpoints
@@ -38,15 +38,11 @@ class EndpointStore:
     # -- how each endpoint is doing (written by the process dispatching to it) ----------------
 
     async def set_status(self, status: EndpointStatus) -> None:
-        await self._redis.hset(
-            self._keys.endpoint_status(status.name),
-            mapping={
-                "phase": status.phase.value,
-                "reason": status.reason,
-                "since": repr(status.since),
-                "running": str(status.running),
-                "cold_starts": json.dumps(list(status.cold_starts)),
-            },
+        await self._run(
+            "endpoint_status",
+            status.name,
+            *("phase", status.phase.value, "reason", status.reason, "since", repr(status.since)),
+            *("running", status.running, "cold_starts", json.dumps(list(status.cold_starts))),
         )
 
     async def status(self, name: str) -> EndpointStatus:
