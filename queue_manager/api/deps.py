@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from queue_manager.core.credentials import WorkerCredential
 from queue_manager.core.ids import WorkerId
 from queue_manager.service.accounts import Accounts
 from queue_manager.service.queue import QueueService
@@ -28,17 +29,27 @@ def get_files(request: Request) -> FileStore:
     return files
 
 
-async def get_worker(request: Request) -> WorkerId:
-    """The worker named by a `Bearer` worker token; participants' credentials never pass."""
+async def get_credential(request: Request) -> WorkerCredential:
+    """The caller named by a `Bearer` worker token or job lease token; participants'
+    credentials never pass."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     service = get_service(request)
-    worker = await service.worker_for_token(token.strip()) if scheme.lower() == "bearer" else None
-    if worker is None:
+    found = await service.worker_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    if found is None:
         raise HTTPException(401, "a valid worker token is required", {"WWW-Authenticate": "Bearer"})
-    return worker
+    return found
+
+
+async def get_worker(
+    credential: Annotated[WorkerCredential, Depends(get_credential)],
+) -> WorkerId:
+    """The worker by its own token (joining, claiming, leaving): a lease token is refused."""
+    return credential.whole()
 
 
 Service = Annotated[QueueService, Depends(get_service)]
 AccountCases = Annotated[Accounts, Depends(get_accounts)]
 Files = Annotated[FileStore, Depends(get_files)]
 Worker = Annotated[WorkerId, Depends(get_worker)]
+# A job route's caller: the route names the job and attempt (`WorkerCredential.acting_on`).
+JobCaller = Annotated[WorkerCredential, Depends(get_credential)]

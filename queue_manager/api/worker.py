@@ -1,4 +1,5 @@
-"""The worker API: what a GPU agent calls, authenticated by its worker token.
+"""The worker API: what a GPU agent calls, authenticated by its worker token (or, on the job
+routes, by the lease token of the one attempt the queue manager pushed to our agent).
 
 Bodies and answers are `contract.worker_api`'s models, which the agent imports too. Each route
 calls one `QueueService` method; refusals map to HTTP (with an `ErrorCode`) in `api.errors`.
@@ -30,7 +31,7 @@ from queue_manager.core.ids import JobId
 from queue_manager.core.requirements import Capabilities
 from queue_manager.service.dispatch import MAX_OBJECT_INFO_BYTES, MAX_PREVIEW_BYTES
 
-from .deps import Service, Worker
+from .deps import JobCaller, Service, Worker
 
 router = APIRouter(prefix=PREFIX, tags=["worker"])
 
@@ -99,13 +100,14 @@ async def leave(worker: Worker, service: Service) -> None:
 
 
 @router.post("/heartbeat", status_code=204)
-async def heartbeat(body: Heartbeat, worker: Worker, service: Service) -> None:
+async def heartbeat(body: Heartbeat, caller: JobCaller, service: Service) -> None:
     job_id = JobId(body.job_id) if body.job_id else None
-    await service.heartbeat(worker, job_id, body.attempt)
+    await service.heartbeat(caller.acting_on(job_id, body.attempt), job_id, body.attempt)
 
 
 @router.post("/jobs/{job_id}/events", status_code=204)
-async def report(job_id: JobId, body: Report, worker: Worker, service: Service) -> None:
+async def report(job_id: JobId, body: Report, caller: JobCaller, service: Service) -> None:
+    worker = caller.acting_on(job_id, body.attempt)
     await service.report(job_id, worker, body.attempt, EventType(body.type), body.data)
 
 
@@ -114,11 +116,12 @@ async def upload_output(
     job_id: JobId,
     request: Request,
     upload: Annotated[OutputUpload, Query()],
-    worker: Worker,
+    caller: JobCaller,
     service: Service,
 ) -> StoredOutput:
     """Stream one output file into the job's user's folder; `temp` files (PreviewImage) go to
     the user's temp folder, as ComfyUI keeps them apart."""
+    worker = caller.acting_on(job_id, upload.attempt)
     return await service.store_output(job_id, worker, upload, request.stream())
 
 
@@ -126,45 +129,47 @@ async def upload_output(
 async def download_file(
     job_id: JobId,
     kind: Literal["inputs", "outputs"],
-    worker: Worker,
+    caller: JobCaller,
     service: Service,
     attempt: int,
     name: str,
 ) -> FileResponse:
     """One of the job's user's files (an uploaded input, or an earlier output), to stage on
     the worker's ComfyUI."""
+    worker = caller.acting_on(job_id, attempt)
     return FileResponse(await service.input_file(job_id, worker, attempt, kind, name))
 
 
 @router.post("/jobs/{job_id}/release", status_code=204)
-async def release(job_id: JobId, body: Attempt, worker: Worker, service: Service) -> None:
+async def release(job_id: JobId, body: Attempt, caller: JobCaller, service: Service) -> None:
     """This worker cannot finish the job (its ComfyUI died): back to the queue now."""
-    await service.release(job_id, worker, body.attempt)
+    await service.release(job_id, caller.acting_on(job_id, body.attempt), body.attempt)
 
 
 @router.put("/jobs/{job_id}/preview", status_code=204)
 async def upload_preview(
     job_id: JobId,
     request: Request,
-    worker: Worker,
+    caller: JobCaller,
     service: Service,
     attempt: int,
     mime: PreviewMime = "image/jpeg",
 ) -> None:
     """The latest preview of a running job (sampler steps); small, replaced each time."""
+    worker = caller.acting_on(job_id, attempt)
     image = await _read_capped(request, MAX_PREVIEW_BYTES)
     await service.set_preview(job_id, worker, attempt, image, mime)
 
 
 @router.post("/jobs/{job_id}/complete", status_code=204)
-async def complete(job_id: JobId, body: Attempt, worker: Worker, service: Service) -> None:
+async def complete(job_id: JobId, body: Attempt, caller: JobCaller, service: Service) -> None:
     """The attempt finished well; its outputs are the files it stored."""
-    await service.complete(job_id, worker, body.attempt)
+    await service.complete(job_id, caller.acting_on(job_id, body.attempt), body.attempt)
 
 
 @router.post("/jobs/{job_id}/fail", status_code=204)
-async def fail(job_id: JobId, body: Failure, worker: Worker, service: Service) -> None:
-    await service.fail(job_id, worker, body.attempt, body.error)
+async def fail(job_id: JobId, body: Failure, caller: JobCaller, service: Service) -> None:
+    await service.fail(job_id, caller.acting_on(job_id, body.attempt), body.attempt, body.error)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

@@ -10,6 +10,7 @@
      +-- MalformedBody          a request body that is not JSON, or nested past any sane depth
      +-- WorkerNotFound         a worker that is not registered (or was removed)
      +-- WorkerUnavailable      a draining or removed worker asks for work
+     +-- LeaseTokenRefused      a job's lease token used beyond its job (claim, join, another job)
      +-- UnsafePath             a file name that would leave a participant's folder
      +-- StorageLimit           a file larger than allowed
      +-- FileMissing            no such file in the user's folder
@@ -103,6 +104,15 @@ class WorkerUnavailable(QueueManagerError):
         super().__init__(f"worker {worker_id} is {state}: it takes no new jobs")
         self.worker_id = worker_id
         self.state = state
+
+
+class LeaseTokenRefused(QueueManagerError):
+    """A lease token (`core.credentials`) may act on its own job attempt only."""
+
+    def __init__(self, worker_id: WorkerId, why: str) -> None:
+        super().__init__(f"a lease token of worker {worker_id} cannot do this: {why}")
+        self.worker_id = worker_id
+        self.why = why
 
 
 class UnsafePath(QueueManagerError):

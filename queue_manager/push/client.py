@@ -7,6 +7,7 @@ Failures are sorted by what the caller may do next:
 * `DeliveryUnknown`: the request may have been delivered (the answer was lost, 502/504, a read
   timeout): look the prompt up before sending it again.
 * `PromptRefused`: ComfyUI's 400 answer to `POST /prompt` (the body is kept).
+* `EndpointBusy`: our agent (kind `agent`) runs another job: push again later.
 * `EndpointError`: an answer that retrying will not change.
 """
 
@@ -23,6 +24,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from queue_manager.comfy.remote import OutputRef
+from queue_manager.contract.agent_api import JOBS, PushedJob, PushedJobState
 from queue_manager.core.endpoints import EndpointConfig
 
 # Statuses a load balancer or a starting container answers while nothing ran.
@@ -30,6 +32,7 @@ NOT_DELIVERED = frozenset({429, 503})
 # Statuses after which the request may have reached a replica.
 MAYBE_DELIVERED = frozenset({500, 502, 504})
 _WS_MAX = 64 * 2**20
+_JSON_BODY = {"Content-Type": "application/json"}
 
 
 class EndpointDown(Exception):
@@ -48,6 +51,10 @@ class PromptRefused(Exception):
 
 class EndpointError(Exception):
     """An answer that retrying will not change (a 404 route, a 401 key, bad JSON)."""
+
+
+class EndpointBusy(Exception):
+    """Our agent answered 409 to a push: it runs another job (one per container)."""
 
 
 class NotOnThisReplica(Exception):
@@ -186,6 +193,34 @@ class EndpointClient:
                 yield ws
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
             raise EndpointDown(f"/ws: {_plain(exc)}") from exc
+
+    # -- our agent in a serverless image (kind `agent`; `contract.agent_api`) ---------------
+
+    async def push_job(self, job: PushedJob) -> None:
+        """Hand a job to the agent: taken (202), or EndpointBusy / EndpointError."""
+        body = job.model_dump_json()
+        r = await self._call("POST", JOBS, content=body, headers=_JSON_BODY)
+        if r.status_code == 409:
+            raise EndpointBusy(f"{JOBS} answered 409 (busy with another job)")
+        if r.status_code != 202:
+            raise EndpointError(f"{JOBS} answered {r.status_code}: {r.text[:200]}")
+
+    async def pushed_job(self, job_id: str) -> PushedJobState | None:
+        """The job as the agent asked has it; None where it is not there."""
+        r = await self._call("GET", f"{JOBS}/{job_id}")
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise EndpointError(f"{JOBS}/{job_id} answered {r.status_code}")
+        try:
+            return PushedJobState.model_validate_json(r.content)
+        except ValueError as exc:
+            raise EndpointError(f"{JOBS}/{job_id} answered something unexpected") from exc
+
+    async def cancel_pushed(self, job_id: str) -> None:
+        """Stop the job on the agent that runs it (best effort)."""
+        with contextlib.suppress(EndpointDown, httpx.HTTPError):
+            await self._call("POST", f"{JOBS}/{job_id}/cancel")
 
 
 def _plain(exc: BaseException) -> str:

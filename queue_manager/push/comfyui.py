@@ -43,6 +43,7 @@ from queue_manager.comfy.remote import (
     without_folder,
 )
 from queue_manager.core.endpoints import EndpointConfig
+from queue_manager.core.errors import LeaseLost
 from queue_manager.core.events import EventType
 from queue_manager.push.client import (
     DeliveryUnknown,
@@ -88,6 +89,7 @@ class ComfyUIRun:
         self.object_info = object_info
         self.settings = settings
         self.id: str = handle.job.id
+        self.renews_lease = True  # the slot heartbeats the job: nobody else knows of it
         self.folder = f"cw-{handle.job.id}-{handle.attempt}"
         self._last_seen = time.monotonic()
         self._socket_end: tuple[float, dict[str, Any]] | None = None
@@ -254,6 +256,8 @@ class ComfyUIRun:
                         await self._relay(raw)
             except EndpointDown as exc:
                 log.debug("job=%s socket: %s", self.id, exc)
+            except LeaseLost:  # cancelled or given away: the slot's heartbeat stops the run
+                return
             except Exception:  # a relay must never end the run
                 log.exception("job=%s: socket relay failed", self.id)
             await asyncio.sleep(1.0)

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # at each read, so a dead process's endpoints are taken over within this).
 FOLLOW_SECONDS = 2.0
 HOLD_SECONDS = 15.0
+# The kinds whose runs are built (`kinds.new_run`); `agent` endpoints serve the catalogue at
+# ComfyUI's path too.
+_DISPATCHED = frozenset({EndpointKind.COMFYUI, EndpointKind.AGENT})
 
 
 class PushDispatcher:
@@ -99,7 +102,7 @@ class EndpointRunner:
         self.config = config
 
     async def run(self) -> None:
-        if self.config.kind is not EndpointKind.COMFYUI:
+        if self.config.kind not in _DISPATCHED:
             monitor = await self._monitor()
             await monitor.failing(f"kind {self.config.kind} is not dispatched to yet")
             await asyncio.Event().wait()  # shown on the dashboard until removed or changed

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from queue_manager.core.endpoints import EndpointKind
+from queue_manager.push.agent import AgentRun
 from queue_manager.push.client import EndpointClient
 from queue_manager.push.comfyui import ComfyUIRun
 from queue_manager.push.handle import JobHandle
@@ -19,6 +20,9 @@ class EndpointRun(Protocol):
 
     id: str
     handle: JobHandle
+    # Whether the slot renews the job's lease while it runs; False once another renews it
+    # (our agent in a serverless image heartbeats its own job).
+    renews_lease: bool
 
     async def run(self) -> None:
         """Run it to its end: complete or fail the job, or raise an outcome (`outcomes`)."""
@@ -37,4 +41,6 @@ def new_run(
 ) -> EndpointRun:
     if kind is EndpointKind.COMFYUI:
         return ComfyUIRun(handle, client, monitor, object_info, settings)
+    if kind is EndpointKind.AGENT:
+        return AgentRun(handle, client, monitor, settings)
     raise NotImplementedError(f"endpoint kind {kind} is not dispatched to yet")

@@ -18,7 +18,7 @@ from queue_manager.service.queue import STORE_OUTAGES, QueueService
 log = logging.getLogger(__name__)
 
 # Refusals shorter than this are a blip, not a cold start worth measuring.
-_MEASURED_FROM = 1.0
+_MEASURED_FROM = 0.2
 
 
 class EndpointMonitor:

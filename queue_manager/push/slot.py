@@ -39,6 +39,10 @@ from queue_manager.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class SlotRemoved(Exception):
+    """The slot's endpoint was removed, or has fewer slots now: this slot stops."""
+
+
 class Slot:
     def __init__(
         self,
@@ -57,8 +61,9 @@ class Slot:
         self.monitor = monitor
         self.object_info = object_info
         self.caps = caps
+        self.number = number
         self.worker = slot_worker(self.config.name, number)
-        self.current: JobHandle | None = None
+        self.current: EndpointRun | None = None
         self._lost = asyncio.Event()
 
     async def run(self) -> None:
@@ -69,6 +74,8 @@ class Slot:
                 claimed = await self._claim()
                 if claimed is not None:
                     await self._run(claimed)
+        except SlotRemoved:
+            log.info("slot=%s stops: its endpoint was removed or shrunk", self.worker)
         finally:
             beats.cancel()
             await asyncio.wait({beats})
@@ -87,7 +94,9 @@ class Slot:
     async def _claim(self) -> Claimed | None:
         try:
             return await self.service.claim(self.worker, self.settings.claim_wait_seconds)
-        except WorkerNotFound:  # removed (by hand, or Redis lost it): join again
+        except WorkerNotFound:  # removed by hand, or Redis lost it: join again; gone with its
+            if not await self._still_configured():  # endpoint (or its slot): stop
+                raise SlotRemoved(self.worker) from None
             await self._register()
         except WorkerUnavailable:  # drained on the dashboard: claim again once resumed
             await asyncio.sleep(self.settings.heartbeat_seconds)
@@ -97,15 +106,22 @@ class Slot:
             await asyncio.sleep(1.0)
         return None
 
+    async def _still_configured(self) -> bool:
+        configs = {c.name: c for c in await self.service.endpoints()}
+        config = configs.get(self.config.name)
+        return config is not None and self.number <= config.slots
+
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             current = self.current
             try:
-                if current is None:
+                if current is None or not current.renews_lease:
+                    # Idle, or the job's lease is renewed by the agent running it (kind
+                    # `agent`): renewing it here would keep a dead agent's job forever.
                     await self.service.heartbeat(self.worker, None, 0)
                 else:
-                    await current.heartbeat()
+                    await current.handle.heartbeat()
             except LeaseLost:
                 if current is not None and current is self.current:
                     self._lost.set()
@@ -121,7 +137,7 @@ class Slot:
         run = new_run(
             self.config.kind, handle, self.client, self.monitor, self.object_info, self.settings
         )
-        self.current = handle
+        self.current = run
         self._lost.clear()
         await self.monitor.job_started()
         log.info("slot=%s running job=%s user=%s attempt=%d", self.worker, claimed.id,

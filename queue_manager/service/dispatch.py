@@ -19,6 +19,13 @@ from pydantic import JsonValue
 from queue_manager.comfy.validation import ServerCrash, response_body, validate_prompt
 from queue_manager.contract.worker_api import OutputUpload, StoredOutput
 from queue_manager.core.bodies import parse_json
+from queue_manager.core.credentials import PREFIX as LEASE_PREFIX
+from queue_manager.core.credentials import (
+    LeaseGrant,
+    WorkerCredential,
+    mint_lease_token,
+    read_lease_token,
+)
 from queue_manager.core.errors import FileMissing, MalformedBody, StorageLimit, WorkerNotFound
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, WorkerId
@@ -36,9 +43,23 @@ MAX_PREVIEW_BYTES = 2 * 2**20
 
 
 class DispatchCases(QueueParts):
-    async def worker_for_token(self, token: str) -> WorkerId | None:
-        """The worker a `cwt.<name>.<secret>` token names, if it is valid."""
-        return await self._tokens.verify(token)
+    async def worker_for_token(self, token: str) -> WorkerCredential | None:
+        """Who a valid token names: a worker by its own `cwt.<name>.<secret>` token, or one
+        pushed job attempt by a `cwl.` lease token (`core.credentials`)."""
+        if token.startswith(f"{LEASE_PREFIX}."):
+            grant = read_lease_token(self._secret(), token, self._clock())
+            return None if grant is None else WorkerCredential(grant.worker, grant)
+        worker = await self._tokens.verify(token)
+        return None if worker is None else WorkerCredential(worker)
+
+    def lease_token(self, worker_id: WorkerId, job_id: JobId, attempt: int, ttl: float) -> str:
+        """A token with which the agent a job was pushed to reports that attempt as the slot
+        worker holding it, for `ttl` seconds (endpoint kind `agent`)."""
+        grant = LeaseGrant(worker_id, job_id, attempt, self._clock() + ttl)
+        return mint_lease_token(self._secret(), grant)
+
+    def _secret(self) -> str:
+        return self.settings.secret_key.get_secret_value()
 
     async def register_worker(
         self, worker_id: WorkerId, caps: Capabilities, info: dict[str, JsonValue]

@@ -7,10 +7,12 @@ from PIL import Image
 from queue_manager.core.endpoint_status import EndpointPhase
 from queue_manager.core.events import EventType
 from queue_manager.core.jobs import JobStatus, Lane
-from tests.integration.push.conftest import Room
+from queue_manager.cli.redis_server import free_port
+from tests.integration.push.conftest import INSTRUCTOR, Room
 from tests.support.graphs import SAVE, sampler
 from tests.support.jobs import user
 from tests.support.simulator import serve_simulator
+from tests.support.waiting import until
 from worker.simulator.runtime import SimulatorConfig
 
 
@@ -45,3 +47,129 @@ async def test_progress_on_an_endpoint_reaches_the_participant(room: Room) -> No
     assert EventType.JOB_PROGRESS in kinds
     assert EventType.JOB_PREVIEW in kinds
     assert kinds.index(EventType.JOB_EXECUTED) < kinds.index(EventType.JOB_COMPLETED)
+
+
+async def test_a_cold_endpoint_is_a_phase_the_participant_reads_then_the_job_runs(
+    room: Room,
+) -> None:
+    """Scaled to zero after it first answered: the job waits through the cold start, the
+    participant reads "GPU starting", the endpoint shows starting, and the start is measured."""
+    port = free_port()
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(), port) as sim:
+        await room.add("cloud", sim.url, cold_start_timeout=60)
+        await room.until_phase("cloud", EndpointPhase.READY)
+    submitted = await room.service.submit(user(1), Lane.NORMAL, SAVE)
+
+    async def waiting_on_start() -> bool:
+        return (await room.job(submitted.id)).phase is not None
+
+    await until(waiting_on_start, 20, "the cold-start phase")
+    assert "GPU starting" in str((await room.job(submitted.id)).phase)
+    assert (await room.status("cloud")).phase is EndpointPhase.STARTING
+    status = await room.service.workshop_status(user(1), 0)
+    assert "GPU starting" in str(status)
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(), port):
+        job = await room.finished(submitted.id)
+        assert job.status is JobStatus.COMPLETED, job.error
+        assert job.attempts == 1
+        await room.until_phase("cloud", EndpointPhase.READY)
+    assert (await room.status("cloud")).last_cold_start is not None
+
+
+async def test_a_cold_start_longer_than_its_timeout_requeues_the_job_and_marks_the_endpoint(
+    room: Room,
+) -> None:
+    port = free_port()
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(), port) as sim:
+        await room.add("cloud", sim.url, cold_start_timeout=1.5)
+        await room.until_phase("cloud", EndpointPhase.READY)
+    submitted = await room.service.submit(user(1), Lane.NORMAL, SAVE)
+
+    async def requeued() -> bool:
+        job = await room.job(submitted.id)
+        return job.attempts >= 1 and job.status is not JobStatus.RUNNING
+
+    await until(requeued, 20, "the job back in the queue")
+    job = await room.job(submitted.id)
+    assert job.status in (JobStatus.QUEUED, JobStatus.FAILED)
+    assert any("cold start" in e.reason for e in job.timeline)
+    # Failing with the reason, until its next try finds it starting again.
+    shown = (await room.service.room_state(0))["endpoints"]
+    assert [e["name"] for e in shown] == ["cloud"]
+    assert shown[0]["state"] in ("failing", "starting")
+    assert "headers" not in shown[0]
+
+
+async def test_a_job_past_its_timeout_fails_saying_so_and_leaves_the_endpoint(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.2)) as sim:
+        await room.add("box", sim.url, job_timeout=1)
+        submitted = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=200))
+        job = await room.finished(submitted.id)
+        assert job.status is JobStatus.FAILED
+        assert job.error is not None and job.error.type == "job_timeout"
+        assert "job timeout" in job.error.message
+
+        async def off_the_endpoint() -> bool:
+            queue = sim.sim.state.queue_json()
+            return not queue["queue_running"] and not queue["queue_pending"]
+
+        await until(off_the_endpoint, 10, "the prompt interrupted on the endpoint")
+
+
+async def test_a_cancel_mid_run_takes_the_prompt_off_the_endpoint(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.1)) as sim:
+        await room.add("box", sim.url)
+        submitted = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=300))
+
+        async def started() -> bool:
+            return (await room.job(submitted.id)).started_at is not None
+
+        await until(started, 20, "the run started")
+        await room.service.cancel(submitted.id, INSTRUCTOR)
+
+        async def off_the_endpoint() -> bool:
+            queue = sim.sim.state.queue_json()
+            return not queue["queue_running"] and not queue["queue_pending"]
+
+        await until(off_the_endpoint, 10, "the prompt interrupted on the endpoint")
+        assert (await room.job(submitted.id)).status is JobStatus.CANCELLED
+        assert not list((room.data / "outputs").glob("user001/**/*.png"))
+
+
+async def test_an_endpoint_removed_mid_job_gives_the_job_back_to_the_queue(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.1)) as sim:
+        await room.add("box", sim.url)
+        submitted = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=300))
+
+        async def started() -> bool:
+            return (await room.job(submitted.id)).started_at is not None
+
+        await until(started, 20, "the run started")
+        await room.service.remove_endpoint("box", INSTRUCTOR)
+        job = await room.job(submitted.id)
+        assert job.status is JobStatus.QUEUED
+        assert "removed" in job.timeline[-1].reason
+
+        async def off_the_endpoint() -> bool:
+            queue = sim.sim.state.queue_json()
+            return not queue["queue_running"] and not queue["queue_pending"]
+
+        await until(off_the_endpoint, 10, "the prompt interrupted on the endpoint")
+        assert "box.1" not in [w.id for w in await room.service.gpu_workers()]
+
+
+async def test_outputs_come_from_the_shared_mount_with_the_participants_own_names(
+    room: Room,
+) -> None:
+    shared = room.tmp / "mount"
+    async with serve_simulator(shared, SimulatorConfig()) as sim:
+        await room.add("cloud", sim.url, outputs=str(sim.sim.folders.of("output")))
+        first = await room.service.submit(user(1), Lane.NORMAL, SAVE)
+        second = await room.service.submit(user(2), Lane.NORMAL, SAVE)
+        for submitted in (first, second):
+            job = await room.finished(submitted.id)
+            assert job.status is JobStatus.COMPLETED, job.error
+    for n in (1, 2):
+        files = sorted(p.relative_to(room.data / f"outputs/user00{n}").as_posix()
+                       for p in (room.data / f"outputs/user00{n}").rglob("*.png"))  # fmt: skip
+        assert files == ["t/e2e_00001_.png"]
