@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from PIL import Image
 
+from queue_manager.cli.redis_server import free_port
 from queue_manager.core.endpoint_status import EndpointPhase
 from queue_manager.core.events import EventType
 from queue_manager.core.jobs import JobStatus, Lane
-from queue_manager.cli.redis_server import free_port
 from tests.integration.push.conftest import INSTRUCTOR, Room
 from tests.support.graphs import SAVE, sampler
 from tests.support.jobs import user
