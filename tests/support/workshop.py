@@ -31,6 +31,7 @@ def start_workshop(
     workers: int = 1,
     step_delay: float = 0.0,
     env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], Workshop]:
     port = free_port()
     log = data / "up.log"
@@ -52,6 +53,7 @@ def start_workshop(
                 str(workers),
                 "--step-delay",
                 str(step_delay),
+                *extra,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

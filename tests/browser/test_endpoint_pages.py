@@ -1,0 +1,81 @@
+"""A participant's Run served by a push endpoint only (`up --workers 0 --endpoint URL`): the
+real ComfyUI page in headless Chromium shows the run's progress and then its image."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser
+
+from queue_manager.cli.redis_server import free_port
+from tests.support.pages import Frames, load_default_graph, logged_in, open_page, run
+from tests.support.workshop import Workshop, start_workshop, stop_workshop
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def start_simulator(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A ComfyUI simulator in its own process, as a GPU box the queue manager calls."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.simulator", "--port", str(port), "--data", str(data),
+         "--step-delay", "0.02"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/api/system_stats", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the simulator did not start")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
+    base = tmp_path_factory.mktemp("endpoint")
+    sim, url = start_simulator(base / "sim")
+    try:
+        proc, running = start_workshop(
+            base / "data", workers=0, extra=("--endpoint", f"{url},name=box")
+        )
+        try:
+            yield running
+        finally:
+            stop_workshop(proc)
+    finally:
+        sim.kill()
+        sim.wait()
+
+
+async def test_a_run_on_an_endpoint_only_shows_progress_then_the_image(
+    browser: Browser, workshop: Workshop
+) -> None:
+    context = await logged_in(browser, workshop, "user001")
+    page = await context.new_page()
+    frames = Frames(page)
+    await open_page(page, workshop, "user001")
+    await load_default_graph(page)
+    async with page.expect_response(
+        lambda r: "/user001/api/view?" in r.url and "type=output" in r.url, timeout=90_000
+    ) as image:
+        prompt_id = await run(page)
+    shown = await image.value
+    assert shown.status == 200
+    assert shown.headers["content-type"] == "image/png"
+    about = frames.about(prompt_id)
+    assert "progress" in about and "executed" in about and "execution_success" in about
+    assert list((workshop.data / "outputs/user001").rglob("*.png"))
+    await context.close()
