@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +109,45 @@ def with_output_folder(prompt: Mapping[str, Any], folder: str) -> dict[str, Any]
         if isinstance(value, str):
             inputs["filename_prefix"] = f"{folder}/{value.lstrip('/')}"  # type: ignore[index]
     return out
+
+
+# How ComfyUI's save nodes name what they write, by extension: the history's media keys.
+_MEDIA = {
+    ".png": "images", ".jpg": "images", ".jpeg": "images", ".webp": "images", ".gif": "images",
+    ".mp4": "videos", ".webm": "videos", ".mov": "videos", ".mkv": "videos",
+    ".flac": "audio", ".wav": "audio", ".mp3": "audio", ".opus": "audio", ".ogg": "audio",
+}  # fmt: skip
+
+
+def save_prefixes(prompt: Mapping[str, Any]) -> dict[str, str]:
+    """Each save node's `filename_prefix` as the participant wrote it (node id -> prefix)."""
+    found = {}
+    for node_id, node in prompt.items():
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        value = inputs.get("filename_prefix") if isinstance(inputs, Mapping) else None
+        if isinstance(value, str):
+            found[str(node_id)] = value.lstrip("/")
+    return found
+
+
+def outputs_from_folder(
+    folder: str, files: Sequence[str], prefixes: Mapping[str, str]
+) -> dict[str, Any]:
+    """A history entry's `outputs` rebuilt from the files a run left in its own folder of a
+    shared output mount (`files` relative to that folder), where no replica returns the
+    history: each file goes to the save node whose prefix names it."""
+    outputs: dict[str, Any] = {}
+    for rel in sorted(files):
+        sub, _, name = rel.rpartition("/")
+        for node_id, prefix in sorted(prefixes.items(), key=lambda p: -len(p[1])):
+            psub, _, pname = prefix.rpartition("/")
+            if sub == psub and name.startswith(f"{pname}_"):
+                media = _MEDIA.get(name[name.rfind(".") :].lower(), "files")
+                shown_sub = f"{folder}/{sub}" if sub else folder
+                item = {"filename": name, "subfolder": shown_sub, "type": "output"}
+                outputs.setdefault(node_id, {}).setdefault(media, []).append(item)
+                break
+    return outputs
 
 
 def without_folder(subfolder: str, folder: str) -> str:

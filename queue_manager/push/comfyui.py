@@ -38,6 +38,8 @@ from queue_manager.comfy.remote import (
     history_finished,
     history_outputs,
     interrupted_error,
+    outputs_from_folder,
+    save_prefixes,
     with_output_folder,
     with_renamed_inputs,
     without_folder,
@@ -225,11 +227,27 @@ class ComfyUIRun:
                     return entry
             lost_for = time.monotonic() - self._last_seen
             if lost_for >= self.settings.endpoint_lost_seconds:
+                left = await self._left_in_mount()
+                if left is not None:
+                    return left
                 raise PromptLost(
                     f"no replica of endpoint {self.config.name} has listed the prompt for "
                     f"{lost_for:.0f} s (lost with its replica?)"
                 )
             await asyncio.sleep(self.settings.endpoint_poll_seconds)
+
+    async def _left_in_mount(self) -> dict[str, Any] | None:
+        """Where no replica lists the prompt any more but its folder on the shared output mount
+        holds files, the run ended there (its history lost with its replica): its files."""
+        if self.config.outputs == "view":
+            return None
+        files = await asyncio.to_thread(_files_under, Path(self.config.outputs) / self.folder)
+        if not files:
+            return None
+        outputs = outputs_from_folder(self.folder, files, save_prefixes(self.handle.prompt))
+        log.info("job=%s: no replica knows it; %d file(s) found in its mount folder", self.id,
+                 len(files))  # fmt: skip
+        return {"outputs": outputs, "status": {"status_str": "success", "completed": True}}
 
     async def _ask_history(self) -> dict[str, Any] | None:
         try:
@@ -339,6 +357,17 @@ async def _read(path: Path) -> AsyncIterator[bytes]:
     async with aiofiles.open(path, "rb") as fh:
         while chunk := await fh.read(_CHUNK):
             yield chunk
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Regular files below `folder` (relative, `/`-separated); links are not followed."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+            found.append(path.relative_to(folder).as_posix())
+    return found
 
 
 def _copy_into(source: Path, folder: Path, name: str) -> None:

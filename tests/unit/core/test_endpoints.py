@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from queue_manager.core.endpoints import EndpointKind, endpoint, parse_endpoint_spec, parse_header
+from queue_manager.core.endpoints import (
+    EndpointKind,
+    endpoint,
+    endpoint_of,
+    parse_endpoint_spec,
+    parse_header,
+    slot_worker,
+)
 from queue_manager.core.errors import EndpointInvalid
+from queue_manager.core.ids import is_name
 
 
 def test_a_full_configuration_is_kept_and_shown_without_header_values() -> None:
@@ -77,3 +85,12 @@ def test_ups_spelling_takes_the_same_options_as_endpoint_add() -> None:
 def test_ups_spelling_refuses_what_it_does_not_know(spec: str, says: str) -> None:
     with pytest.raises(EndpointInvalid, match=says):
         parse_endpoint_spec(spec, default_name="e")
+
+
+def test_a_slot_is_a_worker_no_pull_worker_can_be_named_like() -> None:
+    worker = slot_worker("cloud", 2)
+    assert worker == "cloud.2"
+    assert not is_name(worker)  # a worker token's name has no dot
+    assert endpoint_of(worker) == "cloud"
+    assert endpoint_of("gpu1") is None
+    assert endpoint_of("cloud.x") is None
