@@ -68,6 +68,11 @@ _SAY_STARTING_AFTER = 3.0
 _LOOKUPS = 6
 # A socket that saw the run end waits this long for a history entry before it is believed.
 _SOCKET_GRACE = 10.0
+# A prompt is lost only after this many answers that did not know it (besides the time):
+# an endpoint that does not answer at all has not said it lost anything.
+_LOST_AFTER = 5
+# How often the history is asked for once the socket saw the run end.
+_AFTER_THE_END = 0.05
 # `/view` asks before an output is given up as on no replica.
 _VIEW_TRIES = 12
 _PROGRESS_EVERY = 0.25
@@ -94,11 +99,13 @@ class ComfyUIRun:
         self.renews_lease = True  # the slot heartbeats the job: nobody else knows of it
         self.folder = f"cw-{handle.job.id}-{handle.attempt}"
         self._last_seen = time.monotonic()
+        self._unknown = 0  # answers since then that did not know the prompt (errors aside)
         self._socket_end: tuple[float, dict[str, Any]] | None = None
         self._socket_outputs: dict[str, Any] = {}
         self._started = False
         self._progress_at = 0.0
         self._socket_open = asyncio.Event()
+        self._ended = asyncio.Event()  # the socket saw the run end: ask the history now
 
     async def run(self) -> None:
         prompt = with_output_folder(await self._stage_inputs(), self.folder)
@@ -164,7 +171,7 @@ class ComfyUIRun:
                 say.cancel()
 
         await self._patiently(post)
-        self._last_seen = time.monotonic()
+        self._last_seen, self._unknown = time.monotonic(), 0
         log.info("job=%s submitted to endpoint=%s", self.id, self.config.name)
 
     async def _patiently(self, call: Any) -> Any:
@@ -226,7 +233,7 @@ class ComfyUIRun:
                     )
                     return entry
             lost_for = time.monotonic() - self._last_seen
-            if lost_for >= self.settings.endpoint_lost_seconds:
+            if lost_for >= self.settings.endpoint_lost_seconds and self._unknown >= _LOST_AFTER:
                 left = await self._left_in_mount()
                 if left is not None:
                     return left
@@ -234,7 +241,15 @@ class ComfyUIRun:
                     f"no replica of endpoint {self.config.name} has listed the prompt for "
                     f"{lost_for:.0f} s (lost with its replica?)"
                 )
-            await asyncio.sleep(self.settings.endpoint_poll_seconds)
+            # Until the next poll, or at once when the socket says the run ended (and then
+            # often: ComfyUI writes the history entry just after its last message).
+            pause = self.settings.endpoint_poll_seconds
+            if self._socket_end is not None:
+                pause = min(pause, _AFTER_THE_END)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await self._ended.wait()
+            self._ended.clear()
 
     async def _left_in_mount(self) -> dict[str, Any] | None:
         """Where no replica lists the prompt any more but its folder on the shared output mount
@@ -256,7 +271,9 @@ class ComfyUIRun:
                 return entry
             place = None if entry is not None else await self.client.queue_place(self.id)
             if entry is not None or place is not None:
-                self._last_seen = time.monotonic()
+                self._last_seen, self._unknown = time.monotonic(), 0
+            else:
+                self._unknown += 1
             if place == "running":
                 await self._started_now()
             await self.monitor.answered()
@@ -290,7 +307,7 @@ class ComfyUIRun:
         kind, data = message.get("type"), message.get("data") or {}
         if not isinstance(data, dict) or data.get("prompt_id") != self.id:
             return
-        self._last_seen = time.monotonic()
+        self._last_seen, self._unknown = time.monotonic(), 0
         if kind == "execution_start":
             await self._started_now()
         elif kind == "executing" and data.get("node") is not None:
@@ -305,6 +322,7 @@ class ComfyUIRun:
             self._socket_outputs[str(data.get("node"))] = data["output"]
         elif kind in ("execution_success", "execution_error", "execution_interrupted"):
             self._socket_end = (time.monotonic(), self._socket_entry(kind, data))
+            self._ended.set()
 
     async def _started_now(self) -> None:
         if not self._started:
