@@ -43,15 +43,18 @@ class ComfyJSONResponse(JSONResponse):
 
 
 class Folders:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, elsewhere: Mapping[str, Path] | None = None) -> None:
+        """`elsewhere`: folders kept outside `base` by kind ("input", "output"), as ComfyUI's
+        --input-directory and --output-directory place them."""
         self.base = base
+        self.elsewhere = dict(elsewhere or {})
         # ComfyUI empties its temp folder (previews) at every start.
-        shutil.rmtree(base / "temp", ignore_errors=True)
+        shutil.rmtree(self.of("temp"), ignore_errors=True)
         for name in FOLDERS:
-            (base / name).mkdir(parents=True, exist_ok=True)
+            self.of(name).mkdir(parents=True, exist_ok=True)
 
     def of(self, kind: str) -> Path:
-        return self.base / kind
+        return self.elsewhere.get(kind, self.base / kind)
 
 
 def annotated(name: str) -> tuple[str, str | None]:

@@ -72,6 +72,10 @@ class SimulatorConfig:
     # ComfyUI's --front-end-root: serve this folder's index.html at `/` and its files below it
     # (None: no page, every path that is not a route is 404).
     front_end_root: Path | None = None
+    # ComfyUI's --input-directory / --output-directory: folders outside `base` (a network
+    # mount that several serverless replicas share); None: `base/input`, `base/output`.
+    input_directory: Path | None = None
+    output_directory: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

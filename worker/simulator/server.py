@@ -91,6 +91,11 @@ def _is_image_name(name: str) -> bool:
     return media.startswith("image/")
 
 
+def _folders_elsewhere(config: SimulatorConfig) -> dict[str, Path]:
+    chosen = {"input": config.input_directory, "output": config.output_directory}
+    return {kind: folder for kind, folder in chosen.items() if folder is not None}
+
+
 def _memory() -> tuple[int, int]:
     """(total, available) bytes of RAM, 0 where the platform does not tell."""
     try:
@@ -102,7 +107,7 @@ def _memory() -> tuple[int, int]:
 
 class Simulator:
     def __init__(self, base: Path, config: SimulatorConfig) -> None:
-        self.folders = files.Folders(base)
+        self.folders = files.Folders(base, _folders_elsewhere(config))
         self.config = config
         self.state = SimState()
         self.sockets = Sockets()
