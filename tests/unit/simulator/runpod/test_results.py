@@ -36,6 +36,8 @@ def test_an_image_is_base64_with_or_without_a_data_uri_prefix(text: str) -> None
             {"workflow": {}, "images": [{"name": "a.png", "image": RAW}]},
             JobInput({}, [InputImage("a.png", b"\x89PNG-bytes")]),
         ),
+        ('{"workflow": {"1": {}}}', JobInput({"1": {}}, [])),
+        ("{not json", "Invalid JSON format in input"),
         (None, "Please provide input"),
         ({"images": []}, "Missing 'workflow' parameter"),
         ({"workflow": []}, "Missing 'workflow' parameter"),
