@@ -34,6 +34,7 @@ from queue_manager.comfy.remote import (
     refusal_error,
     with_renamed_inputs,
 )
+from queue_manager.contract.agent_api import TAKEN_PHASE
 from queue_manager.contract.worker_api import OutputUpload, ReportType, StoredOutput
 from worker.comfy_client import ComfyClient, EventStream
 from worker.errors import (
@@ -171,6 +172,27 @@ class Agent:
 
     # -- one job ----------------------------------------------------------------------------
 
+    async def run_pushed(self, job: Assignment) -> None:
+        """One job the queue manager pushed (serve mode; `self.manager` holds its lease token):
+        said taken at once, then run as a claimed job, its lease renewed by our heartbeats.
+        Nothing is registered or claimed."""
+        beats = asyncio.create_task(self._heartbeats(), name=f"heartbeats {job.id}")
+        try:
+            await self._tell(job, "job.phase", {"detail": TAKEN_PHASE})
+            await self._run_job(job)
+        finally:
+            beats.cancel()
+            await asyncio.wait({beats})
+
+    def lose(self, job_id: str) -> bool:
+        """The queue manager took the job away (cancelled, timed out, given to another): stop
+        it without reporting anything more. True when this call stopped it (False: not the job
+        running, or stopped already)."""
+        if self.current is None or self.current.id != job_id or self._lost.is_set():
+            return False
+        self._lost.set()
+        return True
+
     async def _run_job(self, job: Assignment) -> None:
         self.current = job
         self._lost.clear()
@@ -217,11 +239,15 @@ class Agent:
             await self.manager.fail(job, error)
 
     async def _execute(self, job: Assignment) -> None:
+        if not self._object_info:  # serve mode: nothing was registered
+            self._object_info = await self.comfy.object_info()
         prompt = await self._stage_inputs(job)
         client_id = f"cw-agent-{uuid.uuid4().hex[:12]}"
         outputs = _Outputs()
         async with self.comfy.events(client_id) as stream:
             await stream.next()  # the first status frame (sid)
+            if self._lost.is_set():  # taken away while its inputs were staged
+                raise JobLost(job.id)
             await self.comfy.post_prompt(prompt, job.id, client_id, job.extra_data)
             try:
                 error = await self._follow(job, stream, outputs)

@@ -1,7 +1,13 @@
-"""`comfy-workshop worker` / `python -m worker`: run the agent until SIGTERM (drain) or Ctrl-C."""
+"""`comfy-workshop worker` / `python -m worker`: run the agent until SIGTERM (drain) or Ctrl-C.
+
+With `--serve PORT` (or CW_WORKER_SERVE_PORT) it claims nothing: it serves jobs the queue
+manager pushes to it, as the entry point of a serverless image (`worker.serve`, imported only
+then: the pull agent loads no web framework).
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -46,15 +52,37 @@ async def run_agent(settings: WorkerSettings) -> None:
         log.info("worker agent stopped")
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="comfy-workshop worker",
+        description="A GPU worker agent next to a ComfyUI (settings: CW_WORKER_* variables).",
+    )
+    p.add_argument(
+        "--serve",
+        type=int,
+        metavar="PORT",
+        help="take jobs the queue manager pushes to this port (an endpoint of kind agent; "
+        "the entry point of a serverless image) instead of claiming them",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = WorkerSettings()  # required values come from the environment
     except ValidationError as exc:
         print(f"comfy-workshop worker: bad settings:\n{exc}", file=sys.stderr)
         return 2
+    port = args.serve or settings.serve_port
     try:
-        asyncio.run(run_agent(settings))
+        if port:
+            from worker.serve import serve_pushed_jobs  # starlette and uvicorn: serve mode only
+
+            asyncio.run(serve_pushed_jobs(settings, port))
+        else:
+            asyncio.run(run_agent(settings))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
     return 0

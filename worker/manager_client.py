@@ -36,11 +36,13 @@ _JSON = {"Content-Type": "application/json"}
 
 
 class ManagerClient:
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(self, settings: WorkerSettings, token: str | None = None) -> None:
+        """`token`: a pushed job's lease token (serve mode), in place of our worker token."""
         timeout = httpx.Timeout(settings.request_timeout_seconds, connect=10.0)
+        bearer = token or settings.token.get_secret_value()
         self._http = httpx.AsyncClient(
             base_url=str(settings.manager_url).rstrip("/") + PREFIX,
-            headers={"Authorization": f"Bearer {settings.token.get_secret_value()}"},
+            headers={"Authorization": f"Bearer {bearer}"},
             timeout=timeout,
         )
         self._claim_wait = settings.claim_wait_seconds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,22 @@ class WorkerSettings(BaseSettings):
         default=120.0, gt=0, description="How long an output or an outcome is retried"
     )
     work_dir: Path = Field(default=Path("data/worker"), description="Scratch space for transfers")
+    serve_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve mode (as `--serve PORT`): take jobs the queue manager pushes here "
+        "(an endpoint of kind agent) instead of claiming them",
+    )
+    serve_host: str = Field(
+        default="0.0.0.0",  # inside a container: reachable from its platform's balancer
+        description="Where serve mode listens",
+    )
+
+    @field_validator("serve_port", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkerSettings:

@@ -174,13 +174,15 @@ class AgentRun:
     async def _job(self) -> Job | None:
         """The job now (None while the queue's store is away: ask again)."""
         try:
-            return await self.handle.service.job(self.handle.job.id)
+            job = await self.handle.service.job(self.handle.job.id)
         except JobNotFound:  # deleted meanwhile: certainly not ours any more
             raise LeaseLost(self.handle.job.id, self.handle.worker, "deleted") from None
         except STORE_OUTAGES as exc:
             reraise_if_cancelled()
             log.warning("job=%s cannot be read (%s); asking again", self.id, exc)
             return None
+        reraise_if_cancelled()  # a Redis call was seen to swallow a cancellation
+        return job
 
     def _holds(self, job: Job) -> bool:
         return (

@@ -52,6 +52,7 @@ class PushDispatcher:
                 except STORE_OUTAGES as exc:
                     reraise_if_cancelled()
                     log.warning("push dispatcher cannot read the endpoints: %s", exc)
+                reraise_if_cancelled()  # a cancellation a Redis call swallowed (seen in tests)
                 await asyncio.sleep(FOLLOW_SECONDS)
         finally:
             await asyncio.shield(self._stop_all())
