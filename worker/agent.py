@@ -69,6 +69,9 @@ class Agent:
         self._comfy_down = False
         self._unknown = False
         self._object_info: dict[str, Any] = {}
+        # A job being handed back as we stop now: leaving waits for it (else the job would
+        # read "worker left" rather than "given back", and lose the reason).
+        self._handing_back: asyncio.Future[None] | None = None
 
     def drain(self) -> None:
         """Finish the current job, claim no more (SIGTERM)."""
@@ -111,6 +114,8 @@ class Agent:
         and a claim answered just as we stopped (its answer lost) goes straight back."""
         try:
             async with asyncio.timeout(_GIVE_BACK_SECONDS):
+                if self._handing_back is not None:
+                    await asyncio.wait({self._handing_back})
                 await self.manager.leave()
             log.info("left the queue")
         except (TimeoutError, ManagerUnavailable, WorkerUnknown, JobLost) as exc:
@@ -204,7 +209,8 @@ class Agent:
             log.info("job=%s lost; interrupting it on ComfyUI", job.id)
             await self.comfy.interrupt(job.id)
         except asyncio.CancelledError:  # stopped now (a second SIGTERM, Ctrl-C)
-            await asyncio.shield(self._give_back(job))
+            self._handing_back = asyncio.ensure_future(self._give_back(job))
+            await asyncio.shield(self._handing_back)
             raise
         except PromptRefused as exc:
             await self._report_failure(job, refusal_error(exc.body, str(exc)))
