@@ -5,6 +5,7 @@ holds one for its lifespan; nothing else builds these."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,13 +15,15 @@ from queue_manager.core.clock import Clock
 from queue_manager.core.ids import WorkerId
 from queue_manager.push.dispatcher import PushDispatcher
 from queue_manager.service.accounts import Accounts, open_accounts
-from queue_manager.service.queue import QueueService
+from queue_manager.service.queue import STOP_TIMEOUT, QueueService
 from queue_manager.service.room_feed import Encoder, RoomFeed
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
 from queue_manager.store.tokens import TokenStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ async def open_workshop(
                 yield Workshop(queue, accounts, files, room_feed, tokens)
             finally:
                 pushing.cancel()
-                await asyncio.wait({pushing})
+                await asyncio.wait({pushing}, timeout=STOP_TIMEOUT)
+                if not pushing.done():
+                    log.warning("the push dispatcher did not stop within %.0f s", STOP_TIMEOUT)
                 await room_feed.close()
     finally:
         await redis.aclose()
