@@ -209,7 +209,7 @@ async def main() -> None:
             )
 
             # 2. the upload path alone, a job held by a test worker
-            await svc.set_worker_state(WorkerId("bench"), "draining")
+            await svc.drain_worker(WorkerId("bench"), UserId("bench"))
             direct_token = await TokenStore(client, Keys("cw:")).create(WorkerId("direct"))
             headers = {"Authorization": f"Bearer {direct_token}"}
             async with httpx.AsyncClient(
@@ -231,7 +231,7 @@ async def main() -> None:
                 f"upload path alone: {upload:.0f} MB/s; plain file copy: {plain:.0f} MB/s; "
                 f"ratio {upload / plain:.2f}x"
             )
-            await svc.set_worker_state(WorkerId("bench"), "online")
+            await svc.resume_worker(WorkerId("bench"), UserId("bench"))
 
             # 3. idle gap with a backlog, one worker
             ids = [
