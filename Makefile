@@ -47,6 +47,7 @@ test: lint types pytest
 bench: install
 	$(BIN)/python -m benchmarks.queue
 	$(BIN)/python -m benchmarks.worker
+	$(BIN)/python -m benchmarks.push
 	$(BIN)/python -m benchmarks.pages
 	$(BIN)/python -m benchmarks.fanout
 

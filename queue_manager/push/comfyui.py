@@ -56,6 +56,7 @@ from queue_manager.push.client import (
 from queue_manager.push.handle import JobHandle
 from queue_manager.push.monitor import EndpointMonitor
 from queue_manager.push.outcomes import ColdStartTimeout, OutputMissing, PromptLost
+from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
 from queue_manager.storage.static_files import file_inside
 
@@ -76,6 +77,8 @@ _AFTER_THE_END = 0.05
 # `/view` asks before an output is given up as on no replica.
 _VIEW_TRIES = 12
 _PROGRESS_EVERY = 0.25
+# How long the end of a run waits for its socket relay to stop.
+_SOCKET_CLOSE = 5.0
 # How long a submission waits for the socket to open (a warm endpoint's opens at once).
 _SOCKET_FIRST = 2.0
 
@@ -122,7 +125,9 @@ class ComfyUIRun:
                 entry = await self._wait()
         finally:
             listener.cancel()
-            await asyncio.wait({listener})
+            await asyncio.wait({listener}, timeout=_SOCKET_CLOSE)
+            if not listener.done():
+                log.warning("job=%s: its socket relay did not stop", self.id)
         await self._deliver(entry)
         error = history_error(entry)
         if error is not None:
@@ -160,7 +165,7 @@ class ComfyUIRun:
         extra = self.handle.extra_data
 
         async def post() -> None:
-            say = asyncio.create_task(self._say_starting_after(_SAY_STARTING_AFTER))
+            say = asyncio.create_task(self._held_after(_SAY_STARTING_AFTER, self.monitor.now()))
             try:
                 await self.client.post_prompt(prompt, self.id, client_id, extra)
             except DeliveryUnknown:
@@ -198,8 +203,11 @@ class ComfyUIRun:
             await self.monitor.answered()
             return result
 
-    async def _say_starting_after(self, seconds: float) -> None:
+    async def _held_after(self, seconds: float, since: float) -> None:
+        """A submission held this long is waiting for the endpoint to start (a balancer holds
+        requests while a replica boots): the endpoint is starting, and the participant told."""
         await asyncio.sleep(seconds)
+        await self.monitor.down("no answer yet: starting", since=since)
         await self._say_starting()
 
     async def _say_starting(self) -> None:
@@ -289,6 +297,9 @@ class ComfyUIRun:
                     self._socket_open.set()
                     async for raw in ws:
                         await self._relay(raw)
+                        # A Redis call in the relay may swallow the cancellation that ends
+                        # the run (redis-py): take it up again, or this socket lives on.
+                        reraise_if_cancelled()
             except EndpointDown as exc:
                 log.debug("job=%s socket: %s", self.id, exc)
             except LeaseLost:  # cancelled or given away: the slot's heartbeat stops the run

@@ -16,7 +16,7 @@ import uuid
 
 from queue_manager.comfy.remote import offer_of
 from queue_manager.core.clock import Clock
-from queue_manager.core.endpoints import EndpointConfig, EndpointKind
+from queue_manager.core.endpoints import EndpointConfig, EndpointKind, slot_worker
 from queue_manager.core.requirements import Capabilities
 from queue_manager.push.client import EndpointClient, EndpointDown, EndpointError
 from queue_manager.push.monitor import EndpointMonitor
@@ -110,26 +110,38 @@ class EndpointRunner:
         client = EndpointClient(self.config, self._settings.endpoint_request_seconds)
         try:
             monitor = await self._monitor()
-            object_info = await self._catalogue(client, monitor)
-            offer = offer_of(object_info)
-            caps = Capabilities(offer.node_types, offer.models)
+            # The slots take jobs at once, on what the endpoint last told us (or ComfyUI's
+            # own nodes): a scaled-to-zero endpoint is woken by the job itself, and its
+            # participant reads "GPU starting" meanwhile, not "waiting for a GPU worker".
+            provisional = await self._service.known_object_info(slot_worker(self.config.name, 1))
+            caps = Capabilities(offer_of(provisional).node_types, None)
             slots = [
-                Slot(self._service, self._settings, client, monitor, object_info, caps, n)
+                Slot(self._service, self._settings, client, monitor, provisional, caps, n)
                 for n in range(1, self.config.slots + 1)
             ]
-            # The catalogue goes with the first slot (the participants' pages list its nodes).
-            await self._service.register_worker(slots[0].worker, caps, {})
-            raw = json.dumps(object_info, separators=(",", ":")).encode()
-            await self._service.publish_object_info(slots[0].worker, raw, False)
             async with asyncio.TaskGroup() as group:
                 for slot in slots:
                     group.create_task(slot.run(), name=f"slot {slot.worker}")
+                group.create_task(self._learn(client, monitor, slots), name="catalogue")
         finally:
             await client.aclose()
 
     async def _monitor(self) -> EndpointMonitor:
         status = await self._service.endpoint_status(self.config.name)
         return EndpointMonitor(self._service, status, self._clock)
+
+    async def _learn(
+        self, client: EndpointClient, monitor: EndpointMonitor, slots: list[Slot]
+    ) -> None:
+        """The endpoint's own catalogue: published with its first slot (the participants' pages
+        list its nodes), and what each slot offers from its next claim on."""
+        object_info = await self._catalogue(client, monitor)
+        offer = offer_of(object_info)
+        caps = Capabilities(offer.node_types, offer.models)
+        raw = json.dumps(object_info, separators=(",", ":")).encode()
+        await self._service.publish_object_info(slots[0].worker, raw, False)
+        for slot in slots:
+            slot.offer(caps, object_info)
 
     async def _catalogue(
         self, client: EndpointClient, monitor: EndpointMonitor

@@ -7,7 +7,6 @@ the endpoint removed): the run stops there.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from queue_manager.core.jobs import JobError
 from queue_manager.core.paths import Kind
 from queue_manager.core.queueing import Claimed
 from queue_manager.service.queue import STORE_OUTAGES, QueueService
+from queue_manager.service.tasks import reraise_if_cancelled
 
 
 @dataclass
@@ -44,12 +44,16 @@ class JobHandle:
 
     async def tell(self, kind: EventType, data: dict[str, JsonValue]) -> None:
         """A phase or progress: a Redis blip loses it, never the run."""
-        with contextlib.suppress(*STORE_OUTAGES):
+        try:
             await self.service.report(self.job.id, self.worker, self.attempt, kind, data)
+        except STORE_OUTAGES:
+            reraise_if_cancelled()
 
     async def preview(self, image: bytes, mime: str) -> None:
-        with contextlib.suppress(*STORE_OUTAGES):
+        try:
             await self.service.set_preview(self.job.id, self.worker, self.attempt, image, mime)
+        except STORE_OUTAGES:
+            reraise_if_cancelled()
 
     async def heartbeat(self) -> None:
         await self.service.heartbeat(self.worker, self.job.id, self.attempt)

@@ -31,6 +31,9 @@ class EndpointMonitor:
         self._failing = ""
         self._running = 0
 
+    def now(self) -> float:
+        return self._clock()
+
     @property
     def starting_detail(self) -> str:
         """What a participant waiting on this endpoint's cold start reads."""
@@ -47,10 +50,11 @@ class EndpointMonitor:
             self._down_since, self._failing, self._answered = None, "", True
             await self._publish("")
 
-    async def down(self, reason: str) -> None:
-        """A call was refused or timed out: the endpoint is (re)starting."""
+    async def down(self, reason: str, since: float | None = None) -> None:
+        """A call was refused or timed out, or is held unanswered (since `since`): the
+        endpoint is (re)starting. The cold start is measured from then to its next answer."""
         if self._down_since is None:
-            self._down_since = self._clock()
+            self._down_since = self._clock() if since is None else since
             await self._publish(reason)
 
     async def failing(self, reason: str) -> None:

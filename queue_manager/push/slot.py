@@ -64,6 +64,7 @@ class Slot:
         self.number = number
         self.worker = slot_worker(self.config.name, number)
         self.current: EndpointRun | None = None
+        self._offered: tuple[Capabilities, Mapping[str, Any]] | None = None
         self._lost = asyncio.Event()
 
     async def run(self) -> None:
@@ -71,6 +72,10 @@ class Slot:
         try:
             await self._register()
             while True:
+                if self._offered is not None:  # the endpoint's own catalogue, learnt meanwhile
+                    self.caps, self.object_info = self._offered
+                    self._offered = None
+                    await self._register()
                 claimed = await self._claim()
                 if claimed is not None:
                     await self._run(claimed)
@@ -82,7 +87,15 @@ class Slot:
             with contextlib.suppress(*STORE_OUTAGES):
                 await asyncio.shield(self.service.leave(self.worker))
 
+    def offer(self, caps: Capabilities, object_info: Mapping[str, Any]) -> None:
+        """What the endpoint really has: offered from the slot's next claim on (a running job
+        is not disturbed: registering again would give it back)."""
+        self._offered = (caps, object_info)
+
     async def _register(self) -> None:
+        """Join the queue (again), as long as the endpoint still has this slot."""
+        if not await self._still_configured():
+            raise SlotRemoved(self.worker)
         info: dict[str, JsonValue] = {
             "name": self.worker,
             "endpoint": self.config.name,
@@ -94,10 +107,8 @@ class Slot:
     async def _claim(self) -> Claimed | None:
         try:
             return await self.service.claim(self.worker, self.settings.claim_wait_seconds)
-        except WorkerNotFound:  # removed by hand, or Redis lost it: join again; gone with its
-            if not await self._still_configured():  # endpoint (or its slot): stop
-                raise SlotRemoved(self.worker) from None
-            await self._register()
+        except WorkerNotFound:  # removed by hand, or Redis lost it: join again (unless gone
+            await self._register()  # with its endpoint: then the slot stops)
         except WorkerUnavailable:  # drained on the dashboard: claim again once resumed
             await asyncio.sleep(self.settings.heartbeat_seconds)
         except STORE_OUTAGES as exc:

@@ -47,6 +47,14 @@ class Catalog:
     async def publish(self, worker_id: WorkerId, object_info_json: str) -> None:
         await self._store.put(worker_id, object_info_json)
 
+    async def known(self, worker_id: WorkerId) -> dict[str, Any]:
+        """What `worker_id` last published, else ComfyUI's own catalogue (bundled)."""
+        raw = await self._store.kept_of(worker_id)
+        if raw is None:
+            return (await self._fallback()).object_info
+        info: dict[str, Any] = await asyncio.to_thread(json.loads, raw)
+        return info
+
     async def current(self) -> CatalogView:
         ids = tuple(sorted(w.id for w in await self._workers.all() if w.state in _COUNTED))
         key = (await self._store.version(), ids)

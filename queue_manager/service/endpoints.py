@@ -9,11 +9,12 @@ dispatcher (`queue_manager.push`) drives those slots through the workers' use ca
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from queue_manager.core.endpoint_status import EndpointStatus
 from queue_manager.core.endpoints import EndpointConfig, slot_worker
 from queue_manager.core.errors import EndpointNotFound, WorkerNotFound
-from queue_manager.core.ids import UserId
+from queue_manager.core.ids import UserId, WorkerId
 from queue_manager.service.parts import QueueParts
 
 
@@ -48,6 +49,11 @@ class EndpointCases(QueueParts):
                 await self._workers.set_state(slot_worker(name, slot), "removed")
         if slots:
             await self.refresh_holds()
+
+    async def known_object_info(self, worker_id: WorkerId) -> dict[str, Any]:
+        """The catalogue a slot last published (an endpoint seen before), else ComfyUI's own:
+        what a slot offers until the endpoint itself answers."""
+        return await self._catalog.known(worker_id)
 
     async def endpoint_statuses(self) -> list[EndpointStatus]:
         """Every configured endpoint's status (cold until its dispatcher says otherwise)."""

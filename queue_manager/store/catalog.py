@@ -33,6 +33,11 @@ class CatalogStore:
         raw = await self._redis.mget([self._keys.worker_object_info(w) for w in worker_ids])
         return {w: str(r) for w, r in zip(worker_ids, raw, strict=True) if r}
 
+    async def kept_of(self, worker_id: WorkerId) -> str | None:
+        """The catalogue `worker_id` last published here (kept across its absences)."""
+        raw = await self._redis.hget(self._keys.catalog_kept, worker_id)
+        return None if raw is None else str(raw)
+
     async def kept(self) -> dict[WorkerId, str]:
         """Every catalogue a worker ever published here, the latest per worker name."""
         return cast("dict[WorkerId, str]", await self._redis.hgetall(self._keys.catalog_kept))
