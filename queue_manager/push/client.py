@@ -96,6 +96,13 @@ class EndpointClient:
         except ValueError as exc:
             raise EndpointError(f"{path} answered something that is not JSON") from exc
 
+    async def api(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        """A JSON call to a job API (RunPod's `/run`, `/status/{id}`, ...): its JSON object."""
+        found = await self._json(method, path, json=body)
+        if not isinstance(found, dict):
+            raise EndpointError(f"{path} answered something that is not a JSON object")
+        return found
+
     async def object_info(self) -> dict[str, Any]:
         info = await self._json("GET", "/api/object_info")
         if not isinstance(info, dict):

@@ -146,8 +146,7 @@ class ComfyUIRun:
     async def _stage_inputs(self) -> dict[str, Any]:
         renames: dict[tuple[str, str], str] = {}
         for ref in file_inputs(self.handle.prompt, self.object_info):
-            source = await self.handle.input_file("inputs" if ref.kind == "inputs" else "outputs",
-                                                  ref.name)  # fmt: skip
+            source = await self.handle.input_file(ref)
             remote = f"cw_{self.handle.job.user}_{self.id[:8]}_{Path(ref.name).name}"
             renames[(ref.node_id, ref.input_name)] = await self._put_input(source, remote)
         return with_renamed_inputs(self.handle.prompt, renames)

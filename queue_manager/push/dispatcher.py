@@ -33,7 +33,10 @@ FOLLOW_SECONDS = 2.0
 HOLD_SECONDS = 15.0
 # The kinds whose runs are built (`kinds.new_run`); `agent` endpoints serve the catalogue at
 # ComfyUI's path too.
-_DISPATCHED = frozenset({EndpointKind.COMFYUI, EndpointKind.AGENT})
+_DISPATCHED = frozenset({EndpointKind.COMFYUI, EndpointKind.AGENT, EndpointKind.RUNPOD})
+# Kinds that tell their node catalogue (RunPod's API does not: its slots offer ComfyUI's own
+# nodes, or what an earlier catalogue of the same name said).
+_TELL_CATALOGUE = frozenset({EndpointKind.COMFYUI, EndpointKind.AGENT})
 
 
 class PushDispatcher:
@@ -122,7 +125,8 @@ class EndpointRunner:
             async with asyncio.TaskGroup() as group:
                 for slot in slots:
                     group.create_task(slot.run(), name=f"slot {slot.worker}")
-                group.create_task(self._learn(client, monitor, slots), name="catalogue")
+                if self.config.kind in _TELL_CATALOGUE:
+                    group.create_task(self._learn(client, monitor, slots), name="catalogue")
         finally:
             await client.aclose()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from queue_manager.comfy.remote import OutputRef
+from queue_manager.comfy.remote import FileInput, OutputRef
 from queue_manager.contract.worker_api import OutputUpload, StoredOutput
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import WorkerId
@@ -58,8 +58,10 @@ class JobHandle:
     async def heartbeat(self) -> None:
         await self.service.heartbeat(self.worker, self.job.id, self.attempt)
 
-    async def input_file(self, kind: Kind, name: str) -> Path:
-        return await self.service.input_file(self.job.id, self.worker, self.attempt, kind, name)
+    async def input_file(self, ref: FileInput) -> Path:
+        """A file the prompt names (an upload, or an earlier output), in the user's folder."""
+        kind: Kind = "outputs" if ref.kind == "outputs" else "inputs"
+        return await self.service.input_file(self.job.id, self.worker, self.attempt, kind, ref.name)
 
     async def store(
         self, ref: OutputRef, subfolder: str, body: AsyncIterable[bytes]

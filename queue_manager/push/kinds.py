@@ -12,6 +12,7 @@ from queue_manager.push.client import EndpointClient
 from queue_manager.push.comfyui import ComfyUIRun
 from queue_manager.push.handle import JobHandle
 from queue_manager.push.monitor import EndpointMonitor
+from queue_manager.push.runpod import RunPodRun
 from queue_manager.settings import Settings
 
 
@@ -43,4 +44,6 @@ def new_run(
         return ComfyUIRun(handle, client, monitor, object_info, settings)
     if kind is EndpointKind.AGENT:
         return AgentRun(handle, client, monitor, settings)
+    if kind is EndpointKind.RUNPOD:
+        return RunPodRun(handle, client, monitor, object_info, settings)
     raise NotImplementedError(f"endpoint kind {kind} is not dispatched to yet")
