@@ -5,13 +5,22 @@
 -- Returns: {'ok'} | {'missing'} | {'lost', status}
 -- Invariant: only the worker holding the current attempt's lease can finish a job; a late
 --   report from a worker whose lease expired (the job was requeued or finished elsewhere) or
---   whose job was cancelled changes nothing, so a job finishes exactly once. A completed job's
+--   whose job was cancelled changes nothing but a line in the timeline, so a job finishes
+--   exactly once. A completed job's
 --   outputs are the files recorded for its finishing attempt (record_output.lua), in upload order:
 --   what the worker says at the end adds nothing.
 local jid, wid, attempt, outcome, payload = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local f = redis.call('HMGET', k('job', jid), 'status', 'worker', 'attempts', 'user')
 if not f[1] then return {'missing'} end
-if f[1] ~= 'running' or f[2] ~= wid or f[3] ~= attempt then return {'lost', f[1]} end
+if f[1] ~= 'running' or f[2] ~= wid or f[3] ~= attempt then
+  -- Said in the timeline (the status stays): a result arrived from an attempt that had lost
+  -- the job (requeued, cancelled, finished elsewhere), and was discarded.
+  local note = {at = NOW, to = f[1], ['from'] = f[1], worker = wid, attempt = tonumber(attempt),
+    reason = 'late ' .. outcome .. ' result of attempt ' .. attempt .. ' from ' .. wid ..
+      ' discarded (the job is ' .. f[1] .. ')'}
+  redis.call('RPUSH', k('job', jid, 'tl'), cjson.encode(note))
+  return {'lost', f[1]}
+end
 local user = f[4]
 transition(jid, user, 'running', outcome, outcome == 'completed' and 'finished' or 'error', wid,
   attempt)

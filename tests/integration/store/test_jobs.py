@@ -232,6 +232,12 @@ async def test_expired_lease_requeues_job_exactly_once(
     assert again is not None and again.id == a and again.attempts == 2
     with pytest.raises(LeaseLost):  # the lost worker comes back too late
         await jobs.complete(a, w1, 1)
+    late = (await jobs.get(a)).timeline[-1]  # said in the timeline, and nothing else changed
+    assert (
+        late.reason == "late completed result of attempt 1 from gpu1 discarded (the job is running)"
+    )
+    assert (late.to, late.worker, late.attempt) == (JobStatus.RUNNING, "gpu1", 1)
+    assert (await jobs.get(a)).worker == w2
     x = {"filename": "x.png", "subfolder": "", "type": "output", "size": 1}
     await jobs.record_output(a, w2, 2, "output//x.png", x)
     await jobs.complete(a, w2, 2)
