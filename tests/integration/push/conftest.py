@@ -16,6 +16,7 @@ from queue_manager.core.endpoints import endpoint
 from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import Job
 from queue_manager.service.queue import QueueService
+from queue_manager.store.tokens import TokenStore
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 from tests.support.waiting import until
@@ -29,6 +30,7 @@ class Room:
     service: QueueService
     data: Path
     tmp: Path
+    tokens: TokenStore
 
     async def add(self, name: str, url: str, **options: object) -> None:
         await self.service.add_endpoint(endpoint(name, url, **options), INSTRUCTOR)  # type: ignore[arg-type]
@@ -69,4 +71,4 @@ async def room(redis_server: RedisServer, prefix: str, tmp_path: Path) -> AsyncI
     )
     app = create_app(settings)
     async with serve(app) as url:
-        yield Room(url, app.state.service, tmp_path / "data", tmp_path)
+        yield Room(url, app.state.service, tmp_path / "data", tmp_path, app.state.tokens)
