@@ -79,3 +79,23 @@ async def test_a_run_on_an_endpoint_only_shows_progress_then_the_image(
     assert "progress" in about and "executed" in about and "execution_success" in about
     assert list((workshop.data / "outputs/user001").rglob("*.png"))
     await context.close()
+
+
+async def test_the_dashboard_shows_the_endpoint_with_its_state(
+    browser: Browser, workshop: Workshop
+) -> None:
+    context = await logged_in(browser, workshop, "instructor", home="/admin/")
+    page = await context.new_page()
+    await page.goto(f"{workshop.url}/admin/")
+    row = page.locator("[data-testid=endpoints-list] tr[data-endpoint=box]")
+    await row.wait_for(timeout=30_000)
+    await page.wait_for_function(
+        """() => /ready|busy/.test(document.querySelector(
+            "[data-testid=endpoints-list] tr[data-endpoint=box] .badge")?.textContent ?? "")""",
+        timeout=30_000,
+    )
+    assert "comfyui" in await row.inner_text()
+    assert await page.locator("#endpoints-empty").is_hidden()
+    # Its slot is a worker of the room too.
+    await page.locator("[data-testid=workers-list] [data-worker-id='box.1']").wait_for()
+    await context.close()
