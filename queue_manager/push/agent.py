@@ -22,9 +22,7 @@ import time
 
 from queue_manager.contract.agent_api import TAKEN_PHASE, PushedJob
 from queue_manager.contract.worker_api import Assignment
-from queue_manager.core.endpoints import EndpointConfig
 from queue_manager.core.errors import JobNotFound, LeaseLost
-from queue_manager.core.events import EventType
 from queue_manager.core.jobs import Job, JobStatus
 from queue_manager.push.client import (
     DeliveryUnknown,
@@ -36,14 +34,13 @@ from queue_manager.push.client import (
 from queue_manager.push.handle import JobHandle
 from queue_manager.push.monitor import EndpointMonitor
 from queue_manager.push.outcomes import ColdStartTimeout
+from queue_manager.push.run_base import RunBase
 from queue_manager.service.queue import STORE_OUTAGES
 from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A push not answered within this is probably held by a starting replica: say so.
-_SAY_STARTING_AFTER = 3.0
 # After a lost answer: how often, and how far apart, we look for an agent having taken it.
 _LOOKUPS = 10
 _LOOKUP_PAUSE = 0.3
@@ -52,7 +49,7 @@ _TOKEN_MARGIN = 900.0
 _SETTLED = (JobStatus.COMPLETED, JobStatus.FAILED)
 
 
-class AgentRun:
+class AgentRun(RunBase):
     def __init__(
         self,
         handle: JobHandle,
@@ -60,15 +57,9 @@ class AgentRun:
         monitor: EndpointMonitor,
         settings: Settings,
     ) -> None:
-        self.handle = handle
-        self.client = client
-        self.config: EndpointConfig = client.config
-        self.monitor = monitor
-        self.settings = settings
-        self.id: str = handle.job.id
+        super().__init__(handle, client, monitor, settings)
         # True until an agent has taken the job; then its heartbeats renew the lease.
         self.renews_lease = True
-        self._said_starting = False
 
     async def run(self) -> None:
         await self._push(self._pushed())
@@ -114,7 +105,7 @@ class AgentRun:
 
     async def _push_once(self, job: PushedJob) -> str | None:
         """One push: None when taken, else why not (worth another try)."""
-        say = asyncio.create_task(self._say_starting_after(_SAY_STARTING_AFTER))
+        say = asyncio.create_task(self.held_after(self.monitor.now()))
         try:
             await self.client.push_job(job)
         except DeliveryUnknown as exc:
@@ -133,18 +124,9 @@ class AgentRun:
         return None
 
     async def _down(self, exc: EndpointDown) -> str:
-        await self._say_starting()
+        await self.say_starting()
         await self.monitor.down(str(exc))
         return str(exc)
-
-    async def _say_starting_after(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        await self._say_starting()
-
-    async def _say_starting(self) -> None:
-        if not self._said_starting:
-            self._said_starting = True
-            await self.handle.tell(EventType.JOB_PHASE, {"detail": self.monitor.starting_detail})
 
     async def _taken(self) -> bool:
         """Whether an agent has the job (or it is no longer ours to push)."""

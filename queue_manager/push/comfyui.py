@@ -44,7 +44,6 @@ from queue_manager.comfy.remote import (
     with_renamed_inputs,
     without_folder,
 )
-from queue_manager.core.endpoints import EndpointConfig
 from queue_manager.core.errors import LeaseLost
 from queue_manager.core.events import EventType
 from queue_manager.push.client import (
@@ -56,6 +55,7 @@ from queue_manager.push.client import (
 from queue_manager.push.handle import JobHandle
 from queue_manager.push.monitor import EndpointMonitor
 from queue_manager.push.outcomes import ColdStartTimeout, OutputMissing, PromptLost
+from queue_manager.push.run_base import RunBase
 from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
 from queue_manager.storage.static_files import file_inside
@@ -63,8 +63,6 @@ from queue_manager.storage.static_files import file_inside
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-# A `POST /prompt` not answered within this is probably held by a starting replica: say so.
-_SAY_STARTING_AFTER = 3.0
 # Looking a prompt up (a lost `POST` answer): this many asks, spread over the replicas.
 _LOOKUPS = 6
 # A socket that saw the run end waits this long for a history entry before it is believed.
@@ -83,7 +81,7 @@ _SOCKET_CLOSE = 5.0
 _SOCKET_FIRST = 2.0
 
 
-class ComfyUIRun:
+class ComfyUIRun(RunBase):
     def __init__(
         self,
         handle: JobHandle,
@@ -92,20 +90,13 @@ class ComfyUIRun:
         object_info: Mapping[str, Any],
         settings: Settings,
     ) -> None:
-        self.handle = handle
-        self.client = client
-        self.config: EndpointConfig = client.config
-        self.monitor = monitor
+        super().__init__(handle, client, monitor, settings)
         self.object_info = object_info
-        self.settings = settings
-        self.id: str = handle.job.id
-        self.renews_lease = True  # the slot heartbeats the job: nobody else knows of it
         self.folder = f"cw-{handle.job.id}-{handle.attempt}"
         self._last_seen = time.monotonic()
         self._unknown = 0  # answers since then that did not know the prompt (errors aside)
         self._socket_end: tuple[float, dict[str, Any]] | None = None
         self._socket_outputs: dict[str, Any] = {}
-        self._started = False
         self._progress_at = 0.0
         self._socket_open = asyncio.Event()
         self._ended = asyncio.Event()  # the socket saw the run end: ask the history now
@@ -164,7 +155,7 @@ class ComfyUIRun:
         extra = self.handle.extra_data
 
         async def post() -> None:
-            say = asyncio.create_task(self._held_after(_SAY_STARTING_AFTER, self.monitor.now()))
+            say = asyncio.create_task(self.held_after(self.monitor.now()))
             try:
                 await self.client.post_prompt(prompt, self.id, client_id, extra)
             except DeliveryUnknown:
@@ -189,7 +180,7 @@ class ComfyUIRun:
                 now = time.monotonic()
                 if first_down is None:
                     first_down = now
-                    await self._say_starting()
+                    await self.say_starting()
                 await self.monitor.down(str(exc))
                 if now - first_down >= self.config.cold_start_timeout:
                     raise ColdStartTimeout(
@@ -201,17 +192,6 @@ class ComfyUIRun:
                 continue
             await self.monitor.answered()
             return result
-
-    async def _held_after(self, seconds: float, since: float) -> None:
-        """A submission held this long is waiting for the endpoint to start (a balancer holds
-        requests while a replica boots): the endpoint is starting, and the participant told."""
-        await asyncio.sleep(seconds)
-        await self.monitor.down("no answer yet: starting", since=since)
-        await self._say_starting()
-
-    async def _say_starting(self) -> None:
-        if not self._started:
-            await self.handle.tell(EventType.JOB_PHASE, {"detail": self.monitor.starting_detail})
 
     async def _known(self) -> bool:
         """Whether some replica has the prompt (queued, running or done)."""
@@ -282,7 +262,7 @@ class ComfyUIRun:
             else:
                 self._unknown += 1
             if place == "running":
-                await self._started_now()
+                await self.started_now()
             await self.monitor.answered()
         except EndpointDown as exc:  # a replica restarting, the balancer busy: ask again
             log.debug("job=%s history: %s", self.id, exc)
@@ -319,7 +299,7 @@ class ComfyUIRun:
             return
         self._last_seen, self._unknown = time.monotonic(), 0
         if kind == "execution_start":
-            await self._started_now()
+            await self.started_now()
         elif kind == "executing" and data.get("node") is not None:
             await self.handle.tell(EventType.JOB_EXECUTING, {"node": str(data["node"])})
         elif kind == "progress" and time.monotonic() - self._progress_at >= _PROGRESS_EVERY:
@@ -333,11 +313,6 @@ class ComfyUIRun:
         elif kind in ("execution_success", "execution_error", "execution_interrupted"):
             self._socket_end = (time.monotonic(), self._socket_entry(kind, data))
             self._ended.set()
-
-    async def _started_now(self) -> None:
-        if not self._started:
-            self._started = True
-            await self.handle.tell(EventType.JOB_STARTED, {})
 
     def _socket_entry(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """A history entry made of what the socket saw, in ComfyUI's shape."""

@@ -28,12 +28,12 @@ from typing import Any
 import httpx
 
 from queue_manager.comfy.remote import OutputRef, file_inputs, save_prefixes, with_renamed_inputs
-from queue_manager.core.endpoints import EndpointConfig
 from queue_manager.core.events import EventType
 from queue_manager.push.client import DeliveryUnknown, EndpointClient, EndpointDown
 from queue_manager.push.handle import JobHandle
 from queue_manager.push.monitor import EndpointMonitor
 from queue_manager.push.outcomes import ColdStartTimeout, OutputMissing, PromptLost
+from queue_manager.push.run_base import RunBase
 from queue_manager.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ _WAITING = ("IN_QUEUE",)
 _DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
-class RunPodRun:
-    renews_lease = True
-
+class RunPodRun(RunBase):
     def __init__(
         self,
         handle: JobHandle,
@@ -54,16 +52,9 @@ class RunPodRun:
         object_info: Mapping[str, Any],
         settings: Settings,
     ) -> None:
-        self.handle = handle
-        self.client = client
-        self.config: EndpointConfig = client.config
-        self.monitor = monitor
+        super().__init__(handle, client, monitor, settings)
         self.object_info = object_info
-        self.settings = settings
-        self.id: str = handle.job.id
         self.runpod_id: str | None = None
-        self._said_starting = False
-        self._started = False
         self._last: dict[str, Any] = {}
 
     async def run(self) -> None:
@@ -122,7 +113,7 @@ class RunPodRun:
             backoff = min(backoff * 1.5, 5.0)
 
     async def _down(self, exc: EndpointDown, started: float) -> None:
-        await self._say_starting()
+        await self.say_starting()
         await self.monitor.down(str(exc))
         if time.monotonic() - started >= self.config.cold_start_timeout:
             raise ColdStartTimeout(
@@ -139,7 +130,7 @@ class RunPodRun:
             if status.get("status") not in _WAITING:
                 self._last = status
                 return
-            await self._say_starting()
+            await self.say_starting()
             await self.monitor.down("RunPod job IN_QUEUE: waiting for a worker", since=None)
             if time.monotonic() - started >= self.config.cold_start_timeout:
                 await self.forget()
@@ -153,9 +144,8 @@ class RunPodRun:
         while True:
             state = status.get("status")
             await self.monitor.answered()
-            if state == _RUNNING and not self._started:
-                self._started = True
-                await self.handle.tell(EventType.JOB_STARTED, {})
+            if state == _RUNNING:
+                await self.started_now()
             if state not in (_RUNNING, *_WAITING):
                 return status
             await asyncio.sleep(self.settings.endpoint_poll_seconds)
@@ -169,11 +159,6 @@ class RunPodRun:
             except EndpointDown as exc:
                 log.debug("job=%s status: %s", self.id, exc)
                 await asyncio.sleep(self.settings.endpoint_poll_seconds)
-
-    async def _say_starting(self) -> None:
-        if not self._said_starting:
-            self._said_starting = True
-            await self.handle.tell(EventType.JOB_PHASE, {"detail": self.monitor.starting_detail})
 
     # -- the outcome --------------------------------------------------------------------------
 
