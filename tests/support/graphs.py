@@ -56,3 +56,20 @@ def simple_prompt(prefix: str = "cw/test") -> dict[str, Any]:
         },
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}},
     }
+
+
+def invert_and_preview(prefix: str) -> dict[str, Any]:
+    """Core nodes any ComfyUI runs on a CPU: a red image inverted and saved under `prefix`,
+    beside a preview of the original (a temp output)."""
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 40, "height": 24, "batch_size": 1, "color": 0xFF0000},
+        },
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {
+            "class_type": "SaveImage",
+            "inputs": {"images": ["2", 0], "filename_prefix": prefix},
+        },
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }

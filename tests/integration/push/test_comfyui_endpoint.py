@@ -11,9 +11,15 @@ from queue_manager.core.jobs import JobStatus, Lane
 from tests.integration.push.conftest import INSTRUCTOR, Room
 from tests.support.graphs import SAVE, sampler
 from tests.support.jobs import user
-from tests.support.simulator import serve_simulator
+from tests.support.simulator import RunningSimulator, serve_simulator
 from tests.support.waiting import until
 from worker.simulator.runtime import SimulatorConfig
+
+
+def idle(sim: RunningSimulator) -> bool:
+    """Nothing running or waiting on the simulator."""
+    queue = sim.sim.state.queue_json()
+    return not queue["queue_running"] and not queue["queue_pending"]
 
 
 async def test_a_job_runs_on_an_endpoint_and_its_png_lands_in_the_users_folder(
@@ -109,11 +115,7 @@ async def test_a_job_past_its_timeout_fails_saying_so_and_leaves_the_endpoint(ro
         assert job.error is not None and job.error.type == "job_timeout"
         assert "job timeout" in job.error.message
 
-        async def off_the_endpoint() -> bool:
-            queue = sim.sim.state.queue_json()
-            return not queue["queue_running"] and not queue["queue_pending"]
-
-        await until(off_the_endpoint, 10, "the prompt interrupted on the endpoint")
+        await until(lambda: idle(sim), 10, "the prompt interrupted on the endpoint")
 
 
 async def test_a_cancel_mid_run_takes_the_prompt_off_the_endpoint(room: Room) -> None:
@@ -127,11 +129,7 @@ async def test_a_cancel_mid_run_takes_the_prompt_off_the_endpoint(room: Room) ->
         await until(started, 20, "the run started")
         await room.service.cancel(submitted.id, INSTRUCTOR)
 
-        async def off_the_endpoint() -> bool:
-            queue = sim.sim.state.queue_json()
-            return not queue["queue_running"] and not queue["queue_pending"]
-
-        await until(off_the_endpoint, 10, "the prompt interrupted on the endpoint")
+        await until(lambda: idle(sim), 10, "the prompt interrupted on the endpoint")
         assert (await room.job(submitted.id)).status is JobStatus.CANCELLED
         assert not list((room.data / "outputs").glob("user001/**/*.png"))
 
@@ -150,11 +148,7 @@ async def test_an_endpoint_removed_mid_job_gives_the_job_back_to_the_queue(room:
         assert job.status is JobStatus.QUEUED
         assert "removed" in job.timeline[-1].reason
 
-        async def off_the_endpoint() -> bool:
-            queue = sim.sim.state.queue_json()
-            return not queue["queue_running"] and not queue["queue_pending"]
-
-        await until(off_the_endpoint, 10, "the prompt interrupted on the endpoint")
+        await until(lambda: idle(sim), 10, "the prompt interrupted on the endpoint")
         assert "box.1" not in [w.id for w in await room.service.gpu_workers()]
 
 

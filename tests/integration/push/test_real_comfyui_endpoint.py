@@ -10,6 +10,7 @@ from PIL import Image
 
 from queue_manager.core.jobs import JobStatus, Lane
 from tests.integration.push.conftest import Room
+from tests.support.graphs import invert_and_preview
 from tests.support.jobs import user
 
 REAL = os.environ.get("CW_TEST_REAL_COMFYUI_URL", "")
@@ -20,18 +21,7 @@ pytestmark = [
     pytest.mark.timeout(180),
 ]
 
-PROMPT = {
-    "1": {
-        "class_type": "EmptyImage",
-        "inputs": {"width": 40, "height": 24, "batch_size": 1, "color": 0xFF0000},
-    },
-    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
-    "3": {
-        "class_type": "SaveImage",
-        "inputs": {"images": ["2", 0], "filename_prefix": "cw-push/test"},
-    },
-    "4": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
-}
+PROMPT = invert_and_preview("cw-push/test")
 
 
 async def test_a_run_on_a_real_comfyui_endpoint_lands_its_png_in_the_users_folder(

@@ -15,6 +15,7 @@ from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.ids import WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
+from tests.support.graphs import invert_and_preview
 from tests.support.jobs import user
 from tests.support.servers import serve
 from tests.support.settings import make_settings
@@ -48,18 +49,7 @@ async def test_a_job_runs_on_a_real_comfyui_and_its_outputs_are_copied(
         agent = Agent(ws, manager, comfy)
         task = asyncio.create_task(agent.run())
         try:
-            prompt = {
-                "1": {
-                    "class_type": "EmptyImage",
-                    "inputs": {"width": 40, "height": 24, "batch_size": 1, "color": 0xFF0000},
-                },
-                "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
-                "3": {
-                    "class_type": "SaveImage",
-                    "inputs": {"images": ["2", 0], "filename_prefix": "cw-real/test"},
-                },
-                "4": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
-            }
+            prompt = invert_and_preview("cw-real/test")
             submitted = await service.submit(user(1), Lane.NORMAL, prompt)
             for _ in range(600):
                 job = await service.user_job(user(1), submitted.id)
