@@ -285,7 +285,7 @@ function updateWorker(row, w, c) {
 
 // ---------- push endpoints ----------
 function createEndpoint() {
-  const row = makeRow("id state running:num cold:num since:num");
+  const row = makeRow("id state running:num cold:num since:num act:act");
   const c = row._c;
   c.name = h("div", { class: "strong" });
   c.sub = h("div", { class: "muted small" });
@@ -293,6 +293,7 @@ function createEndpoint() {
   c.badge = h("span", { class: "badge" });
   c.reason = h("div", { class: "muted small" });
   c.state.append(c.badge, c.reason);
+  c.act.append(btn("remove-endpoint", "Remove", "danger"));
   return row;
 }
 
@@ -527,6 +528,11 @@ async function act(action, el) {
     case "cancel": return jobId && done(await api("POST", `/jobs/${path(jobId)}/cancel`), `Cancelled ${shortId(jobId)}`);
     case "front": return jobId && done(await api("POST", `/jobs/${path(jobId)}/front`), `${shortId(jobId)} moved to the front`);
     case "drain": return workerId && done(await api("POST", `/workers/${path(workerId)}/drain`), `Draining ${workerId}`);
+    case "remove-endpoint": {
+      const name = el.closest("[data-endpoint]")?.dataset.endpoint;
+      if (!name || !window.confirm(`Remove endpoint ${name}? Its running jobs go back to the queue.`)) return;
+      return done(await api("DELETE", `/endpoints/${path(name)}`), `Removed endpoint ${name}`);
+    }
     case "remove":
       if (!workerId || !window.confirm(`Remove worker ${workerId}? Its running job goes back to the queue.`)) return;
       return done(await api("DELETE", `/workers/${path(workerId)}`), `Removed ${workerId}`);
@@ -600,6 +606,20 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "Escape" && timelineJob) closeTimeline();
   if (e.key === "Enter" && e.target instanceof HTMLInputElement && e.target.classList.contains("lim")) {
     e.target.closest("tr")?.querySelector('[data-action="save-limits"]')?.click();
+  }
+});
+
+$("endpoint-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const f = Object.fromEntries(new FormData(form));
+  const body = { url: str(f.url).trim(), kind: str(f.kind), slots: Number(f.slots) || 1 };
+  if (str(f.header).trim()) body.headers = [str(f.header).trim()];
+  if (str(f.outputs).trim()) body.outputs = str(f.outputs).trim();
+  const name = str(f.name).trim();
+  if (await api("PUT", `/endpoints/${path(name)}`, body)) {
+    form.reset();
+    toast(`Endpoint ${name} added: it starts taking jobs within seconds`);
   }
 });
 

@@ -99,3 +99,32 @@ async def test_the_dashboard_shows_the_endpoint_with_its_state(
     # Its slot is a worker of the room too.
     await page.locator("[data-testid=workers-list] [data-worker-id='box.1']").wait_for()
     await context.close()
+
+
+async def test_the_instructor_adds_and_removes_an_endpoint_on_the_dashboard(
+    browser: Browser, workshop: Workshop
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=workshop.url, auth=("instructor", workshop.passwords["instructor"])
+    ) as client:
+        [box] = (await client.get("/admin/api/endpoints")).json()
+    context = await logged_in(browser, workshop, "instructor", home="/admin/")
+    page = await context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.goto(f"{workshop.url}/admin/")
+    form = page.locator("[data-testid=endpoint-form]")
+    await form.locator("[name=name]").fill("spare")
+    await form.locator("[name=url]").fill(box["url"])
+    await form.locator("[name=slots]").fill("2")
+    await form.locator("[name=header]").fill("X-Api-Key: sekrit-value")
+    await page.click("[data-testid=endpoint-add]")
+    row = page.locator("[data-testid=endpoints-list] tr[data-endpoint=spare]")
+    await row.wait_for(timeout=30_000)
+    assert "sekrit-value" not in await page.content()  # a header's value is never shown back
+    await row.locator("[data-action=remove-endpoint]").click()
+    await row.wait_for(state="detached", timeout=30_000)
+    async with httpx.AsyncClient(
+        base_url=workshop.url, auth=("instructor", workshop.passwords["instructor"])
+    ) as client:
+        assert [e["name"] for e in (await client.get("/admin/api/endpoints")).json()] == ["box"]
+    await context.close()
