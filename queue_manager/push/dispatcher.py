@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ class PushDispatcher:
         self._settings = settings
         self._clock = clock
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._running: dict[str, tuple[EndpointConfig, asyncio.Task[None]]] = {}
+        self._running: dict[str, tuple[EndpointConfig, asyncio.Task[None], EndpointRunner]] = {}
 
     async def run(self) -> None:
         try:
@@ -67,6 +68,10 @@ class PushDispatcher:
         for name, config in configs.items():
             held = await self._service.hold_endpoint(name, self._owner, HOLD_SECONDS)
             running = self._running.get(name)
+            # Only its slot count changed: the running jobs run on.
+            if held and running is not None and running[0] != config and running[2].resize(config):
+                self._running[name] = (config, running[1], running[2])
+                continue
             if not held or (running is not None and running[0] != config):
                 await self._stop(name)
                 running = None
@@ -76,7 +81,7 @@ class PushDispatcher:
     def _start(self, config: EndpointConfig) -> None:
         runner = EndpointRunner(self._service, self._settings, self._clock, config)
         task = asyncio.create_task(runner.run(), name=f"endpoint {config.name}")
-        self._running[config.name] = (config, task)
+        self._running[config.name] = (config, task, runner)
         log.info("dispatching to endpoint=%s (%s, %d slots)", config.name, config.kind,
                  config.slots)  # fmt: skip
 
@@ -104,6 +109,26 @@ class EndpointRunner:
         self._settings = settings
         self._clock = clock
         self.config = config
+        self._slots: list[Slot] = []
+        self._group: asyncio.TaskGroup | None = None
+
+    def resize(self, config: EndpointConfig) -> bool:
+        """Take a new slot count without stopping the running jobs (False: something else
+        changed too, or the slots are not running yet: restart). Slots beyond a smaller count
+        were already removed from the queue (their jobs requeued) and stop by themselves."""
+        if dataclasses.replace(self.config, slots=config.slots) != config or self._group is None:
+            return False
+        model = self._slots[0]
+        caps, object_info = model.offering
+        for n in range(len(self._slots) + 1, config.slots + 1):
+            slot = Slot(self._service, self._settings, model.client, model.monitor,
+                        object_info, caps, n)  # fmt: skip
+            self._slots.append(slot)
+            self._group.create_task(slot.run(), name=f"slot {slot.worker}")
+        self._slots = self._slots[: config.slots]
+        self.config = config
+        log.info("endpoint=%s now has %d slot(s)", config.name, config.slots)
+        return True
 
     async def run(self) -> None:
         if self.config.kind not in _DISPATCHED:
@@ -122,7 +147,9 @@ class EndpointRunner:
                 Slot(self._service, self._settings, client, monitor, provisional, caps, n)
                 for n in range(1, self.config.slots + 1)
             ]
+            self._slots = slots
             async with asyncio.TaskGroup() as group:
+                self._group = group
                 for slot in slots:
                     group.create_task(slot.run(), name=f"slot {slot.worker}")
                 if self.config.kind in _TELL_CATALOGUE:

@@ -87,6 +87,11 @@ class Slot:
             with contextlib.suppress(*STORE_OUTAGES):
                 await asyncio.shield(self.service.leave(self.worker))
 
+    @property
+    def offering(self) -> tuple[Capabilities, Mapping[str, Any]]:
+        """What the slot offers from its next claim on."""
+        return self._offered or (self.caps, self.object_info)
+
     def offer(self, caps: Capabilities, object_info: Mapping[str, Any]) -> None:
         """What the endpoint really has: offered from the slot's next claim on (a running job
         is not disturbed: registering again would give it back)."""

@@ -167,3 +167,24 @@ async def test_outputs_come_from_the_shared_mount_with_the_participants_own_name
         files = sorted(p.relative_to(room.data / f"outputs/user00{n}").as_posix()
                        for p in (room.data / f"outputs/user00{n}").rglob("*.png"))  # fmt: skip
         assert files == ["t/e2e_00001_.png"]
+
+
+async def test_more_slots_take_effect_live_and_the_running_job_runs_on(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
+        await room.add("box", sim.url, slots=1)
+        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=60))
+
+        async def started() -> bool:
+            return (await room.job(first.id)).started_at is not None
+
+        await until(started, 20, "the first job running")
+        await room.add("box", sim.url, slots=2)
+        second = await room.service.submit(user(2), Lane.NORMAL, SAVE)
+
+        async def on_the_new_slot() -> bool:
+            return (await room.job(second.id)).worker == "box.2"
+
+        await until(on_the_new_slot, 20, "the second job on the new slot")
+        done = await room.finished(first.id)
+        assert done.status is JobStatus.COMPLETED, done.error
+        assert done.attempts == 1  # not restarted by the change
