@@ -58,8 +58,8 @@ class EndpointMonitor:
             await self._publish(reason)
 
     async def failing(self, reason: str) -> None:
+        """Shown until the next answer; a cold start under way is still measured to it."""
         self._failing = reason
-        self._down_since = None
         await self._publish(reason)
 
     async def job_started(self) -> None:

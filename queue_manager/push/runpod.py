@@ -147,6 +147,8 @@ class RunPodRun(RunBase):
             if state == _RUNNING:
                 await self.started_now()
             if state not in (_RUNNING, *_WAITING):
+                if state == "COMPLETED":  # ran between two polls: it did start
+                    await self.started_now()
                 return status
             await asyncio.sleep(self.settings.endpoint_poll_seconds)
             status = await self._status()
