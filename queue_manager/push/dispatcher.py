@@ -34,7 +34,6 @@ FOLLOW_SECONDS = 2.0
 HOLD_SECONDS = 15.0
 # The kinds whose runs are built (`kinds.new_run`); `agent` endpoints serve the catalogue at
 # ComfyUI's path too.
-_DISPATCHED = frozenset({EndpointKind.COMFYUI, EndpointKind.AGENT, EndpointKind.RUNPOD})
 # Kinds that tell their node catalogue (RunPod's API does not: its slots offer ComfyUI's own
 # nodes, or what an earlier catalogue of the same name said).
 _TELL_CATALOGUE = frozenset({EndpointKind.COMFYUI, EndpointKind.AGENT})
@@ -131,10 +130,6 @@ class EndpointRunner:
         return True
 
     async def run(self) -> None:
-        if self.config.kind not in _DISPATCHED:
-            monitor = await self._monitor()
-            await monitor.failing(f"kind {self.config.kind} is not dispatched to yet")
-            await asyncio.Event().wait()  # shown on the dashboard until removed or changed
         client = EndpointClient(self.config, self._settings.endpoint_request_seconds)
         try:
             monitor = await self._monitor()

@@ -4,7 +4,7 @@ there. The slots and the dispatcher are the same for all."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from queue_manager.core.endpoints import EndpointKind
 from queue_manager.push.agent import AgentRun
@@ -40,10 +40,12 @@ def new_run(
     object_info: Mapping[str, Any],
     settings: Settings,
 ) -> EndpointRun:
-    if kind is EndpointKind.COMFYUI:
-        return ComfyUIRun(handle, client, monitor, object_info, settings)
-    if kind is EndpointKind.AGENT:
-        return AgentRun(handle, client, monitor, settings)
-    if kind is EndpointKind.RUNPOD:
-        return RunPodRun(handle, client, monitor, object_info, settings)
-    raise NotImplementedError(f"endpoint kind {kind} is not dispatched to yet")
+    match kind:
+        case EndpointKind.COMFYUI:
+            return ComfyUIRun(handle, client, monitor, object_info, settings)
+        case EndpointKind.AGENT:
+            return AgentRun(handle, client, monitor, settings)
+        case EndpointKind.RUNPOD:
+            return RunPodRun(handle, client, monitor, object_info, settings)
+        case _:  # every kind is dispatched: mypy checks that none is left out
+            assert_never(kind)

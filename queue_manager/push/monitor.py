@@ -81,11 +81,12 @@ class EndpointMonitor:
 
     async def _publish(self, reason: str) -> None:
         phase = self._phase()
-        since = self._status.since if phase is self._status.phase else self._clock()
+        before = self._status
+        since = before.since if phase is before.phase else self._clock()
         self._status = dataclasses.replace(
-            self._status, phase=phase, reason=reason, since=since, running=self._running
+            before, phase=phase, reason=reason, since=since, running=self._running
         )
         try:
-            await self._service.set_endpoint_status(self._status)
+            await self._service.set_endpoint_status(self._status, before)
         except STORE_OUTAGES as exc:  # shown again at the next change
             log.warning("endpoint=%s status not saved: %s", self._status.name, exc)

@@ -62,9 +62,9 @@ class EndpointCases(QueueParts):
     async def endpoint_status(self, name: str) -> EndpointStatus:
         return await self._endpoints.status(name)
 
-    async def set_endpoint_status(self, status: EndpointStatus) -> None:
-        old = await self._endpoints.status(status.name)
-        if old.phase is not status.phase or old.reason != status.reason:
+    async def set_endpoint_status(self, status: EndpointStatus, before: EndpointStatus) -> None:
+        """The dispatcher's word on an endpoint (`before`: what it said last, for the log)."""
+        if before.phase is not status.phase or before.reason != status.reason:
             self._did(
                 "endpoint status", "endpoint=%s state=%s reason=%s", status.name,
                 status.phase, status.reason or "-",

@@ -27,9 +27,11 @@ class EndpointStore:
         return bool(await self._redis.hset(self._key, config.name, _encode(config)))
 
     async def remove(self, name: str) -> bool:
-        removed = bool(await self._redis.hdel(self._key, name))
-        await self._redis.delete(self._keys.endpoint_status(name))
-        return removed
+        async with self._redis.pipeline(transaction=True) as pipe:  # both keys, one step
+            pipe.hdel(self._key, name)
+            pipe.delete(self._keys.endpoint_status(name))
+            removed, _ = await pipe.execute()
+        return bool(removed)
 
     async def all(self) -> list[EndpointConfig]:
         raw = cast("dict[str, str]", await self._redis.hgetall(self._key))
