@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 
+from queue_manager.cli.target import add_data_option, workshop_settings
 from queue_manager.core.endpoints import endpoint
 from queue_manager.core.errors import EndpointInvalid, EndpointNotFound
 from queue_manager.core.ids import UserId
@@ -30,10 +31,11 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--inputs", default="upload", help="upload, or the shared input folder")
     p.add_argument("--cold-start-timeout", type=float, default=300.0, metavar="S")
     p.add_argument("--job-timeout", type=float, default=1800.0, metavar="S")
+    add_data_option(p)
 
 
 def run_endpoint_command(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_run(settings, args))
+    return asyncio.run(_run(workshop_settings(settings), args))
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,10 +9,12 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
 from queue_manager.cli import endpoints
+from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
 from queue_manager.cli.up import LocalOptions, run, run_local
 from queue_manager.cli.users import run_users_command
@@ -67,10 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         help="for add, and the new role for role",
     )
     users.add_argument("--password", help="default: a random one, printed once")
+    add_data_option(users)
     endpoints.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
+    add_data_option(tok)
     return p
 
 
@@ -84,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(sys.executable, [sys.executable, "-m", GPU_SIDE[argv[0]], *argv[1:]])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    given = {}
+    # Every command with --data (up, serve, and the operator's: cli/target.py) acts on that folder.
+    given: dict[str, Any] = {"data_dir": getattr(args, "data", None)}
     if args.command in ("up", "serve"):
-        given = {"host": args.host, "port": args.port, "data_dir": args.data}
+        given |= {"host": args.host, "port": args.port}
     overrides = {k: v for k, v in given.items() if v is not None}
     try:
         settings = Settings(**overrides)

@@ -17,6 +17,7 @@ from pathlib import Path
 from queue_manager.cli.children import die_with_parent
 
 LOCK_FILE = "redis.lock"
+CONF_FILE = "redis.conf"
 
 
 class RedisServerError(RuntimeError):
@@ -74,7 +75,7 @@ class RedisServer:
         self._hold_folder()
         if not self.port:
             self.port = free_port()
-        conf = self.directory / "redis.conf"
+        conf = self.directory / CONF_FILE
         conf.write_text(
             "\n".join(
                 [
@@ -169,3 +170,17 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def configured_port(directory: Path) -> int | None:
+    """The port the last Redis started on `directory` was told to use (its redis.conf, written
+    anew at each start), or None if none was ever started there."""
+    try:
+        text = (directory / CONF_FILE).read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "port" and value.strip().isdigit():
+            return int(value)
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from queue_manager.cli.target import workshop_settings
 from queue_manager.core.ids import WorkerId
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
@@ -12,7 +13,7 @@ from queue_manager.store.tokens import TokenStore
 
 
 def run_token_command(settings: Settings, action: str, name: str | None) -> int:
-    return asyncio.run(_run(settings, action, name))
+    return asyncio.run(_run(workshop_settings(settings), action, name))
 
 
 async def _run(settings: Settings, action: str, name: str | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from queue_manager.cli.target import workshop_settings
 from queue_manager.core.accounts import AccountError, Role
 from queue_manager.service.accounts import Accounts, open_accounts
 from queue_manager.settings import Settings
@@ -15,7 +16,7 @@ from queue_manager.store.connection import connect
 def run_users_command(
     settings: Settings, action: str, name: str | None, role: str, password: str | None
 ) -> int:
-    return asyncio.run(_run(settings, action, name, Role(role), password))
+    return asyncio.run(_run(workshop_settings(settings), action, name, Role(role), password))
 
 
 async def _run(
