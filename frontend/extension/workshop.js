@@ -2,30 +2,13 @@
 // each of their jobs and the instructor's broadcast. Plain ES module, no build step.
 // Server text is only ever written with textContent.
 
+import { el, int, str, subscribe as subscribeSocket, whenReady } from "./lib/comfy.js";
+
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const ACTIVE = ["copying", "running", "starting"]; // most interesting first
 const KNOWN = new Set([...ACTIVE, "queued", "held", ...TERMINAL]);
 const TERMINAL_SHOW_MS = 15000; // how long done/failed/cancelled stay on screen
 const MAX_LIST = 6;
-
-// The frontend publishes its singletons on window.comfyAPI (1.58.1: set by app-*.js and
-// api-*.js; static/scripts/app.js and api.js are shims re-exporting them). Older or
-// different frontends: fall back to importing the shims relative to this file.
-async function resolveComfy() {
-  let app = window.comfyAPI?.app?.app;
-  let api = window.comfyAPI?.api?.api;
-  if (!app) {
-    try { app = (await import("../../scripts/app.js")).app; } catch (e) { /* older layout */ }
-  }
-  if (!api) {
-    try { api = (await import("../../scripts/api.js")).api; } catch (e) { /* older layout */ }
-  }
-  if (!api && app) api = app.api;
-  return { app, api };
-}
-
-const str = (v, max = 500) => (typeof v === "string" ? v.slice(0, max) : "");
-const int = (v) => (typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : null);
 
 function normalizeJob(raw) {
   if (!raw || typeof raw !== "object") return null;
@@ -62,13 +45,6 @@ function phaseSentence(job) {
     case "cancelled": return `Cancelled${d ? `: ${d}` : ""}`;
     default: return d;
   }
-}
-
-function el(tag, attrs, parent) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-  if (parent) parent.appendChild(node);
-  return node;
 }
 
 function buildPanel() {
@@ -193,18 +169,7 @@ function start(api) {
     }
   }
 
-  // api.addEventListener also registers the type, so ComfyApi's socket handler dispatches
-  // {"type":"workshop.status"} as a CustomEvent instead of logging "Unknown message type".
-  // The server pushes workshop.status only to sockets that ask for it, so a page without this
-  // extension (or before its listener exists) never gets a message type it does not know.
-  function subscribe() {
-    try {
-      const ws = api.socket;
-      if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "workshop.subscribe" }));
-    } catch (e) {
-      console.warn("[comfy-workshop] could not subscribe to status pushes", e);
-    }
-  }
+  const subscribe = () => subscribeSocket(api);
 
   api.addEventListener("workshop.status", (e) => { pushes += 1; ctl.update(e?.detail); });
   api.addEventListener("reconnected", () => { subscribe(); refresh(); });
@@ -213,16 +178,4 @@ function start(api) {
   refresh();
 }
 
-const { app, api } = await resolveComfy();
-if (!api || typeof api.addEventListener !== "function" || typeof api.fetchApi !== "function") {
-  console.warn("[comfy-workshop] ComfyUI api object not found; workshop status disabled");
-} else if (app && typeof app.registerExtension === "function") {
-  let started = false;
-  app.registerExtension({
-    name: "comfy.workshop",
-    setup() { if (!started) { started = true; start(api); } },
-  });
-} else {
-  const go = () => start(api);
-  if (document.body) go(); else document.addEventListener("DOMContentLoaded", go, { once: true });
-}
+await whenReady("comfy.workshop", (app, api) => start(api));

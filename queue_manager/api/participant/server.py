@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from frontend import extension_entries
 from queue_manager import __version__
 from queue_manager.comfy.object_info import for_user
 from queue_manager.storage.listing import input_images
@@ -24,7 +25,6 @@ from .access import Owner
 router = APIRouter()
 internal = APIRouter()
 
-EXTENSION_URL = "/extensions/comfy-workshop/workshop.js"
 # The model folders ComfyUI 0.25 knows; the page uses the names, never the paths.
 MODEL_FOLDERS = (
     "checkpoints",
@@ -128,7 +128,7 @@ async def system_stats(account: Owner, service: Service) -> dict[str, Any]:
 
 @router.get("/extensions")
 async def extensions(account: Owner) -> list[str]:
-    return [EXTENSION_URL]
+    return extension_entries()
 
 
 @router.get("/embeddings")
