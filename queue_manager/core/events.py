@@ -45,6 +45,11 @@ class EventType(enum.StrEnum):
     # An account's sessions ended, or its password or role changed: its open sockets check
     # again who they are (data: `reason`).
     SIGNED_OUT = "account.signed_out"
+    # Room-wide pushes to every participant's page (the workshop extension), sent by the
+    # instructor's use cases through `announce`; they name no user and carry nobody's files.
+    WORKFLOW_SENT = "workshop.open"  # open this workflow in every page (data: which one)
+    WORKFLOWS_CHANGED = "workshop.workflows"  # the published workflows changed
+    OUTPUT_SHOWN = "workshop.showcase"  # an output shown to everyone, or no longer shown
 
 
 # A job has ended; nothing more happens to it.
@@ -65,6 +70,11 @@ REPORTS = frozenset(
         EventType.JOB_EXECUTED,
         EventType.JOB_PHASE,
     }
+)
+# Delivered to every subscription whatever its user, and forwarded by a participant's socket
+# as `{"type", "data"}` only once the page's extension asked for workshop pushes.
+ROOM_WIDE = frozenset(
+    {EventType.WORKFLOW_SENT, EventType.WORKFLOWS_CHANGED, EventType.OUTPUT_SHOWN}
 )
 # Only the newest matters: a newer one replaces an older one still waiting for a slow reader.
 COALESCED = frozenset({EventType.JOB_PROGRESS, EventType.JOB_PREVIEW})

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from redis.exceptions import RedisError
 
-from queue_manager.core.events import COALESCED, QUEUE_MOVES, Event
+from queue_manager.core.events import COALESCED, QUEUE_MOVES, ROOM_WIDE, Event
 from queue_manager.core.ids import UserId
 from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.store.events import EventLog
@@ -27,7 +27,8 @@ def stream_position(event_id: str) -> tuple[int, int]:
 
 
 class Subscription:
-    """Events for one consumer (one user's, or all of them), in a bounded mailbox.
+    """Events for one consumer (one user's and the room-wide ones, or all of them), in a
+    bounded mailbox.
 
     A consumer that falls behind gets progress and previews coalesced (the newest per job);
     one that still falls `maxsize` events behind is marked `overflowed` and gets no more: it
@@ -43,7 +44,7 @@ class Subscription:
         self._ready = asyncio.Event()
 
     def offer(self, event: Event) -> None:
-        if self.overflowed or (self.user is not None and event.user != self.user):
+        if self.overflowed or not self.wants(event):
             return
         if event.type in COALESCED and event.job is not None:
             key = (event.job, event.type)
@@ -61,6 +62,11 @@ class Subscription:
             self._latest[item] = event
         self._items.append(item)
         self._ready.set()
+
+    def wants(self, event: Event) -> bool:
+        """Its own user's events, and the room-wide pushes every page gets (they name no user
+        and carry no one's files)."""
+        return self.user is None or event.user == self.user or event.type in ROOM_WIDE
 
     def pending(self) -> int:
         return len(self._items)

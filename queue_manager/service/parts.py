@@ -19,6 +19,7 @@ from queue_manager.service.metrics import Metrics
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store import ControlStore, JobStore, WorkerStore
+from queue_manager.store.announcements import AnnouncementStore
 from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.room import RoomStore
 from queue_manager.store.tokens import TokenStore
@@ -34,6 +35,7 @@ class QueueParts:
     _control: ControlStore
     _endpoints: EndpointStore
     _room: RoomStore
+    _announcements: AnnouncementStore
     _tokens: TokenStore
     _hub: EventHub
     _catalog: Catalog

@@ -28,11 +28,13 @@ from queue_manager.service.endpoints import EndpointCases
 from queue_manager.service.fanout import EventHub
 from queue_manager.service.metrics import Metrics
 from queue_manager.service.participants import ParticipantCases
+from queue_manager.service.room_wide import RoomWideCases
 from queue_manager.service.steering import SteeringCases
 from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store import ControlStore, EventLog, JobStore, ScriptRunner, WorkerStore
+from queue_manager.store.announcements import AnnouncementStore
 from queue_manager.store.catalog import CatalogStore
 from queue_manager.store.connection import OUTAGES as STORE_OUTAGES
 from queue_manager.store.connection import connect
@@ -51,7 +53,7 @@ READY_TIMEOUT = 0.5
 STOP_TIMEOUT = 5.0
 
 
-class QueueService(ParticipantCases, DispatchCases, SteeringCases, EndpointCases):
+class QueueService(ParticipantCases, DispatchCases, SteeringCases, EndpointCases, RoomWideCases):
     def __init__(
         self,
         settings: Settings,
@@ -69,6 +71,7 @@ class QueueService(ParticipantCases, DispatchCases, SteeringCases, EndpointCases
         self._control = ControlStore(runner)
         self._endpoints = EndpointStore(runner)
         self._room = RoomStore(runner)
+        self._announcements = AnnouncementStore(runner)
         self._tokens = TokenStore(redis, keys)
         self._files = files or FileStore(settings.data_dir)
         self._catalog = Catalog(CatalogStore(redis, keys), self._workers)

@@ -6,7 +6,10 @@ that falls too far behind, or does not take a frame within `SEND_TIMEOUT`, is cl
 reconnects (the frontend does so by itself, with its `clientId`, and re-reads its queue).
 
 Besides ComfyUI's own messages, the page's workshop extension gets `workshop.status` (true
-positions, phases, the instructor's broadcast), at most every `STATUS_INTERVAL` seconds.
+positions, phases, the instructor's broadcast), at most every `STATUS_INTERVAL` seconds, and
+the room-wide pushes (`core.events.ROOM_WIDE`: a workflow to open, an output shown to
+everyone) as `{"type": <event type>, "data": <event data>}`; both only once the extension sent
+`workshop.subscribe`, never to a page that did not ask.
 
 When the user's sessions end or their password changes (`account.signed_out`, from any
 process), the socket checks its own credentials again and closes with 1008 if they no longer
@@ -30,7 +33,14 @@ from queue_manager.comfy import messages as msg
 from queue_manager.comfy.messages import SocketView
 from queue_manager.core.bodies import parse_json
 from queue_manager.core.errors import MalformedBody
-from queue_manager.core.events import FINAL, PHASE_CHANGES, QUEUE_CHANGES, Event, EventType
+from queue_manager.core.events import (
+    FINAL,
+    PHASE_CHANGES,
+    QUEUE_CHANGES,
+    ROOM_WIDE,
+    Event,
+    EventType,
+)
 from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.jobs import JobStatus
 from queue_manager.service.fanout import Overflowed, Subscription
@@ -136,6 +146,11 @@ class _Session:
             return
         if event.type == EventType.CONTROL:
             self._status_due.set()
+            return
+        if event.type in ROOM_WIDE:
+            # Only a page whose extension asked: the stock frontend logs unknown types.
+            if self._wants_status:
+                await self._send_json({"type": event.type.value, "data": event.data})
             return
         if event.job is None:
             return

@@ -47,11 +47,16 @@ local function limit(user, field)
   return v
 end
 
-local function emit(kind, jid, user, worker, data)
+-- Append one event to the stream; `json` is its data, already encoded (an object).
+local function emit_json(kind, jid, user, worker, json)
   local maxlen = control('events_maxlen') or '100000'
   return redis.call('XADD', k('events'), 'MAXLEN', '~', maxlen, '*',
     't', kind, 'j', jid or '', 'u', user or '', 'w', worker or '',
-    'd', cjson.encode(data or {}), 'at', NOW)
+    'd', json, 'at', NOW)
+end
+
+local function emit(kind, jid, user, worker, data)
+  return emit_json(kind, jid, user, worker, cjson.encode(data or {}))
 end
 
 -- The outputs recorded for one attempt of a job (record_output.lua), as a JSON list in upload
