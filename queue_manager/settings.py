@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     max_userdata_bytes: int = Field(
         default=20 * 2**20, ge=1, description="Largest workflow or file a participant may save."
     )
+    max_workflow_bytes: int = Field(
+        default=8 * 2**20, ge=1024, description="Largest workflow the instructor may publish."
+    )
 
     # Leases and liveness
     lease_seconds: float = Field(default=30.0, gt=0)

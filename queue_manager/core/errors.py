@@ -164,6 +164,20 @@ class EndpointNotFound(QueueManagerError):
         self.name = name
 
 
+class WorkflowInvalid(QueueManagerError):
+    """A workflow file or name the instructor gave cannot be published (says why)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WorkflowNotFound(QueueManagerError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no published workflow {name!r}")
+        self.name = name
+
+
 class UserDataError(QueueManagerError):
     """A user-data answer that ComfyUI gives as a short plain-text body (the page reads it)."""
 
@@ -182,3 +196,7 @@ class UserDataMissing(UserDataError):
 
 class UserDataExists(UserDataError):
     """The target exists and the caller said `overwrite=false`."""
+
+
+class UserDataReadOnly(UserDataError):
+    """A participant tried to change a workflow the instructor published."""

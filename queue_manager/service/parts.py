@@ -23,6 +23,7 @@ from queue_manager.store.announcements import AnnouncementStore
 from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.room import RoomStore
 from queue_manager.store.tokens import TokenStore
+from queue_manager.store.workflows import WorkflowStore
 
 log = logging.getLogger("queue_manager.service")
 
@@ -37,6 +38,7 @@ class QueueParts:
     _room: RoomStore
     _announcements: AnnouncementStore
     _tokens: TokenStore
+    _workflows: WorkflowStore
     _hub: EventHub
     _catalog: Catalog
     _files: FileStore

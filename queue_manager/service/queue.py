@@ -31,6 +31,7 @@ from queue_manager.service.participants import ParticipantCases
 from queue_manager.service.room_wide import RoomWideCases
 from queue_manager.service.steering import SteeringCases
 from queue_manager.service.tasks import reraise_if_cancelled
+from queue_manager.service.workflows import WorkflowCases
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store import ControlStore, EventLog, JobStore, ScriptRunner, WorkerStore
@@ -42,6 +43,7 @@ from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.keys import Keys
 from queue_manager.store.room import RoomStore
 from queue_manager.store.tokens import TokenStore
+from queue_manager.store.workflows import WorkflowStore
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,9 @@ READY_TIMEOUT = 0.5
 STOP_TIMEOUT = 5.0
 
 
-class QueueService(ParticipantCases, DispatchCases, SteeringCases, EndpointCases, RoomWideCases):
+class QueueService(
+    ParticipantCases, DispatchCases, SteeringCases, EndpointCases, WorkflowCases, RoomWideCases
+):
     def __init__(
         self,
         settings: Settings,
@@ -73,6 +77,7 @@ class QueueService(ParticipantCases, DispatchCases, SteeringCases, EndpointCases
         self._room = RoomStore(runner)
         self._announcements = AnnouncementStore(runner)
         self._tokens = TokenStore(redis, keys)
+        self._workflows = WorkflowStore(redis, keys)
         self._files = files or FileStore(settings.data_dir)
         self._catalog = Catalog(CatalogStore(redis, keys), self._workers)
         self._metrics = Metrics()

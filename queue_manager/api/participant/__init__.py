@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from . import export, files, pages, queue, server, socket, userdata
+from . import export, files, pages, queue, server, socket, userdata, workflows
 from .access import check_origin
 
 
 def router() -> APIRouter:
     root = APIRouter(dependencies=[Depends(check_origin)])
     root.include_router(pages.shared)  # before `/{user}/...`, which would take `/assets/...`
-    for module in (queue, files, userdata, server):
+    for module in (queue, files, userdata, server, workflows):
         root.include_router(module.router, prefix="/{user}/api", tags=["participant"])
         root.include_router(module.router, prefix="/{user}", include_in_schema=False)
     root.include_router(files.internal, prefix="/{user}/internal", tags=["participant"])

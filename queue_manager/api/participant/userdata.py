@@ -24,8 +24,21 @@ from starlette.types import Receive, Scope, Send
 
 from queue_manager.api.deps import Service
 from queue_manager.api.participant.access import Owner
+from queue_manager.api.participant.workshop_folder import (
+    is_published_folder,
+    published_entries,
+    published_file,
+    refuse_change,
+    save_target,
+    without_workshop,
+)
 from queue_manager.core.bodies import parse_json
-from queue_manager.core.errors import MalformedBody, StorageLimit, UserDataInvalid
+from queue_manager.core.errors import (
+    MalformedBody,
+    StorageLimit,
+    UserDataInvalid,
+    UserDataMissing,
+)
 from queue_manager.storage.userdata import CHUNK, OpenedFile, UserDataStore
 from queue_manager.storage.userdata_paths import (
     etag,
@@ -105,6 +118,7 @@ async def post_setting(setting_id: str, request: Request, account: Owner, store:
 async def list_userdata(
     account: Owner,
     store: Store,
+    service: Service,
     directory: Annotated[str, Query(alias="dir")] = "",
     recurse: str = "",
     split: str = "",
@@ -115,21 +129,42 @@ async def list_userdata(
     if not directory:
         raise UserDataInvalid("Directory not provided")
     rel = user_path(directory)
-    entries = await store.list_files(account.name, rel, recurse=recurse.lower() == "true")
+    deep = recurse.lower() == "true"
+    published = await published_entries(service, account.name, rel, recurse=deep, folders=False)
+    try:
+        own = without_workshop(await store.list_files(account.name, rel, recurse=deep))
+    except UserDataMissing:
+        if not await is_published_folder(service, rel):
+            raise
+        own = []
+    entries = own + published
     full, parts = full_info.lower() == "true", split.lower() == "true"
     return ComfyJSON([listing_item(e, rel, full_info=full, split=parts) for e in entries])
 
 
 @router.get("/v2/userdata")
-async def list_userdata_v2(account: Owner, store: Store, path: str = "") -> ComfyJSON:
+async def list_userdata_v2(
+    account: Owner, store: Store, service: Service, path: str = ""
+) -> ComfyJSON:
     """Everything under `path` (default: the whole folder), folders first."""
     rel = user_path(path, allow_root=True)
-    return ComfyJSON(v2_listing(await store.tree(account.name, rel)))
+    published = await published_entries(service, account.name, rel, recurse=True, folders=True)
+    try:
+        own = without_workshop(await store.tree(account.name, rel))
+    except UserDataMissing:
+        if not await is_published_folder(service, rel):
+            raise
+        own = []
+    mine = {e.path for e in own}
+    return ComfyJSON(v2_listing(own + [e for e in published if e.path not in mine]))
 
 
 @router.get("/userdata/{file:path}")
-async def get_userdata(file: str, account: Owner, store: Store) -> Response:
+async def get_userdata(file: str, account: Owner, store: Store, service: Service) -> Response:
     rel = user_path(file)
+    if (published := await published_file(service, account.name, rel)) is not None:
+        content, published_at = published
+        return _published_response(content, published_at)
     return OpenFileResponse(await store.open_file(account.name, rel), rel.name)
 
 
@@ -148,11 +183,12 @@ async def post_userdata(
     source, dest = split_move(raw_tail(scope.get("raw_path"), scope["path"], file))
     replace = overwrite != "false"  # ComfyUI's test, case-sensitive
     if dest is None:
-        rel = user_path(source)
+        rel = save_target(user_path(source))  # a Workshop workflow: the participant's own copy
         _check_declared_length(request, store.max_bytes)
         entry = await store.write(account.name, rel, request.stream(), overwrite=replace)
     else:
         src, dst = user_path(source), user_path(dest)
+        refuse_change(src, dst)
         entry = await store.move(account.name, src, dst, overwrite=replace)
     if full_info.lower() == "true":
         return ComfyJSON(file_info(entry, PurePosixPath()))
@@ -161,7 +197,9 @@ async def post_userdata(
 
 @router.delete("/userdata/{file:path}", status_code=204)
 async def delete_userdata(file: str, account: Owner, store: Store) -> Response:
-    await store.delete(account.name, user_path(file))
+    rel = user_path(file)
+    refuse_change(rel)
+    await store.delete(account.name, rel)
     return Response(status_code=204)
 
 
@@ -197,6 +235,21 @@ class OpenFileResponse(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await asyncio.to_thread(file.close)
+
+
+def _published_response(content: bytes, published_at: float) -> Response:
+    stamp = int(published_at * 1e9)
+    return Response(
+        content,
+        media_type="application/json",
+        headers={
+            "etag": etag(len(content), stamp),
+            "last-modified": formatdate(published_at, usegmt=True),
+            "cache-control": "no-cache",
+            "x-content-type-options": "nosniff",
+            "content-security-policy": "sandbox",
+        },
+    )
 
 
 def _check_declared_length(request: Request, limit: int) -> None:
