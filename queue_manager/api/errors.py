@@ -14,6 +14,7 @@ from queue_manager.core.errors import (
     EndpointInvalid,
     EndpointNotFound,
     FileMissing,
+    GalleryInvalid,
     InvalidTransition,
     JobNotFound,
     LeaseLost,
@@ -61,6 +62,7 @@ STATUS: dict[type[QueueManagerError], int] = {
     WorkflowInvalid: 400,
     WorkflowNotFound: 404,
     AccountNotFound: 404,
+    GalleryInvalid: 400,
     LoginThrottled: 429,
 }
 

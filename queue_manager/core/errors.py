@@ -17,6 +17,8 @@
      +-- EndpointInvalid        a push endpoint's configuration the operator must correct
      +-- EndpointNotFound       no push endpoint of that name
      +-- AccountNotFound        no such account (the instructor signs out a name that is not one)
+     +-- GalleryInvalid         a gallery request that cannot be done as asked (a stale cursor,
+     |                          an output that cannot be shown to everyone)
      +-- LoginThrottled         too many wrong passwords lately: wait `retry_after` seconds
      +-- UserDataError          a user-data request answered in ComfyUI's plain-text words
           +-- UserDataInvalid   not doable as asked (400)
@@ -135,6 +137,12 @@ class FileMissing(QueueManagerError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no such file: {name}")
         self.name = name
+
+
+class GalleryInvalid(QueueManagerError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class AccountNotFound(QueueManagerError):

@@ -21,6 +21,7 @@ from queue_manager.storage.files import FileStore
 from queue_manager.store import ControlStore, JobStore, WorkerStore
 from queue_manager.store.announcements import AnnouncementStore
 from queue_manager.store.endpoints import EndpointStore
+from queue_manager.store.gallery import GalleryStore
 from queue_manager.store.room import RoomStore
 from queue_manager.store.tokens import TokenStore
 from queue_manager.store.workflows import WorkflowStore
@@ -37,6 +38,7 @@ class QueueParts:
     _endpoints: EndpointStore
     _room: RoomStore
     _announcements: AnnouncementStore
+    _gallery: GalleryStore
     _tokens: TokenStore
     _workflows: WorkflowStore
     _hub: EventHub

@@ -26,6 +26,7 @@ from queue_manager.service.catalog import Catalog
 from queue_manager.service.dispatch import DispatchCases
 from queue_manager.service.endpoints import EndpointCases
 from queue_manager.service.fanout import EventHub
+from queue_manager.service.gallery import GalleryCases
 from queue_manager.service.metrics import Metrics
 from queue_manager.service.participants import ParticipantCases
 from queue_manager.service.room_wide import RoomWideCases
@@ -40,6 +41,7 @@ from queue_manager.store.catalog import CatalogStore
 from queue_manager.store.connection import OUTAGES as STORE_OUTAGES
 from queue_manager.store.connection import connect
 from queue_manager.store.endpoints import EndpointStore
+from queue_manager.store.gallery import GalleryStore
 from queue_manager.store.keys import Keys
 from queue_manager.store.room import RoomStore
 from queue_manager.store.tokens import TokenStore
@@ -56,7 +58,13 @@ STOP_TIMEOUT = 5.0
 
 
 class QueueService(
-    ParticipantCases, DispatchCases, SteeringCases, EndpointCases, WorkflowCases, RoomWideCases
+    ParticipantCases,
+    DispatchCases,
+    SteeringCases,
+    EndpointCases,
+    WorkflowCases,
+    GalleryCases,
+    RoomWideCases,
 ):
     def __init__(
         self,
@@ -76,6 +84,7 @@ class QueueService(
         self._endpoints = EndpointStore(runner)
         self._room = RoomStore(runner)
         self._announcements = AnnouncementStore(runner)
+        self._gallery = GalleryStore(runner)
         self._tokens = TokenStore(redis, keys)
         self._workflows = WorkflowStore(redis, keys)
         self._files = files or FileStore(settings.data_dir)

@@ -14,6 +14,9 @@
 {p}user:{user}:jobs        zset: all of a user's jobs by seq
 {p}user:{user}:ctl         hash: the user's overrides (max_queued, max_running, paused)
 {p}user:{user}:stats       hash: completed/failed/cancelled counts, wait_sum, wait_n, last_wait
+{p}gallery                 zset: completed jobs with outputs, by finish time (the gallery)
+{p}user:{user}:gallery     zset: the same, one user's
+{p}showcase                string: the output shown to everyone now (JSON, core.gallery.Showcase)
 {p}failures                list: the newest failed jobs (ids, newest first, capped at 50)
 {p}req:{sig}:nodes/models  sets: what a requirement signature needs
 {p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
@@ -142,3 +145,12 @@ class Keys:
     @property
     def failures(self) -> str:
         return self._k("failures")
+
+    @property
+    def gallery(self) -> str:
+        return self._k("gallery")
+
+    def user_gallery(self, user: UserId) -> str:
+        return self._k("user", user, "gallery")
+
+    SHOWCASE = "showcase"  # a name under the prefix (kept by announce.lua)

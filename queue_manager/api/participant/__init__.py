@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from . import export, files, pages, queue, server, socket, userdata, workflows
+from . import export, files, pages, queue, server, showcase, socket, userdata, workflows
 from .access import check_origin
 
 
@@ -21,6 +21,7 @@ def router() -> APIRouter:
     root.include_router(files.internal, prefix="/{user}/internal", tags=["participant"])
     root.include_router(server.internal, prefix="/{user}/internal", include_in_schema=False)
     root.include_router(export.router, prefix="/{user}/api", tags=["participant"])
+    root.include_router(showcase.router, prefix="/{user}/api", tags=["participant"])
     root.include_router(socket.router, prefix="/{user}")
     root.include_router(pages.router, prefix="/{user}")  # last: it serves any other file
     return root

@@ -25,7 +25,12 @@ local user = f[4]
 transition(jid, user, 'running', outcome, outcome == 'completed' and 'finished' or 'error', wid,
   attempt)
 if outcome == 'completed' then
-  redis.call('HSET', k('job', jid), 'finished_at', NOW, 'outputs', attempt_outputs(jid, attempt))
+  local outputs = attempt_outputs(jid, attempt)
+  redis.call('HSET', k('job', jid), 'finished_at', NOW, 'outputs', outputs)
+  if outputs ~= '[]' then  -- the instructor's gallery (gallery.lua), newest first
+    redis.call('ZADD', k('gallery'), now, jid)
+    redis.call('ZADD', k('user', user, 'gallery'), now, jid)
+  end
 else
   redis.call('HSET', k('job', jid), 'finished_at', NOW, 'error', payload)
 end
