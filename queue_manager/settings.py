@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from queue_manager.core.cards import public_url
 from queue_manager.core.ids import is_name
 from queue_manager.core.scheduling import Mode
 from queue_manager.core.throttling import LoginLimits, Network, parse_networks
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (behind TLS: true)."
+    )
+    public_url: str = Field(
+        default="",
+        description="The address participants open (https://workshop.example/), printed on "
+        "login cards; empty: the address the dashboard is opened at (cards made there), the "
+        "one `up` prints (`comfy-workshop cards`).",
     )
 
     # Logins: who is calling, and how wrong passwords are slowed (core/throttling.py)
@@ -139,6 +146,11 @@ class Settings(BaseSettings):
 
     # Events
     events_maxlen: int = Field(default=100_000, ge=1000)
+
+    @field_validator("public_url")
+    @classmethod
+    def _a_public_url(cls, value: str) -> str:
+        return public_url(value) if value.strip() else ""
 
     @field_validator("frontend_dir", mode="before")
     @classmethod

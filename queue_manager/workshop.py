@@ -15,6 +15,7 @@ from queue_manager.core.clock import Clock
 from queue_manager.core.ids import WorkerId
 from queue_manager.push.dispatcher import PushDispatcher
 from queue_manager.service.accounts import Accounts, open_accounts
+from queue_manager.service.cards import LoginCards, open_login_cards
 from queue_manager.service.queue import STOP_TIMEOUT, QueueService
 from queue_manager.service.room_feed import Encoder, RoomFeed
 from queue_manager.settings import Settings
@@ -33,6 +34,7 @@ class Workshop:
     files: FileStore
     room_feed: RoomFeed
     tokens: TokenStore  # worker tokens, for operators (the worker API checks them via `queue`)
+    cards: LoginCards  # login cards and their links
 
 
 @asynccontextmanager
@@ -54,7 +56,8 @@ async def open_workshop(
             pushing = asyncio.create_task(PushDispatcher(queue, settings, clock).run())
             try:
                 accounts = open_accounts(redis, settings, clock)
-                yield Workshop(queue, accounts, files, room_feed, tokens)
+                cards = open_login_cards(redis, settings, clock)
+                yield Workshop(queue, accounts, files, room_feed, tokens, cards)
             finally:
                 pushing.cancel()
                 await asyncio.wait({pushing}, timeout=STOP_TIMEOUT)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from queue_manager import __version__
 from queue_manager.api import admin, docs, errors, health, login, metrics, participant, worker
+from queue_manager.api import cards as login_cards
 from queue_manager.api.auth import Sessions
 from queue_manager.api.sockets import encode
 from queue_manager.core.clock import Clock
@@ -28,6 +29,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time) -> FastAPI:
             app.state.files = workshop.files
             app.state.room_feed = workshop.room_feed
             app.state.tokens = workshop.tokens
+            app.state.cards = workshop.cards
             app.state.sessions = Sessions(
                 settings.secret_key.get_secret_value(),
                 int(settings.session_hours * 3600),
@@ -49,6 +51,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time) -> FastAPI:
     app.include_router(health.router)
     app.include_router(worker.router)
     app.include_router(login.router)
+    app.include_router(login_cards.router)
     app.include_router(admin.router())
     app.include_router(metrics.router)
     app.include_router(docs.router)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from queue_manager.cli import endpoints
+from queue_manager.cli import cards, endpoints
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
 from queue_manager.cli.up import LocalOptions, run, run_local
@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     users.add_argument("--password", help="default: a random one, printed once")
     add_data_option(users)
     endpoints.add_arguments(sub)
+    cards.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_users_command(settings, args.action, args.name, args.role, args.password)
     if args.command == "endpoint":
         return endpoints.run_endpoint_command(settings, args)
+    if args.command == "cards":
+        return cards.run_cards_command(settings, args)
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":

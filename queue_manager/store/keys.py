@@ -31,6 +31,9 @@
 {p}login:pair:{user}:{addr}   hash n, t: wrong passwords for an account from an address
 {p}login:address:{addr}       hash n, t: wrong passwords from an address, all accounts
 {p}login:account:{user}       hash n, t: wrong passwords for an account, all addresses
+{p}card:{sha256 of token}   hash (expires): a login card: user, role, card id, issued, expires,
+                           state ('' / used / revoked), at, bound (sha1 of password hash+role)
+{p}cards                   hash: user -> digest of the user's newest card
 {p}endpoints               hash: push endpoint name -> its configuration (JSON)
 {p}endpoint:{name}:status  hash: phase, reason, since, running, cold_starts (JSON list)
 {p}endpoint:{name}:owner   string (expires): the queue-manager process dispatching to it
@@ -145,6 +148,13 @@ class Keys:
     @property
     def failures(self) -> str:
         return self._k("failures")
+
+    def card(self, digest: str) -> str:
+        return self._k("card", digest)
+
+    @property
+    def cards(self) -> str:
+        return self._k("cards")
 
     @property
     def gallery(self) -> str:
