@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from queue_manager.cli import cards, endpoints
+from queue_manager.cli import cards, endpoints, workflows
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
 from queue_manager.cli.up import LocalOptions, run, run_local
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     add_data_option(users)
     endpoints.add_arguments(sub)
     cards.add_arguments(sub)
+    workflows.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return endpoints.run_endpoint_command(settings, args)
     if args.command == "cards":
         return cards.run_cards_command(settings, args)
+    if args.command == "workflows":
+        return workflows.run_workflows_command(settings, args)
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":
