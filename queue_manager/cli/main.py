@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from queue_manager.cli import cards, endpoints, workflows
+from queue_manager.cli import templates as templates_cli
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
 from queue_manager.cli.up import LocalOptions, run, run_local
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     users.add_argument("--password", help="default: a random one, printed once")
     add_data_option(users)
     endpoints.add_arguments(sub)
+    templates_cli.add_arguments(sub)
     cards.add_arguments(sub)
     workflows.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_users_command(settings, args.action, args.name, args.role, args.password)
     if args.command == "endpoint":
         return endpoints.run_endpoint_command(settings, args)
+    if args.command == "templates":
+        return templates_cli.run_templates_command(settings, args)
     if args.command == "cards":
         return cards.run_cards_command(settings, args)
     if args.command == "workflows":

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from queue_manager.core.scheduling import Mode
+from queue_manager.core.templates import DEFAULT_MODE as DEFAULT_TEMPLATES_MODE
+from queue_manager.core.templates import TemplatesMode
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,8 @@ class RoomControl:
     max_running: int
     max_attempts: int
     broadcast: str = ""  # the instructor's message on every participant's page ('' = none)
+    # What the Templates browser shows of ComfyUI's official templates (core.templates).
+    templates: TemplatesMode = DEFAULT_TEMPLATES_MODE
 
 
 @dataclass(frozen=True)

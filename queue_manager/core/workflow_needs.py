@@ -12,6 +12,7 @@ Pure: the caller brings the parsed JSON and the catalogue.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from queue_manager.core.jobs import ApiPrompt
@@ -56,11 +57,30 @@ def missing(needs: Needs, catalogue: Mapping[str, Any]) -> Needs:
     A model counts as offered when a combo lists it by the same name, or by the same file
     name in another subfolder (`SDXL/x.safetensors` for `x.safetensors`): the GPU has the
     file, the participant picks it from the list."""
-    node_types = frozenset(t for t in needs.node_types - FRONTEND_NODE_TYPES if t not in catalogue)
-    offered = offered_models(catalogue)
-    offered_files = {_file_name(m) for m in offered}
+    return lacking(needs, offer_of(catalogue))
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a catalogue offers, read once for checking many workflows against it."""
+
+    node_types: frozenset[str]
+    models: frozenset[str]  # as listed, `/` separators
+    model_files: frozenset[str]  # their file names, without a subfolder
+
+
+def offer_of(catalogue: Mapping[str, Any]) -> Offer:
+    models = offered_models(catalogue)
+    return Offer(frozenset(catalogue), models, frozenset(_file_name(m) for m in models))
+
+
+def lacking(needs: Needs, offer: Offer) -> Needs:
+    """`missing`, against an offer read before."""
+    node_types = needs.node_types - FRONTEND_NODE_TYPES - offer.node_types
     models = frozenset(
-        m for m in needs.models if _normal(m) not in offered and _file_name(m) not in offered_files
+        m
+        for m in needs.models
+        if _normal(m) not in offer.models and _file_name(m) not in offer.model_files
     )
     return Needs(node_types, models)
 

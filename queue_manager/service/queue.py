@@ -32,6 +32,7 @@ from queue_manager.service.participants import ParticipantCases
 from queue_manager.service.room_wide import RoomWideCases
 from queue_manager.service.steering import SteeringCases
 from queue_manager.service.tasks import reraise_if_cancelled
+from queue_manager.service.templates import TemplateCases
 from queue_manager.service.workflows import WorkflowCases
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
@@ -65,6 +66,7 @@ class QueueService(
     WorkflowCases,
     GalleryCases,
     RoomWideCases,
+    TemplateCases,
 ):
     def __init__(
         self,

@@ -7,6 +7,7 @@ from queue_manager.core.errors import JobNotFound
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Job, Lane
 from queue_manager.core.room import RoomState, room_state
+from queue_manager.core.templates import TemplatesMode
 from queue_manager.core.workers import WorkerState
 from queue_manager.service.parts import QueueParts
 
@@ -88,3 +89,10 @@ class SteeringCases(QueueParts):
         """Shown in every participant's ComfyUI until replaced; an empty message clears it."""
         await self._control.set_broadcast(message.strip())
         self._did("broadcast", "chars=%d by=%s", len(message.strip()), by)
+
+    async def set_templates_mode(self, mode: TemplatesMode, by: UserId) -> None:
+        """What the participants' Templates browser shows of ComfyUI's official templates:
+        all, those the room's GPUs cannot run marked or hidden, or none (the workshop's own
+        workflows always show). Pages read it when the browser next loads its index."""
+        await self._control.set_templates_mode(mode)
+        self._did("templates mode", "mode=%s by=%s", mode.value, by)

@@ -7,6 +7,8 @@ from typing import cast
 from queue_manager.core.control import RoomControl, UserControl
 from queue_manager.core.ids import UserId
 from queue_manager.core.scheduling import Mode
+from queue_manager.core.templates import DEFAULT_MODE as DEFAULT_TEMPLATES_MODE
+from queue_manager.core.templates import TemplatesMode
 from queue_manager.store.scripts import ScriptRunner
 
 
@@ -58,6 +60,10 @@ class ControlStore:
         """Show `message` on every participant's page until replaced; '' clears it."""
         await self._run("configure", "", "broadcast", message)
 
+    async def set_templates_mode(self, mode: TemplatesMode) -> None:
+        """What the Templates browser shows of the official templates (kept over restarts)."""
+        await self._run("configure", "", "templates", mode.value)
+
     async def set_mode(self, mode: Mode) -> None:
         await self._run("configure", "", "mode", mode.value)
 
@@ -93,7 +99,15 @@ def room_control_from_fields(f: dict[str, str]) -> RoomControl:
         max_running=int(f.get("max_running", -1)),
         max_attempts=int(f.get("max_attempts", 3)),
         broadcast=f.get("broadcast", ""),
+        templates=_templates_mode(f.get("templates")),
     )
+
+
+def _templates_mode(value: str | None) -> TemplatesMode:
+    try:
+        return TemplatesMode(value or DEFAULT_TEMPLATES_MODE)
+    except ValueError:  # written by a later version: the default until set again
+        return DEFAULT_TEMPLATES_MODE
 
 
 def _pairs(**values: int | None) -> list[str]:

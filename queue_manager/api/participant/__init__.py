@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from . import export, files, pages, queue, server, showcase, socket, userdata, workflows
+from . import export, files, pages, queue, server, showcase, socket, templates, userdata, workflows
 from .access import check_origin
 
 
@@ -23,5 +23,6 @@ def router() -> APIRouter:
     root.include_router(export.router, prefix="/{user}/api", tags=["participant"])
     root.include_router(showcase.router, prefix="/{user}/api", tags=["participant"])
     root.include_router(socket.router, prefix="/{user}")
+    root.include_router(templates.router, prefix="/{user}", include_in_schema=False)
     root.include_router(pages.router, prefix="/{user}")  # last: it serves any other file
     return root

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 
 from frontend import EXTENSION_DIR
 from queue_manager.api.auth import authenticate
@@ -64,16 +64,6 @@ async def index(request: Request, user: str) -> Response:
     if (redirect := await _owner_or_login(request, user)) is not None:
         return redirect
     return _file(_static_root(request) / "index.html", _NO_STORE)
-
-
-@router.get("/templates/{name:path}", include_in_schema=False)
-async def templates(request: Request, user: str, name: str) -> Response:
-    """No template packs are installed here: an empty index keeps the browser dialog quiet."""
-    if (redirect := await _owner_or_login(request, user)) is not None:
-        return redirect
-    if name == "index.json":
-        return JSONResponse([], headers={"Cache-Control": "no-store"})
-    return Response(status_code=404)
 
 
 @router.get("/{path:path}", include_in_schema=False)
