@@ -168,3 +168,49 @@ async def test_send_to_everyone_opens_a_tab_in_two_pages(
         )
         assert steps == 5
         await page.context.close()
+
+
+async def test_the_dashboard_publishes_orders_and_removes_workflows_live(
+    browser: Browser, workshop: Workshop, teacher: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    context = await logged_in(browser, workshop, "instructor", home="/admin/")
+    page = await context.new_page()
+    await page.goto(f"{workshop.url}/admin/")
+    panel = page.locator("[data-testid=workflows]")
+    lesson = tmp_path / "Lesson A.json"
+    lesson.write_bytes(UI)
+    odd = tmp_path / "Lesson B.json"
+    graph = sampler(2)
+    graph["10"] = {"class_type": "NoSuchNode", "inputs": {}}
+    odd.write_text(json.dumps(graph))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ nope")
+    await panel.locator("[data-testid=workflow-file]").set_input_files([lesson, odd, broken])
+    await panel.locator("[data-testid=workflow-publish]").click()
+    row_b = panel.locator("tr[data-workflow='Lesson B']")
+    await row_b.locator("[data-testid=workflow-missing]").wait_for(timeout=15_000)
+    assert "NoSuchNode" in (await row_b.inner_text())
+    await page.locator("[data-testid=toasts]").get_by_text("not a ComfyUI workflow").wait_for()
+    names = await teacher.get("/admin/api/workflows")
+    assert "broken" not in [w["name"] for w in names.json()]
+    # Reorder: B above A; choose B as the first one.
+    await row_b.locator("[data-testid=workflow-up]").click()
+    await page.wait_for_function(
+        "() => { const rows = [...document.querySelectorAll('[data-testid=workflows-list] tr')]"
+        ".map(r => r.dataset.workflow);"
+        " return rows.indexOf('Lesson B') < rows.indexOf('Lesson A'); }"
+    )
+    await row_b.locator("[data-testid=workflow-first]").check()
+    for _ in range(100):
+        listed = {w["name"]: w for w in (await teacher.get("/admin/api/workflows")).json()}
+        if listed["Lesson B"]["first"]:
+            break
+        await page.wait_for_timeout(100)
+    assert listed["Lesson B"]["first"] and not listed["Lesson A"]["first"]
+    # A change from the command line / API shows up live.
+    await teacher.delete("/admin/api/workflows/Lesson A")
+    await panel.locator("tr[data-workflow='Lesson A']").wait_for(state="detached", timeout=15_000)
+    page.once("dialog", lambda d: d.accept())
+    await row_b.locator("[data-testid=workflow-remove]").click()
+    await row_b.wait_for(state="detached", timeout=15_000)
+    await context.close()
