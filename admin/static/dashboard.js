@@ -686,6 +686,7 @@ function connect() {
     backoff = BACKOFF_MIN_MS; // only a socket that delivers resets the backoff
     if (msg?.type === "state") applyState(msg.data);
     else if (msg?.type === "event") onEvent(msg.data);
+    document.dispatchEvent(new CustomEvent("cw:frame", { detail: msg })); // for gallery.js
   };
   sock.onclose = () => {
     if (ws !== sock) return;

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from pydantic import JsonValue
-
 from queue_manager.core.events import ROOM_WIDE, EventType
 from queue_manager.core.ids import UserId
 from queue_manager.service.parts import QueueParts
@@ -23,12 +21,13 @@ class RoomWideCases(QueueParts):
     async def announce(
         self,
         kind: EventType,
-        data: Mapping[str, JsonValue],
+        data: Mapping[str, object],
         *,
         by: UserId | None = None,
         keep: tuple[str, str] | None = None,
     ) -> str:
-        """Push `data` to every participant's page as a `kind` message; returns the event id.
+        """Push `data` (JSON-able) to every participant's page as a `kind` message; returns
+        the event id.
 
         `keep` (a key name under the prefix, the value; '' deletes it) is written in the same
         step, for what a page opened later must still see (the output shown now)."""

@@ -15,8 +15,8 @@ from pydantic import JsonValue
 from queue_manager.core.gallery import NOTHING_SHOWN
 
 from ..deps import Service
-from .files import _send_file as send_file  # one way to send a file: /view's
 from .access import Owner
+from .files import _send_file as send_file  # one way to send a file: /view's
 
 router = APIRouter()
 
@@ -40,7 +40,7 @@ async def showcase_file(
     """The shown output's file (404 when nothing, or not `v`, is shown). Its own name stays
     with its author: the page gets `showcase.<ext>`."""
     file, shown = await service.open_showcase(v)
-    _, dot, ext = shown.filename.rpartition(".")
+    _stem, dot, ext = shown.filename.rpartition(".")
     response = send_file(request, file, f"showcase.{ext}" if dot else "showcase", head=False)
     response.headers["x-content-type-options"] = "nosniff"
     return response
