@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from queue_manager.cli import cards, endpoints, workflows
+from queue_manager.cli import cards, endpoints, room, workflows
 from queue_manager.cli import templates as templates_cli
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     add_data_option(users)
     endpoints.add_arguments(sub)
     templates_cli.add_arguments(sub)
+    room.add_arguments(sub)
     cards.add_arguments(sub)
     workflows.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return endpoints.run_endpoint_command(settings, args)
     if args.command == "templates":
         return templates_cli.run_templates_command(settings, args)
+    if args.command == "room":
+        return room.run_room_command(settings, args)
     if args.command == "cards":
         return cards.run_cards_command(settings, args)
     if args.command == "workflows":

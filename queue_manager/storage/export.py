@@ -60,11 +60,11 @@ def plan_room(data_dir: Path) -> Plan:
     return plan(scan(data_dir, room_sources(users_on_disk(data_dir))))
 
 
-def users_on_disk(data_dir: Path) -> list[UserId]:
-    """Every user with a real folder in `DATA/outputs`, `inputs` or `userdata`, accounts or
-    not (an account removed earlier leaves its files, which are still the room's work)."""
+def users_on_disk(data_dir: Path, tops: Iterable[str] = USER_TOPS) -> list[UserId]:
+    """Every user with a real folder in `DATA/<top>` (`outputs`, `inputs`, `userdata`), account
+    or not (an account removed earlier leaves its files, which are still the room's work)."""
     names: set[UserId] = set()
-    for top in USER_TOPS:
+    for top in tops:
         fd = _open_dir(data_dir, (top,))
         if fd is None:
             continue
