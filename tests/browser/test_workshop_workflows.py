@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
+from tests.support.frontends import older_frontend
 from tests.support.graphs import sampler
 from tests.support.pages import logged_in, run
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
@@ -214,3 +215,29 @@ async def test_the_dashboard_publishes_orders_and_removes_workflows_live(
     await row_b.locator("[data-testid=workflow-remove]").click()
     await row_b.wait_for(state="detached", timeout=15_000)
     await context.close()
+
+
+async def test_an_older_frontend_also_opens_the_first_workflow(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    static = older_frontend()
+    if static is None:
+        pytest.skip("no older frontend: set CW_TEST_FRONTEND_DIR or let pip reach an index")
+    proc, older = start_workshop(
+        tmp_path_factory.mktemp("older-workflows"), env={"CW_FRONTEND_DIR": str(static)}
+    )
+    try:
+        auth = ("instructor", older.passwords["instructor"])
+        async with httpx.AsyncClient(base_url=older.url, auth=auth, timeout=10) as teacher:
+            await publish(teacher, "Step 1", UI, first="true")
+        context = await logged_in(browser, older, "user001")
+        page = await context.new_page()
+        await open_fresh(page, older, "user001")
+        await page.wait_for_function(ON_STEP_1, timeout=60_000)
+        assert await page.evaluate(
+            "(text) => app.graph.nodes.some(n => n.widgets?.some(w => w.value === text))",
+            PROMPT_TEXT,
+        )
+        await context.close()
+    finally:
+        stop_workshop(proc)
