@@ -111,6 +111,23 @@ function firstVisit(app, api) {
   return onStartupLoaded;
 }
 
+// After a save of a Workshop workflow (stored by the server as the participant's own copy),
+// carry on in the own copy: open it as the active tab and close the Workshop one, which keeps
+// showing what the instructor published.
+async function switchToOwnCopy(app, file) {
+  const store = app?.extensionManager?.workflow;
+  const ownName = file.slice(WORKSHOP_PREFIX.length);
+  await refreshSidebar(app);
+  if (!store || typeof store.getWorkflowByPath !== "function") return;
+  const own = store.getWorkflowByPath(`workflows/${ownName}`);
+  const published = store.getWorkflowByPath(file);
+  if (!own) return;
+  await app.loadGraphData(app.graph.serialize(), true, true, ownName);
+  if (published && store.activeWorkflow === own && typeof store.closeWorkflow === "function") {
+    await store.closeWorkflow(published);
+  }
+}
+
 function watchOwnCopies(app, api) {
   if (typeof api.storeUserData !== "function") return;
   const original = api.storeUserData.bind(api);
@@ -118,8 +135,8 @@ function watchOwnCopies(app, api) {
     const res = await original(file, data, options);
     if (typeof file === "string" && file.startsWith(WORKSHOP_PREFIX) && res && res.ok) {
       const name = file.slice(WORKSHOP_PREFIX.length);
-      toast(app, "Saved your own copy", `Workshop workflows stay as the instructor published them; your version is "${name}" in your workflows.`);
-      refreshSidebar(app);
+      toast(app, "Saved your own copy", `Workshop workflows stay as the instructor published them; yours is "${name}" in your workflows.`);
+      setTimeout(() => switchToOwnCopy(app, file).catch((e) => console.warn("[comfy-workshop] could not open your copy", e)), 0);
     }
     return res;
   };

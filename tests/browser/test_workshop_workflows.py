@@ -134,6 +134,14 @@ async def test_a_save_keeps_the_own_copy_and_a_new_version_appears_beside_it(
         published = await user.get("/user002/api/userdata/workflows%2FWorkshop%2FStep%201.json")
         assert "version two" in published.text
         assert "my own lighthouse" in (await user.get(own_path)).text
+    # They carry on in their own copy; the Workshop one still shows what was published.
+    await page.wait_for_function(
+        "() => app.extensionManager.workflow.activeWorkflow?.path === 'workflows/Step 1.json'",
+        timeout=15_000,
+    )
+    assert await page.evaluate(
+        "() => app.graph.nodes.some(n => n.widgets?.some(w => w.value === 'my own lighthouse'))"
+    )
     # The sidebar follows: both the participant's copy and the Workshop one are listed.
     await page.wait_for_function(
         "() => ['workflows/Step 1.json', 'workflows/Workshop/Step 1.json'].every("
