@@ -4,7 +4,6 @@ workshop started as `comfy-workshop up` starts it (simulated GPU, no step delay)
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
+from tests.support.frontends import older_frontend
 from tests.support.pages import Frames, PageLog, load_default_graph, logged_in, open_page, run
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
@@ -250,19 +250,15 @@ async def test_the_page_works_after_a_reload_mid_job(
     await context.close()
 
 
-OLDER_FRONTEND = os.environ.get("CW_TEST_FRONTEND_DIR")
-
-
-@pytest.mark.skipif(
-    not OLDER_FRONTEND,
-    reason="set CW_TEST_FRONTEND_DIR to another frontend's static/ (e.g. 1.27.10's) to check it",
-)
 async def test_an_older_frontend_that_polls_queue_and_history_works(
     browser: Browser,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    static = older_frontend()
+    if static is None:
+        pytest.skip("no older frontend: set CW_TEST_FRONTEND_DIR or let pip reach an index")
     proc, workshop = start_workshop(
-        tmp_path_factory.mktemp("older"), env={"CW_FRONTEND_DIR": str(OLDER_FRONTEND)}
+        tmp_path_factory.mktemp("older"), env={"CW_FRONTEND_DIR": str(static)}
     )
     try:
         context = await logged_in(browser, workshop, "user001")
