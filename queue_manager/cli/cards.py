@@ -18,7 +18,6 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from queue_manager.cards.pdf import cards_pdf
 from queue_manager.cards.sheet import sheet_html
 from queue_manager.cli.target import add_data_option, workshop_settings
 from queue_manager.core.cards import PrintedCard, parse_lifetime, printed, public_url
@@ -132,6 +131,9 @@ def _tick(done: int, total: int) -> None:
 
 def _write(path: Path, cards: Sequence[PrintedCard]) -> None:
     """To a temporary name, 0600 from the start, then renamed into place."""
+    # Imported here: fpdf2 (with fontTools) would slow the start of every other subcommand.
+    from queue_manager.cards.pdf import cards_pdf
+
     data = cards_pdf(cards) if path.suffix.lower() == ".pdf" else sheet_html(cards).encode()
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
