@@ -32,7 +32,7 @@ button.danger { border-color: #f85149; }
   font: 12.5px system-ui, sans-serif; margin-bottom: 3px; min-height: 26px; }
 .slot .controls button { background: #fff; color: #111; border-color: #999; padding: 2px 7px; }
 .slot .state { flex: 1 0 100%; color: #333; }
-.card.placeholder { border-style: solid; color: #777; align-items: center;
+.card.placeholder { display: flex; border-style: solid; color: #777; align-items: center;
   justify-content: center; text-align: center; flex-direction: column; }
 .card.placeholder .name { color: #111; }
 @media print {

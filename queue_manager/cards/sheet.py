@@ -24,20 +24,20 @@ body { margin: 0; font: 12pt/1.3 system-ui, "DejaVu Sans", Arial, sans-serif; co
 .page { display: grid; grid-template-columns: repeat(2, 96mm); grid-auto-rows: 68mm;
   gap: 0; break-after: page; }
 .page:last-child { break-after: auto; }
-.card { width: 96mm; height: 68mm; padding: 5mm; border: 0.3mm dashed #999; display: flex;
-  gap: 4mm; overflow: hidden; break-inside: avoid; background: #fff; color: #111; }
-.card .text { flex: 1; min-width: 0; display: flex; flex-direction: column; gap: 1.2mm; }
-.card .brand { font-size: 9pt; color: #555; text-transform: uppercase; letter-spacing: .08em; }
-.card .name { font-size: 20pt; font-weight: 700; }
-.card dl { margin: 0; display: grid; grid-template-columns: auto 1fr; gap: .6mm 2mm;
-  font-size: 10pt; }
-.card dt { color: #555; }
-.card dd { margin: 0; font-family: ui-monospace, "DejaVu Sans Mono", monospace;
-  overflow-wrap: anywhere; }
-.card .hint { margin: auto 0 0; font-size: 8pt; color: #333; }
-.card .meta { margin: 0; font-size: 7pt; color: #777; }
-.card .qr { flex: 0 0 40mm; align-self: center; display: block; }
-.card .qr svg { width: 40mm; height: 40mm; display: block; shape-rendering: crispEdges; }
+.card { width: 96mm; height: 68mm; padding: 5mm; border: 0.3mm dashed #999; display: grid;
+  grid-template-columns: 1fr 36mm; grid-template-rows: auto auto 1fr auto auto;
+  column-gap: 3mm; overflow: hidden; break-inside: avoid; background: #fff; color: #111; }
+.card .brand { grid-column: 1 / -1; font-size: 8pt; color: #555; text-transform: uppercase;
+  letter-spacing: .08em; }
+.card .name { font-size: 19pt; font-weight: 700; line-height: 1.15; }
+.card dl { grid-column: 1; margin: 1mm 0 0; font-size: 9pt; }
+.card dt { color: #555; font-size: 7pt; }
+.card dd { margin: 0 0 1mm; font-family: ui-monospace, "DejaVu Sans Mono", monospace;
+  font-weight: 700; overflow-wrap: anywhere; line-height: 1.2; }
+.card .qr { grid-column: 2; grid-row: 2 / 4; align-self: start; display: block; }
+.card .qr svg { width: 36mm; height: 36mm; display: block; shape-rendering: crispEdges; }
+.card .hint { grid-column: 1 / -1; margin: 0; font-size: 7.5pt; color: #333; }
+.card .meta { grid-column: 1 / -1; margin: 0; font-size: 6.5pt; color: #777; text-align: right; }
 @media screen {
   body { background: #e8e8e8; padding: 8mm; }
   .page { gap: 4mm; margin-bottom: 8mm; }
@@ -57,15 +57,14 @@ def card_html(card: PrintedCard) -> str:
     qr = qr_svg(card.link, f"Login link for {card.user}")
     return (
         f'<article class="card" data-user="{e(card.user)}" data-card="{e(card.card_id)}">'
-        f'<div class="text"><div class="brand">Comfy Workshop</div>'
-        f'<div class="name">{e(card.user)}</div><dl>'
+        f'<div class="brand">Comfy Workshop</div><div class="name">{e(card.user)}</div>'
+        f'<a class="qr" href="{e(card.link)}" rel="noreferrer">{qr}</a><dl>'
         f'<dt>Address</dt><dd class="url">{e(card.url)}</dd>'
         f'<dt>Name</dt><dd class="user">{e(card.user)}</dd>'
         f'<dt>Password</dt><dd class="password">{e(password)}</dd></dl>'
         f'<p class="hint">Scan the code to log in at once: it works one time, until '
         f"{e(until(card.expires))}. Afterwards log in with the name and password.</p>"
-        f'<p class="meta">card {e(card.card_id)}</p></div>'
-        f'<a class="qr" href="{e(card.link)}" rel="noreferrer">{qr}</a></article>'
+        f'<p class="meta">card {e(card.card_id)}</p></article>'
     )
 
 

@@ -91,13 +91,14 @@ def pdf_codes(path: Path) -> list[set[str]]:
 
 def html_cards(path: Path) -> dict[str, tuple[str, str]]:
     """user -> (link, password) as the page prints them."""
-    page = path.read_text()
-    found = re.findall(
-        r'<article class="card" data-user="([^"]+)".*?class="password">([^<]*)<.*?'
-        r'<a class="qr" href="([^"]+)"',
-        page,
-    )
-    return {user: (link, password) for user, password, link in found}
+    found = {}
+    for card in re.findall(r'<article class="card".*?</article>', path.read_text()):
+        user = re.search(r'data-user="([^"]+)"', card)
+        link = re.search(r'<a class="qr" href="([^"]+)"', card)
+        password = re.search(r'class="password">([^<]*)<', card)
+        assert user and link and password, card
+        found[user[1]] = (link[1], password[1])
+    return found
 
 
 async def test_the_pdf_has_a_card_per_participant_whose_qr_code_logs_them_in(
