@@ -46,9 +46,10 @@ body { margin: 0; font: 12pt/1.3 system-ui, "DejaVu Sans", Arial, sans-serif; co
 
 
 def until(expires: float) -> str:
-    """When a card's link stops working, in this machine's time zone: `14:03 on Mon 7 Dec`."""
+    """When a card's link stops working, in this machine's time zone, named (a server may
+    keep UTC while the room does not): `14:03 CET on Mon 7 Dec`."""
     at = datetime.fromtimestamp(expires).astimezone()
-    return f"{at:%H:%M} on {at:%a} {at.day} {at:%b}"
+    return f"{at:%H:%M %Z} on {at:%a} {at.day} {at:%b}".replace("  ", " ")
 
 
 def card_html(card: PrintedCard) -> str:

@@ -95,9 +95,10 @@ def _address(settings: Settings, given: str | None) -> str:
     elif settings.public_url:
         url, source = settings.public_url, "CW_PUBLIC_URL"
     else:
-        url, source = f"http://{settings.host}:{settings.port}/", "the address `up` prints"
+        url = f"http://{settings.host}:{settings.port}/"
+        source = "the address `up` prints with CW_HOST/CW_PORT; give --url if it is another"
         if not is_loopback(settings.host):
-            source += "; participants may need another: give --url"
+            source += ", or if participants reach it by another name"
     print(f"cards: participants' address {url} (from {source})", file=sys.stderr)
     return url
 
