@@ -20,7 +20,7 @@ from queue_manager.core.throttling import Network
 from queue_manager.service.cards import LoginCards
 
 from ..auth import Instructor
-from ..deps import Service
+from ..deps import get_service
 from .pages import _instructor_or_login
 
 router = APIRouter(tags=["admin"])
@@ -33,6 +33,33 @@ def get_cards(request: Request) -> LoginCards:
 
 
 Cards = Annotated[LoginCards, Depends(get_cards)]
+
+
+def public_base(request: Request) -> str:
+    """Where participants reach the workshop: CW_PUBLIC_URL, else the address this dashboard
+    was opened at, as https behind TLS (secure cookies, or the trusted proxy in front says so)."""
+    settings = get_service(request).settings
+    if settings.public_url:
+        return public_url(settings.public_url)
+    url = request.base_url
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    if settings.cookie_secure or (proto == "https" and _from_proxy(request)):
+        url = url.replace(scheme="https")
+    return public_url(str(url))
+
+
+def _from_proxy(request: Request) -> bool:
+    peer = request.client.host if request.client else ""
+    trusted: tuple[Network, ...] = request.app.state.trusted_proxies
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
+
+
+# The address printed on the cards made by a request.
+PublicBase = Annotated[str, Depends(public_base)]
 
 
 class Lifetime(BaseModel):
@@ -106,35 +133,31 @@ async def card_states(_: Instructor, cards: Cards) -> list[CardStatusOut]:
 
 
 @router.post("/api/cards")
-async def make_cards(
-    body: MakeCards, request: Request, account: Instructor, cards: Cards, service: Service
-) -> Made:
+async def make_cards(body: MakeCards, account: Instructor, cards: Cards, base: PublicBase) -> Made:
     """New cards (for every participant unless `users` names some); each user's older card
     stops working. Passwords come from the workshop's credentials file where still right."""
     users = body.users if body.users is not None else await cards.participants()
     made = await cards.issue(users, body.seconds(), account.name)
-    return Made(cards=[_out(c, request, service) for c in made])
+    return Made(cards=[_out(c, base) for c in made])
 
 
 @router.post("/api/cards/{user}")
 async def new_card(
-    user: UserId, body: Lifetime, request: Request, account: Instructor, cards: Cards,
-    service: Service,
-) -> CardOut:  # fmt: skip
+    user: UserId, body: Lifetime, account: Instructor, cards: Cards, base: PublicBase
+) -> CardOut:
     """A new card for `user`; their older card stops working (their sessions stay)."""
     (card,) = await cards.issue([user], body.seconds(), account.name)
-    return _out(card, request, service)
+    return _out(card, base)
 
 
 @router.post("/api/cards/{user}/reset-password")
 async def reset_password(
-    user: UserId, body: Lifetime, request: Request, account: Instructor, cards: Cards,
-    service: Service,
-) -> CardOut:  # fmt: skip
+    user: UserId, body: Lifetime, account: Instructor, cards: Cards, base: PublicBase
+) -> CardOut:
     """A new password for `user` (every session of theirs ends, and their older card) and a
     new card that prints it; the credentials file keeps the new password."""
     card = await cards.reset_password(user, body.seconds(), account.name)
-    return _out(card, request, service)
+    return _out(card, base)
 
 
 @router.delete("/api/cards/{user}")
@@ -144,33 +167,6 @@ async def revoke_card(user: UserId, account: Instructor, cards: Cards) -> Done:
     return Done()
 
 
-def _out(card: IssuedCard, request: Request, service: Service) -> CardOut:
-    shown = printed(card, public_base(request, service))
-    return CardOut(
-        **{k: v for k, v in vars(shown).items() if k != "password"},
-        password=shown.password,
-        html=card_html(shown),
-    )
-
-
-def public_base(request: Request, service: Service) -> str:
-    """Where participants reach the workshop: CW_PUBLIC_URL, else the address this dashboard
-    was opened at, as https behind TLS (secure cookies, or the trusted proxy in front says so)."""
-    settings = service.settings
-    if settings.public_url:
-        return public_url(settings.public_url)
-    url = request.base_url
-    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    if settings.cookie_secure or (proto == "https" and _from_proxy(request)):
-        url = url.replace(scheme="https")
-    return public_url(str(url))
-
-
-def _from_proxy(request: Request) -> bool:
-    peer = request.client.host if request.client else ""
-    trusted: tuple[Network, ...] = request.app.state.trusted_proxies
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in network for network in trusted)
+def _out(card: IssuedCard, base: str) -> CardOut:
+    shown = printed(card, base)
+    return CardOut(**vars(shown), html=card_html(shown))
