@@ -25,6 +25,7 @@ class NewJob:
     targets: tuple[str, ...] = ()  # ComfyUI's outputs_to_execute, for the queue panel
     # False: accepted before any GPU catalogue was known; checked when one arrives
     validated: bool = True
+    shape: str = ""  # what decides its run time (`runtimes.Shape.key`), for the ETA
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ latest failures. Never a prompt, a workflow or a password hash.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from queue_manager.core.accounts import Role
 from queue_manager.core.control import RoomControl
 from queue_manager.core.endpoint_status import EndpointStatus, typical_cold_start
 from queue_manager.core.endpoints import EndpointConfig
+from queue_manager.core.eta import UNKNOWN, Estimate
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import LANES
 from queue_manager.core.scheduling import QueueSnapshot, positions
@@ -85,6 +86,9 @@ class QueuedJob(TypedDict):
     hold: str | None
     created_at: float
     front: bool
+    # Seconds from `now` (as if the queue ran, when it is paused); None: no GPU will take it
+    eta_start: float | None
+    eta_finish: float | None
 
 
 class ProgressShown(TypedDict):
@@ -103,6 +107,7 @@ class RunningJob(TypedDict):
     node: str | None
     progress: ProgressShown | None
     has_preview: bool
+    eta_finish: float | None  # seconds from `now`
 
 
 class WorkerShown(TypedDict):
@@ -176,10 +181,17 @@ def room_state(
     rows: RoomRows,
     now: float,
     endpoints: Sequence[tuple[EndpointConfig, EndpointStatus]] = (),
+    estimates: Mapping[JobId, Estimate] | None = None,
 ) -> RoomState:
+    """The dashboard's view. Positions and estimates are given while the queue is paused too
+    (as if it ran now), so that moving a job visibly moves it."""
     order = positions(rows.snapshot)
     front = {job_id for job_id, _ in rows.snapshot.front}
-    queue = [_queued(row, order.get(row.id), row.id in front) for row in rows.queued]
+    etas = estimates or {}
+    queue = [
+        _queued(row, order.get(row.id), row.id in front, etas.get(row.id, UNKNOWN))
+        for row in rows.queued
+    ]
     queue.sort(key=lambda j: (j["position"] is None, j["position"] or 0, j["created_at"]))
     lanes = {lane.value: 0 for lane in LANES}
     for job in queue:
@@ -193,7 +205,7 @@ def room_state(
         "limits": {"max_queued": room.max_queued, "max_running": room.max_running},
         "lanes": lanes,
         "queue": queue,
-        "running": [_running(row) for row in rows.running],
+        "running": [_running(row, etas.get(row.id, UNKNOWN)) for row in rows.running],
         "workers": [_worker(w, now) for w in rows.workers],
         "endpoints": [_endpoint(config, status) for config, status in endpoints],
         "users": [_user(person) for person in rows.people],
@@ -217,7 +229,7 @@ def _endpoint(config: EndpointConfig, status: EndpointStatus) -> EndpointShown:
     }
 
 
-def _queued(row: QueuedRow, position: int | None, front: bool) -> QueuedJob:
+def _queued(row: QueuedRow, position: int | None, front: bool, eta: Estimate) -> QueuedJob:
     return {
         "id": row.id,
         "user": row.user,
@@ -226,10 +238,12 @@ def _queued(row: QueuedRow, position: int | None, front: bool) -> QueuedJob:
         "hold": row.hold,
         "created_at": row.created_at,
         "front": front,
+        "eta_start": _seconds(eta.start),
+        "eta_finish": _seconds(eta.finish),
     }
 
 
-def _running(row: RunningRow) -> RunningJob:
+def _running(row: RunningRow, eta: Estimate) -> RunningJob:
     shown = json.loads(row.progress) if row.progress else None
     return {
         "id": row.id,
@@ -242,7 +256,12 @@ def _running(row: RunningRow) -> RunningJob:
         "node": row.node,
         "progress": {"value": shown.get("value"), "max": shown.get("max")} if shown else None,
         "has_preview": row.has_preview,
+        "eta_finish": _seconds(eta.finish),
     }
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _worker(w: WorkerInfo, now: float) -> WorkerShown:

@@ -34,7 +34,8 @@ from queue_manager.core.paths import Kind, requested_path, safe_output_path
 from queue_manager.core.queueing import Claimed
 from queue_manager.core.reports import stored_fields
 from queue_manager.core.requirements import Capabilities
-from queue_manager.service.parts import QueueParts, log
+from queue_manager.service.estimates import EstimateCases
+from queue_manager.service.parts import log
 from queue_manager.storage.listing import input_exists
 from queue_manager.storage.static_files import file_inside
 
@@ -42,7 +43,7 @@ MAX_OBJECT_INFO_BYTES = 64 * 2**20  # decompressed; ComfyUI 0.25 with many custo
 MAX_PREVIEW_BYTES = 2 * 2**20
 
 
-class DispatchCases(QueueParts):
+class DispatchCases(EstimateCases):
     async def worker_for_token(self, token: str) -> WorkerCredential | None:
         """Who a valid token names: a worker by its own `cwt.<name>.<secret>` token, or one
         pushed job attempt by a `cwl.` lease token (`core.credentials`)."""
@@ -254,6 +255,7 @@ class DispatchCases(QueueParts):
 
     async def complete(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:
         await self._jobs.complete(job_id, worker_id, attempt)
+        await self._note_run_time(job_id)  # what the next estimates learn from
         self._did("completed", "job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
 
     async def fail(self, job_id: JobId, worker_id: WorkerId, attempt: int, error: JobError) -> None:

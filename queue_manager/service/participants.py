@@ -24,17 +24,19 @@ from queue_manager.comfy.validation import (
 )
 from queue_manager.core.accounts import Account
 from queue_manager.core.errors import InvalidTransition, JobNotFound, PromptInvalid, PromptRejected
+from queue_manager.core.eta import ahead_reason
 from queue_manager.core.ids import JobId, UserId, is_job_id, new_job_id
 from queue_manager.core.jobs import Job, JobStatus, Lane
-from queue_manager.core.phases import phase
+from queue_manager.core.phases import Standing, phase
 from queue_manager.core.prompts import parse_prompt
 from queue_manager.core.queueing import NewJob, Submitted
 from queue_manager.core.requirements import hold_reason, requirements_of
+from queue_manager.core.runtimes import shape_of
 from queue_manager.core.scheduling import positions
 from queue_manager.core.workers import MAY_RUN_JOBS, WorkerInfo
 from queue_manager.service.catalog import CatalogView
+from queue_manager.service.estimates import EstimateCases, user_limit
 from queue_manager.service.fanout import Subscription
-from queue_manager.service.parts import QueueParts
 from queue_manager.storage.listing import input_exists
 
 # The page sends the UI workflow in extra_data too (often larger than the prompt itself): a
@@ -45,7 +47,7 @@ _REQUEST_FACTOR = 4
 RECENT_SECONDS = 30.0
 
 
-class ParticipantCases(QueueParts):
+class ParticipantCases(EstimateCases):
     @property
     def prompt_request_limit(self) -> int:
         """The largest Run request read at all (prompt + the workflow the page sends along)."""
@@ -123,6 +125,7 @@ class ParticipantCases(QueueParts):
             extra_data=extra_data or {},
             targets=targets,
             validated=validated,
+            shape=shape_of(prompt).key(),
         )
         done = await self._jobs.submit(job)
         if not done.runnable and done.hold is None:
@@ -198,20 +201,28 @@ class ParticipantCases(QueueParts):
         return positions(await self._jobs.snapshot())
 
     async def workshop_status(self, user: UserId, now: float) -> dict[str, Any]:
-        """The workshop extension's panel: the user's live jobs with their true positions and
-        phases, the instructor's broadcast, and whether the room is paused."""
+        """The workshop extension's panel: the user's live jobs with their true positions,
+        phases and estimated start and finish, why others go first, the instructor's
+        broadcast, and whether the room or this user is paused."""
         jobs = [
             j
             for j in await self.user_jobs(user)
             if not j.status.is_final or (j.finished_at or 0) > now - RECENT_SECONDS
         ]
-        order = await self.positions() if jobs else {}
-        room = await self._control.room()
-        return {
-            "jobs": [phase(j, order.get(j.id), room.paused) for j in jobs],
-            "broadcast": room.broadcast,
-            "paused": room.paused,
-        }
+        if not jobs:
+            room = await self._control.room()
+            user_paused = (await self._control.user(user)).paused
+            return _status([], room.broadcast, room.paused, user_paused)
+        view = await self.room_view(now)
+        snap, room = view.rows.snapshot, view.rows.control
+        order = positions(snap)
+        user_paused, at_limit = user_limit(view.rows, user)
+        standing = Standing(room.paused, user_paused, at_limit)
+        entries = [
+            phase(j, order.get(j.id), standing, view.estimates.get(j.id), ahead_reason(snap, j.id))
+            for j in jobs
+        ]
+        return _status(entries, room.broadcast, room.paused, user_paused)
 
     async def node_catalog(self) -> CatalogView:
         """The GPUs' merged `object_info` (the bundled one until a GPU has reported)."""
@@ -238,6 +249,12 @@ class ParticipantCases(QueueParts):
     async def queue_moved(self) -> None:
         """Returns at the next event that may move anyone's queue position."""
         await self._hub.queue_moved().wait()
+
+
+def _status(
+    jobs: list[dict[str, Any]], broadcast: str, paused: bool, user_paused: bool
+) -> dict[str, Any]:
+    return {"jobs": jobs, "broadcast": broadcast, "paused": paused, "user_paused": user_paused}
 
 
 def _listed(value: Any) -> list[Any] | None:

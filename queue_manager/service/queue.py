@@ -45,6 +45,7 @@ from queue_manager.store.endpoints import EndpointStore
 from queue_manager.store.gallery import GalleryStore
 from queue_manager.store.keys import Keys
 from queue_manager.store.room import RoomStore
+from queue_manager.store.runtimes import RunTimeStore
 from queue_manager.store.tokens import TokenStore
 from queue_manager.store.workflows import WorkflowStore
 
@@ -88,6 +89,7 @@ class QueueService(
         self._announcements = AnnouncementStore(runner)
         self._gallery = GalleryStore(runner)
         self._tokens = TokenStore(redis, keys)
+        self._runtimes = RunTimeStore(redis, keys)
         self._workflows = WorkflowStore(redis, keys)
         self._files = files or FileStore(settings.data_dir)
         self._catalog = Catalog(CatalogStore(redis, keys), self._workers)

@@ -9,19 +9,17 @@ from queue_manager.core.jobs import Job, Lane
 from queue_manager.core.room import RoomState, room_state
 from queue_manager.core.templates import TemplatesMode
 from queue_manager.core.workers import WorkerState
-from queue_manager.service.parts import QueueParts
+from queue_manager.service.estimates import EstimateCases
 
 FAILURES_SHOWN = 20
 
 
-class SteeringCases(QueueParts):
+class SteeringCases(EstimateCases):
     async def room_state(self, now: float) -> RoomState:
         """The whole room: queue by lane and user with true positions, running jobs, workers,
         per-user counts and waits, recent failures. Never prompts or workflows."""
-        rows = await self._room.read(FAILURES_SHOWN)
-        configs = await self._endpoints.all()
-        endpoints = [(c, await self._endpoints.status(c.name)) for c in configs]
-        return room_state(rows, now, endpoints)
+        view = await self.room_view(now, FAILURES_SHOWN)
+        return room_state(view.rows, now, view.endpoints, view.estimates)
 
     async def job(self, job_id: JobId) -> Job:
         """Any job, with its full timeline (every transition: time, worker, reason)."""

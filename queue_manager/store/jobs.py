@@ -4,7 +4,8 @@ Job hash fields: id, user, lane, status, seq, attempts, worker, client_id, promp
 extra_data (JSON), req (requirement signature), node_types and models (JSON lists), targets
 (JSON: ComfyUI's output nodes to execute), created_at, claimed_at, started_at, finished_at, node
 (executing now), progress (JSON), outputs (JSON), `ui:<node>` (JSON), error (JSON), hold,
-preview and preview_mime (the latest preview image, base64).
+preview and preview_mime (the latest preview image, base64), shape (what decides its run time:
+`core.runtimes`).
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class JobStore:
             fields += ["client_id", job.client_id]
         if not job.validated:
             fields += ["unvalidated", "1"]
+        if job.shape:
+            fields += ["shape", job.shape]
         req = job.requirements
         res = await self._run(
             "submit",

@@ -37,6 +37,8 @@
 {p}endpoints               hash: push endpoint name -> its configuration (JSON)
 {p}endpoint:{name}:status  hash: phase, reason, since, running, cold_starts (JSON list)
 {p}endpoint:{name}:owner   string (expires): the queue-manager process dispatching to it
+{p}rt:gpu:{gpu}[:{family}] / rt:family:{family} / rt:all   lists: the latest run times of
+                           finished jobs ("<seconds> <steps>", newest first, capped; store/runtimes)
 {p}events                  stream: every job, worker and control event (capped)
 """
 
@@ -164,3 +166,6 @@ class Keys:
         return self._k("user", user, "gallery")
 
     SHOWCASE = "showcase"  # a name under the prefix (kept by announce.lua)
+
+    def run_times(self, *parts: str) -> str:
+        return self._k("rt", *parts)

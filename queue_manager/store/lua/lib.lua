@@ -247,7 +247,11 @@ local function queue_snapshot()
         redis.call('ZRANGE', k('q', lane, 'u', user), 0, -1, 'WITHSCORES')}
       if not seen[user] then
         seen[user] = true
-        if user_setting(user, 'paused') == '1' then paused[#paused + 1] = user end
+        -- the user's own pause only: the room's pause holds everyone and moves no one, so
+        -- positions stay meaningful while it lasts (the dashboard reorders a paused queue)
+        if redis.call('HGET', k('user', user, 'ctl'), 'paused') == '1' then
+          paused[#paused + 1] = user
+        end
       end
     end
     lanes[#lanes + 1] = {lane, users}
