@@ -1,51 +1,17 @@
-// comfy-workshop: shows the participant's place in the shared queue, the phase of
-// each of their jobs and the instructor's broadcast. Plain ES module, no build step.
-// Server text is only ever written with textContent.
+// comfy-workshop: shows the participant's place in the shared queue, when their jobs will start
+// and finish, the phase of each job and the instructor's broadcast. Plain ES module, no build
+// step. Server text is only ever written with textContent. The words come from lib/status.js.
 
-import { el, int, str, subscribe as subscribeSocket, whenReady } from "./lib/comfy.js";
+import { el, subscribe as subscribeSocket, whenReady } from "./lib/comfy.js";
+import { TERMINAL, jobSentence, normalizeProgress, normalizeStatus, pauseNotice, rank } from "./lib/status.js";
 
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
-const ACTIVE = ["copying", "running", "starting"]; // most interesting first
-const KNOWN = new Set([...ACTIVE, "queued", "held", ...TERMINAL]);
 const TERMINAL_SHOW_MS = 15000; // how long done/failed/cancelled stay on screen
 const MAX_LIST = 6;
-
-function normalizeJob(raw) {
-  if (!raw || typeof raw !== "object") return null;
-  const id = str(raw.prompt_id, 200);
-  if (!id) return null;
-  const status = KNOWN.has(raw.status) ? raw.status : "queued";
-  const pos = int(raw.position);
-  let progress = null;
-  if (raw.progress && typeof raw.progress === "object") {
-    const value = int(raw.progress.value), max = int(raw.progress.max);
-    if (value !== null && max !== null && max > 0) progress = { value: Math.max(0, Math.min(value, max)), max };
-  }
-  return { id, status, position: pos !== null && pos > 0 ? pos : null, detail: str(raw.detail), worker: str(raw.worker, 200) || null, progress };
-}
-
-function normalizeStatus(raw) {
-  const data = raw && typeof raw === "object" ? raw : {};
-  const jobs = Array.isArray(data.jobs) ? data.jobs.map(normalizeJob).filter(Boolean) : [];
-  return { jobs, broadcast: str(data.broadcast, 2000).trim(), paused: data.paused === true };
-}
-
-function phaseSentence(job) {
-  const pct = job.progress ? ` — ${Math.round((100 * job.progress.value) / job.progress.max)}% (${job.progress.value}/${job.progress.max})` : "";
-  const on = job.worker ? ` on worker ${job.worker}` : "";
-  const d = job.detail;
-  switch (job.status) {
-    case "queued": return d || "Queued, waiting for a free GPU worker";
-    case "held": return `Held: ${d || "waiting for a suitable GPU worker"}`;
-    case "starting": return `Starting${on}: ${d || "GPU warming up / loading models"}`;
-    case "running": return `Running${on}${pct}${d ? ` — ${d}` : ""}`;
-    case "copying": return `Copying outputs${d ? ` — ${d}` : ""}`;
-    case "completed": return `Done${d ? ` — ${d}` : ""}`;
-    case "failed": return `Failed${d ? `: ${d}` : ""}`;
-    case "cancelled": return `Cancelled${d ? `: ${d}` : ""}`;
-    default: return d;
-  }
-}
+const TICK_MS = 1000; // the times count down between pushes
+// The stock "Job queued" banner (QueueNotificationBanner, 1.58) stays 4 s whatever happens to the
+// job; while one may be up, our own job states decide whether it still tells the truth.
+const ACK_WATCH_MS = 6000;
+const ACK_POLL_MS = 150;
 
 function buildPanel() {
   const css = el("link", { rel: "stylesheet", href: new URL("./workshop.css", import.meta.url).href });
@@ -53,23 +19,28 @@ function buildPanel() {
   const root = el("div", { id: "cw-status", "data-testid": "cw-status", role: "status", "aria-live": "polite", hidden: "" });
   const broadcast = el("div", { id: "cw-broadcast", "data-testid": "cw-broadcast", class: "cw-broadcast", hidden: "" }, root);
   const paused = el("div", { id: "cw-paused", "data-testid": "cw-paused", class: "cw-paused", hidden: "" }, root);
-  paused.textContent = "Queue paused by the instructor";
   const head = el("div", { class: "cw-head" }, root);
   const posLabel = el("span", { class: "cw-pos-label" }, head);
   const position = el("span", { id: "cw-position", "data-testid": "cw-position", class: "cw-position" }, head);
   const phase = el("div", { id: "cw-phase", "data-testid": "cw-phase", class: "cw-phase" }, root);
+  const reason = el("div", { id: "cw-reason", "data-testid": "cw-reason", class: "cw-reason", hidden: "" }, root);
   const bar = el("div", { id: "cw-progress", "data-testid": "cw-progress", class: "cw-progress", hidden: "" }, root);
   const fill = el("div", { class: "cw-progress-fill" }, bar);
   const list = el("ul", { id: "cw-jobs", "data-testid": "cw-jobs", class: "cw-jobs", hidden: "" }, root);
   document.body.appendChild(root);
-  return { root, broadcast, paused, head, posLabel, position, phase, bar, fill, list };
+  return { root, broadcast, paused, head, posLabel, position, phase, reason, bar, fill, list };
 }
 
 function createController() {
   let ui = null;
-  let last = { jobs: [], broadcast: "", paused: false };
+  let last = { jobs: [], broadcast: "", paused: false, userPaused: false };
+  let receivedAt = Date.now();
   const terminalSince = new Map(); // prompt_id -> first time seen in a terminal state
+  const bestPosition = new Map(); // prompt_id -> the best place it has had (to tell "worse")
+  const live = new Map(); // prompt_id -> {value, max} from the stock progress frames
   let expiryTimer = null;
+  let ticker = null;
+  let frame = 0;
 
   function visibleJobs(now) {
     const seen = new Set();
@@ -85,57 +56,78 @@ function createController() {
       }
       out.push(job);
     }
-    for (const id of terminalSince.keys()) if (!seen.has(id)) terminalSince.delete(id);
+    for (const map of [terminalSince, bestPosition, live]) {
+      for (const id of map.keys()) if (!seen.has(id)) map.delete(id);
+    }
     return out;
   }
 
-  function rank(job) {
-    const a = ACTIVE.indexOf(job.status);
-    if (a >= 0) return a;
-    if (job.status === "queued" || job.status === "held") return 10 + (job.position ?? 1e6) / 1e7;
-    return 20; // terminal
+  // The reason others go first is shown when the job's place got worse than it has been.
+  function worse(job) {
+    if (job.status !== "queued" || job.position === null) return false;
+    const best = bestPosition.get(job.id);
+    if (best === undefined || job.position < best) {
+      bestPosition.set(job.id, job.position);
+      return false;
+    }
+    return job.position > best;
   }
+
+  const progressOf = (job) => (job.status === "running" ? live.get(job.id) ?? job.progress : null);
 
   function render() {
     if (!ui) return;
     const now = Date.now();
+    const elapsed = (now - receivedAt) / 1000;
     const jobs = visibleJobs(now).sort((x, y) => rank(x) - rank(y));
     ui.broadcast.textContent = last.broadcast;
     ui.broadcast.hidden = !last.broadcast;
-    ui.paused.hidden = !last.paused;
+    const notice = jobs.some((j) => !TERMINAL.has(j.status)) ? pauseNotice(last) : "";
+    ui.paused.textContent = notice;
+    ui.paused.hidden = !notice;
 
     const waiting = jobs.filter((j) => j.position !== null && (j.status === "queued" || j.status === "held"));
-    const best = waiting.length ? Math.min(...waiting.map((j) => j.position)) : null;
-    ui.position.textContent = best !== null ? `#${best} in queue` : "";
-    ui.posLabel.textContent = best !== null ? "You are " : "";
-    ui.position.title = best !== null ? "Your place in the shared queue (#1 runs next)" : "";
-    ui.head.hidden = best === null;
+    const first = waiting.length ? waiting.reduce((a, b) => (b.position < a.position ? b : a)) : null;
+    ui.position.textContent = first ? `#${first.position} in queue` : "";
+    ui.posLabel.textContent = first ? "You are " : "";
+    ui.position.title = first ? "Your place in the shared queue (#1 runs next)" : "";
+    ui.head.hidden = first === null;
 
     const main = jobs[0];
-    ui.phase.textContent = main ? phaseSentence(main) : "";
-    ui.phase.hidden = !main;
+    const said = main ? jobSentence(main, { elapsed, withPosition: main !== first, progress: progressOf(main) }) : "";
+    ui.phase.textContent = said;
+    ui.phase.hidden = !said;
     if (main) ui.phase.dataset.status = main.status; else delete ui.phase.dataset.status;
-    const prog = main && main.status === "running" ? main.progress : null;
+    const worsened = new Set(jobs.filter(worse).map((j) => j.id));
+    ui.reason.textContent = first && worsened.has(first.id) && first.reason ? first.reason : "";
+    ui.reason.hidden = !ui.reason.textContent;
+    const prog = main ? progressOf(main) : null;
     ui.bar.hidden = !prog;
     ui.fill.style.width = prog ? `${(100 * prog.value) / prog.max}%` : "0%";
 
     ui.list.replaceChildren();
     for (const job of jobs.length > 1 ? jobs.slice(0, MAX_LIST) : []) {
       const li = el("li", { "data-prompt-id": job.id, "data-status": job.status }, ui.list);
-      li.textContent = (job.position !== null ? `#${job.position} · ` : "") + phaseSentence(job);
+      li.textContent = jobSentence(job, { elapsed, progress: progressOf(job) });
     }
     if (jobs.length > MAX_LIST) el("li", { class: "cw-more" }, ui.list).textContent = `…and ${jobs.length - MAX_LIST} more`;
     ui.list.hidden = jobs.length <= 1;
 
     ui.root.hidden = jobs.length === 0 && !last.broadcast;
-    ui.root.dataset.paused = String(last.paused);
+    ui.root.dataset.paused = String(last.paused || last.userPaused);
+    schedule(now, jobs);
+  }
 
+  function schedule(now, jobs) {
     clearTimeout(expiryTimer);
     expiryTimer = null;
     if (terminalSince.size) {
       const next = Math.min(...terminalSince.values()) + TERMINAL_SHOW_MS - now;
       expiryTimer = setTimeout(safeRender, Math.max(250, next + 50));
     }
+    const counting = jobs.some((j) => j.etaStart !== null || j.etaFinish !== null);
+    if (counting && !ticker) ticker = setInterval(safeRender, TICK_MS);
+    if (!counting && ticker) { clearInterval(ticker); ticker = null; }
   }
 
   function safeRender() {
@@ -144,11 +136,57 @@ function createController() {
 
   return {
     mount() { if (!ui) ui = buildPanel(); safeRender(); },
+    get jobs() { return last.jobs; },
     update(raw) {
       if (!raw || typeof raw !== "object" || Array.isArray(raw)) return; // keep the last good state
       try { last = normalizeStatus(raw); } catch (e) { console.warn("[comfy-workshop] bad status", e); return; }
+      receivedAt = Date.now();
       safeRender();
     },
+    // ComfyUI's own `progress` frame: the value the stock progress line shows, shown here too.
+    progress(detail) {
+      const id = typeof detail?.prompt_id === "string" ? detail.prompt_id : "";
+      const p = normalizeProgress(detail);
+      if (!id || !p) return;
+      live.set(id, p);
+      if (!frame) frame = requestAnimationFrame(() => { frame = 0; safeRender(); });
+    },
+  };
+}
+
+// The stock "Job queued" banner must not outlive the job: once every job that appeared after
+// the Run has ended, a banner still acknowledging the Run is hidden (the banner itself is
+// the frontend's; its icon tells an acknowledgement from an outcome in any language).
+function watchRunAcknowledgement(ctl) {
+  const ACK = /lucide--(check|loader-circle)\]/;
+  let watch = null;
+
+  function banner() {
+    const host = document.querySelector('[data-testid="queue-notification-banner"]');
+    if (!host) return null;
+    const icon = host.querySelector('[data-testid="notification-icon"]');
+    return { host, ack: ACK.test(String(icon?.className ?? "")) };
+  }
+
+  function check() {
+    const found = banner();
+    if (!found || !watch) return;
+    const fresh = ctl.jobs.filter((j) => !watch.before.has(j.id));
+    const ended = fresh.length > 0 && fresh.every((j) => TERMINAL.has(j.status));
+    found.host.classList.toggle("cw-ack-ended", found.ack && ended);
+    if (Date.now() > watch.until) stop(found.host);
+  }
+
+  function stop(host) {
+    clearInterval(watch?.timer);
+    watch = null;
+    host?.classList.remove("cw-ack-ended");
+  }
+
+  return function onRun() {
+    if (watch) stop(banner()?.host);
+    watch = { before: new Set(ctl.jobs.map((j) => j.id)), until: Date.now() + ACK_WATCH_MS };
+    watch.timer = setInterval(check, ACK_POLL_MS);
   };
 }
 
@@ -172,6 +210,8 @@ function start(api) {
   const subscribe = () => subscribeSocket(api);
 
   api.addEventListener("workshop.status", (e) => { pushes += 1; ctl.update(e?.detail); });
+  api.addEventListener("progress", (e) => ctl.progress(e?.detail));
+  api.addEventListener("promptQueued", watchRunAcknowledgement(ctl));
   api.addEventListener("reconnected", () => { subscribe(); refresh(); });
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
   subscribe();

@@ -1,0 +1,157 @@
+"""The workshop panel in the real ComfyUI page (headless Chromium, a whole local workshop whose
+simulated GPU takes 0.1 s per sampler step): the estimate while queued, a pause said once, the
+progress the stock page shows, and the stock "Job queued" banner gone with its job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.support.graphs import sampler
+from tests.support.pages import load_default_graph, logged_in, open_page, run
+from tests.support.workshop import Workshop, start_workshop, stop_workshop
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+PHASE = "document.querySelector('#cw-phase')?.textContent ?? ''"
+PANEL = "document.querySelector('#cw-status')?.innerText ?? ''"
+
+
+@pytest.fixture(scope="module")
+def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
+    proc, running = start_workshop(tmp_path_factory.mktemp("panel"), users=3, step_delay=0.1)
+    try:
+        yield running
+    finally:
+        stop_workshop(proc)
+
+
+def client(workshop: Workshop, user: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=workshop.url, auth=(user, workshop.passwords[user]), timeout=30
+    )
+
+
+async def participant(browser: Browser, workshop: Workshop, user: str) -> Page:
+    context = await logged_in(browser, workshop, user)
+    page = await context.new_page()
+    await open_page(page, workshop, user)
+    return page
+
+
+@contextlib.asynccontextmanager
+async def gpu_taken(workshop: Workshop) -> AsyncIterator[str]:
+    """user001 holds the only GPU (a minute of sampling) until the block ends."""
+    async with client(workshop, "user001") as alice:
+        r = await alice.post("/user001/api/prompt", json={"prompt": sampler(600)})
+        job_id: str = r.json()["prompt_id"]
+        try:
+            for _ in range(300):
+                job = (await alice.get(f"/user001/api/jobs/{job_id}")).json()
+                if job["status"] == "in_progress":
+                    break
+                await asyncio.sleep(0.1)
+            yield job_id
+        finally:
+            await alice.post("/user001/api/interrupt", json={"prompt_id": job_id})
+
+
+async def test_the_estimate_is_shown_while_queued_and_a_pause_is_said_once(
+    browser: Browser, workshop: Workshop
+) -> None:
+    page = await participant(browser, workshop, "user002")
+    await load_default_graph(page, steps=4)
+    async with gpu_taken(workshop):
+        await run(page)
+        await page.wait_for_function(
+            f"() => /^Starts in (about \\d+ (s|min)|a few seconds)/.test({PHASE})",
+            timeout=30_000,
+        )
+        assert await page.text_content("#cw-position") == "#1 in queue"
+        await pause_said_once(page, workshop)
+    async with client(workshop, "user002") as bob:
+        await bob.post("/user002/api/queue", json={"clear": True})
+    await page.context.close()
+
+
+async def pause_said_once(page: Page, workshop: Workshop) -> None:
+    """The instructor pauses user002: the panel says so once, and gives no time."""
+    async with client(workshop, "instructor") as teacher:
+        r = await teacher.post("/admin/api/users/user002/pause", json={"paused": True})
+        assert r.status_code == 200
+        try:
+            await page.wait_for_function(
+                "() => document.querySelector('#cw-paused')?.textContent"
+                ".startsWith('The instructor paused your jobs')",
+                timeout=30_000,
+            )
+            text = await page.evaluate(f"() => {PANEL}")
+            assert text.count("paused") == 1, text
+            assert "Waiting for your running job" not in text
+            assert "Starts in" not in text  # nothing starts while paused: no time is given
+        finally:
+            await teacher.post("/admin/api/users/user002/pause", json={"paused": False})
+
+
+async def test_the_panel_shows_the_progress_the_stock_page_shows(
+    browser: Browser, workshop: Workshop
+) -> None:
+    page = await participant(browser, workshop, "user003")
+    await load_default_graph(page, steps=200)
+    prompt_id = await run(page)
+    # Right after a progress frame (and the frame that renders it), the panel says its value.
+    agreed = await page.evaluate(
+        """async () => {
+            const api = window.comfyAPI.api.api;
+            const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+            for (let i = 0; i < 100; i++) {
+                const got = await new Promise((r) =>
+                    api.addEventListener('progress', (e) => r(e.detail), { once: true }));
+                await frame(); await frame();
+                const text = document.querySelector('#cw-phase').textContent;
+                if (text.includes(`(${got.value}/${got.max})`)) return [got, text];
+            }
+            return null;
+        }"""
+    )
+    assert agreed is not None, "the panel never showed the stock progress frame's value"
+    _, text = agreed
+    assert text.count("Running") == 1 and text.count("sim-1") <= 1, text
+    async with client(workshop, "user003") as carol:
+        await carol.post("/user003/api/interrupt", json={"prompt_id": prompt_id})
+    await page.context.close()
+
+
+async def test_the_job_queued_banner_does_not_outlive_the_job(
+    browser: Browser, workshop: Workshop
+) -> None:
+    page = await participant(browser, workshop, "user003")
+    await load_default_graph(page, steps=1)  # a fraction of a second: done before the 4 s banner
+    await page.evaluate(
+        """() => {
+            window.cwBanner = [];
+            new MutationObserver(() => {
+                const host = document.querySelector('[data-testid=queue-notification-banner]');
+                if (host) window.cwBanner.push(host.classList.contains('cw-ack-ended'));
+            }).observe(document.body, { subtree: true, childList: true, attributes: true,
+                                         attributeFilter: ['class'] });
+        }"""
+    )
+    prompt_id = await run(page)
+    await page.wait_for_function(f"() => {PHASE} === 'Done'", timeout=30_000)
+    # The banner acknowledging the Run was up, and our panel put it away once the job ended.
+    await page.wait_for_function("() => window.cwBanner.includes(true)", timeout=10_000)
+    assert (
+        not await page.locator("[data-testid=queue-notification-banner]")
+        .filter(has_text="Job queued")
+        .is_visible()
+    )
+    async with client(workshop, "user003") as carol:
+        job = (await carol.get(f"/user003/api/jobs/{prompt_id}")).json()
+        assert job["status"] == "completed"
+    await page.context.close()
