@@ -44,6 +44,8 @@ _SHOWN_NAMES = 4  # names listed in a mark; the rest are counted
 # Templates whose thumbnails come in two pictures (`-1` and `-2`).
 _TWO_PICTURES = frozenset({"compareSlider", "hoverDissolve"})
 
+MISSING_MODELS = "Missing models"
+MISSING_NODES = "Missing nodes"
 PARTNER_NOTE = (
     "Runs on Comfy.org's paid API (partner nodes), not on this workshop's GPUs: needs a "
     "Comfy.org account with credits and the internet. "
@@ -123,7 +125,7 @@ def _workshop_template(entry: WorkshopEntry, date: Callable[[float], str]) -> di
         "description": gap_note(entry.gap) + "A workflow of this workshop, from the instructor.",
         "mediaType": "image",
         "mediaSubtype": PLACEHOLDER_SUBTYPE,
-        "tags": [WORKSHOP_CATEGORY],
+        "tags": [*gap_tags(entry.gap), WORKSHOP_CATEGORY],
         "models": [],
         "date": date(entry.published_at),
         "openSource": True,
@@ -191,6 +193,8 @@ def _shown(
     if mode is TemplatesMode.HIDE:
         return None
     shown["description"] = note + str(template.get("description") or "")
+    tags = template.get("tags")
+    shown["tags"] = gap_tags(gap) + (list(tags) if isinstance(tags, list) else [])
     return shown
 
 
@@ -217,6 +221,18 @@ def gap_note(gap: Needs | None) -> str:
     if gap.node_types:
         parts.append("node types " + _names(gap.node_types))
     return "Needs what this workshop's GPUs don't have: " + "; ".join(parts) + ". "
+
+
+def gap_tags(gap: Needs | None) -> list[str]:
+    """Tags the page shows on the card itself (1.58.1 shows a description only when asked;
+    partner templates have a badge of their own)."""
+    if gap is None:
+        return []
+    return [
+        tag
+        for tag, lacks in ((MISSING_MODELS, gap.models), (MISSING_NODES, gap.node_types))
+        if lacks
+    ]
 
 
 def _names(names: frozenset[str]) -> str:

@@ -67,7 +67,7 @@ def test_parse_request(path: str, expected: TemplateRequest | None) -> None:
 
 def template(name: str, **fields: Any) -> dict[str, Any]:
     return {"name": name, "title": name.title(), "description": "about " + name,
-            "mediaType": "image", "mediaSubtype": "webp", **fields}  # fmt: skip
+            "mediaType": "image", "mediaSubtype": "webp", "tags": ["Image"], **fields}  # fmt: skip
 
 
 OFFICIAL: list[dict[str, Any]] = [
@@ -106,7 +106,9 @@ def test_mark_says_what_the_gpus_lack_and_partner_templates_say_where_they_run()
         "Needs what this workshop's GPUs don't have: models flux.safetensors; "
         "node types FluxNode. about flux"
     )
+    assert got["flux"]["tags"] == ["Missing models", "Missing nodes", "Image"]
     assert got["nano"]["description"] == PARTNER_NOTE + "about nano"
+    assert got["nano"]["tags"] == ["Image"]  # the page gives partner templates a badge
 
 
 def test_hide_keeps_only_what_the_gpus_run_and_drops_emptied_categories() -> None:
@@ -137,7 +139,12 @@ def test_the_workshop_comes_first_and_its_names_take_the_official_ones_places() 
     assert first["description"].startswith(
         "Needs what this workshop's GPUs don't have: node types X"
     )
-    assert (second["date"], second["mediaSubtype"]) == ("day 86400", "svg")
+    assert first["tags"] == ["Missing nodes", "Workshop"]
+    assert (second["date"], second["mediaSubtype"], second["tags"]) == (
+        "day 86400",
+        "svg",
+        ["Workshop"],
+    )
     assert list(shown(idx)) == ["Step 2", "sd15", "flux", "nano", "song"]
     assert index(TemplatesMode.ALL, workshop=workshop_category([], str))[0]["title"] == "Image"
 

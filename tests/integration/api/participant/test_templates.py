@@ -176,7 +176,7 @@ async def test_what_the_gpus_lack_is_marked_or_hidden_as_the_instructor_chooses(
     lacking = entry(marked, LACKING)
     assert lacking is not None
     assert lacking["description"].startswith("Needs what this workshop's GPUs don't have: models ")
-    assert LACKING_MODEL in lacking["description"]
+    assert LACKING_MODEL in lacking["description"] and lacking["tags"][0] == "Missing models"
     assert entry(marked, RUNNABLE) == served(RUNNABLE)
     assert entry(marked, PARTNER)["description"].startswith("Runs on Comfy.org's paid API")  # type: ignore[index]
     assert LACKING_MODEL in marked[0]["templates"][0]["description"]
