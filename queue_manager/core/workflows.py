@@ -189,7 +189,8 @@ def seed_widget_indexes(node_type: str, catalogue: Mapping[str, Any]) -> list[in
     spec = info.get("input")
     if not isinstance(spec, dict):
         return []
-    order = info.get("input_order") if isinstance(info.get("input_order"), dict) else {}
+    given = info.get("input_order")
+    order: dict[str, Any] = given if isinstance(given, dict) else {}
     indexes: list[int] = []
     position = 0
     for group in ("required", "optional"):

@@ -91,7 +91,7 @@ class WorkflowCases(RoomWideCases, QueueParts):
         return await self.published_workflow(name), await self.check_workflow(workflow)
 
     async def check_workflow(self, workflow: PublishedWorkflow) -> WorkflowCheck:
-        view = await self.node_catalog()
+        view = await self._catalog.current()
         return WorkflowCheck(missing(needs_of(workflow.graph), view.object_info), view.from_workers)
 
     async def remove_workflow(self, name: str, by: UserId) -> None:
@@ -163,7 +163,7 @@ class WorkflowCases(RoomWideCases, QueueParts):
     async def workflow_for(self, user: UserId, name: str) -> tuple[PublishedWorkflow, bytes]:
         """A published workflow as `user` gets it (their own seed where asked for)."""
         found = await self.published_workflow(name)
-        catalogue = (await self.node_catalog()).object_info if found.randomize_seed else {}
+        catalogue = (await self._catalog.current()).object_info if found.randomize_seed else {}
         return found, encoded(for_participant(found, user, catalogue))
 
     async def first_visit_workflow(self, user: UserId) -> PublishedWorkflow | None:

@@ -77,10 +77,10 @@ class WorkflowStore:
             await self._redis.set(self._first, name)
 
     async def welcomed(self, user: str) -> bool:
-        return bool(await self._redis.sismember(self._welcomed, user))  # type: ignore[misc]
+        return bool(await self._redis.sismember(self._welcomed, user))
 
     async def mark_welcomed(self, user: str) -> None:
-        await self._redis.sadd(self._welcomed, user)  # type: ignore[misc]
+        await self._redis.sadd(self._welcomed, user)
 
     async def forget_welcomes(self) -> None:
         """Everyone's next visit counts as a first one again (a room reset)."""
