@@ -124,6 +124,11 @@ class Up:
 
         return wait_until(finished, timeout, f"job {job} to finish")
 
+    def ctrl_c(self) -> None:
+        """What a Ctrl-C in its terminal does: SIGINT to its process group (`own_group`)."""
+        assert os.getpgid(self.process.pid) == self.process.pid, "started without own_group"
+        os.killpg(self.process.pid, signal.SIGINT)
+
     def stop(self, timeout: float = 60) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -140,8 +145,10 @@ def launch_up(
     *args: str,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    own_group: bool = False,
 ) -> Up:
-    """Start `comfy-workshop up` without waiting for it."""
+    """Start `comfy-workshop up` without waiting for it; `own_group`: in a process group of its
+    own, as a terminal starts it (a Ctrl-C there reaches the whole group: `Up.ctrl_c`)."""
     port = port or free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -161,15 +168,21 @@ def launch_up(
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            start_new_session=own_group,
         )
     return Up(process, f"http://127.0.0.1:{port}", data, log)
 
 
 def start_up(
-    data: Path, log: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    data: Path,
+    log: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    own_group: bool = False,
 ) -> Up:
     """Start `comfy-workshop up` and wait until it answers /readyz."""
-    up = launch_up(data, log, *args, env=env)
+    up = launch_up(data, log, *args, env=env, own_group=own_group)
 
     def ready() -> bool:
         assert up.process.poll() is None, f"up exited early:\n{up.output()}"
