@@ -18,7 +18,6 @@ EXTENSION_NAME: Final[str] = "comfy-workshop"
 """The folder name under `extensions/` in the page's URL space."""
 
 
-
 def extension_entries() -> list[str]:
     """What `GET /userNNN/api/extensions` lists: every top-level `.js` module of the extension
     (one feature each: `workshop.js` the queue panel, ...); shared code lives in `lib/` and is
