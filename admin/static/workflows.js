@@ -24,8 +24,30 @@ class Workflows {
       h("thead", {}, h("tr", {}, ...["#", "Workflow", "Format", "Version", "Needs", "First", "Own seeds", ""].map((t) => h("th", {}, t)))),
       this.list);
     this.count = h("span", { class: "count" });
-    root.replaceChildren(h("h2", {}, "Workflows ", this.count), table, this.empty, upload);
+    this.mode = h("select", { "data-testid": "templates-mode", "aria-label": "Templates browser" },
+      ...[["mark", "mark what no GPU can run"], ["hide", "hide what no GPU can run"], ["all", "show all"], ["off", "workshop workflows only"]]
+        .map(([value, label]) => h("option", { value }, label)));
+    this.mode.addEventListener("change", () => this.setMode(this.mode.value));
+    this.templates = h("span", { class: "muted", "data-testid": "templates-summary" });
+    const modeRow = h("p", { class: "templates-mode", title: "What participants' Templates browser shows of ComfyUI's official templates (the Workshop category always comes first)" },
+      "Templates browser: ", this.mode, " ", this.templates);
+    root.replaceChildren(h("h2", {}, "Workflows ", this.count), table, this.empty, upload, modeRow);
     this.items = [];
+  }
+
+  async refreshTemplates() {
+    const data = await call("GET", "/templates");
+    if (data === null) return;
+    const t = obj(data);
+    if (t.mode) this.mode.value = str(t.mode);
+    this.templates.textContent = t.runnable != null && t.official != null
+      ? `${str(t.runnable)} of ${str(t.official)} official templates run on the room's GPUs`
+      : "(checked once a GPU has reported)";
+  }
+
+  async setMode(mode) {
+    if ((await call("PUT", "/templates/mode", { json: { mode } })) !== null) note(`Templates browser: ${mode}`);
+    this.refreshTemplates();
   }
 
   async refresh() {
@@ -130,5 +152,7 @@ const root = document.getElementById("workflows");
 if (root) {
   const panel = new Workflows(root);
   onEvent(["workshop.workflows", "worker.joined", "worker.removed", "endpoint"], () => panel.refresh());
+  onEvent(["control", "worker.joined", "worker.removed"], () => panel.refreshTemplates());
   panel.refresh();
+  panel.refreshTemplates();
 }

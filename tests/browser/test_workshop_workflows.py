@@ -216,6 +216,14 @@ async def test_the_dashboard_publishes_orders_and_removes_workflows_live(
             break
         await page.wait_for_timeout(100)
     assert listed["Lesson B"]["first"] and not listed["Lesson A"]["first"]
+    # The Templates browser's mode is chosen here too.
+    await panel.locator("[data-testid=templates-mode]").select_option("hide")
+    for _ in range(100):
+        mode = (await teacher.get("/admin/api/templates")).json()["mode"]
+        if mode == "hide":
+            break
+        await page.wait_for_timeout(100)
+    assert mode == "hide"
     # A change from the command line / API shows up live.
     await teacher.delete("/admin/api/workflows/Lesson A")
     await panel.locator("tr[data-workflow='Lesson A']").wait_for(state="detached", timeout=15_000)
