@@ -20,13 +20,11 @@ import argparse
 import asyncio
 import os
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TextIO
 
+from queue_manager.cli.progress import ProgressPrinter
 from queue_manager.cli.roster import read_credentials, write_credentials
 from queue_manager.cli.target import add_data_option, workshop_settings
 from queue_manager.core.accounts import Role
@@ -38,10 +36,8 @@ from queue_manager.storage.clearing import clear_user_folders
 from queue_manager.storage.export import plan_room, users_on_disk, zip_chunks
 from queue_manager.storage.export_plan import (
     Plan,
-    Progress,
     archive_name,
     human_bytes,
-    progress_line,
     room_download_name,
 )
 from queue_manager.store.connection import connect
@@ -49,7 +45,6 @@ from queue_manager.store.connection import connect
 # Who the log lines name for a change made from the command line.
 OPERATOR = UserId("operator")
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
-TTY_EVERY = 0.2  # seconds between progress redraws on a terminal
 
 
 class RoomError(Exception):
@@ -164,46 +159,6 @@ def _write_zip(data_dir: Path, chosen: Plan, part: Path, progress: ProgressPrint
         out.flush()
         os.fsync(out.fileno())
     progress.finish()
-
-
-class ProgressPrinter:
-    """Files and bytes done, on stderr: redrawn in place on a terminal, else a line per 10%;
-    the final count once more at the end."""
-
-    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
-        self._stream = stream
-        self._clock = clock
-        self._tty = stream.isatty()
-        self._last = -TTY_EVERY
-        self._tenth = 0
-        self._latest: Progress | None = None
-        self._shown: Progress | None = None
-
-    def update(self, p: Progress) -> None:
-        self._latest = p
-        if self._tty:
-            now = self._clock()
-            if now - self._last >= TTY_EVERY:
-                self._last = now
-                self._show(p)
-            return
-        tenth = 10 if p.bytes_total == 0 else p.bytes_done * 10 // p.bytes_total
-        if tenth > self._tenth:
-            self._tenth = tenth
-            self._show(p)
-
-    def finish(self) -> None:
-        if self._latest is not None and self._latest != self._shown:
-            self._show(self._latest)
-        if self._tty and self._shown is not None:
-            self._stream.write("\n")
-            self._stream.flush()
-
-    def _show(self, p: Progress) -> None:
-        line = progress_line(p)
-        self._stream.write("\r" + line + "\x1b[K" if self._tty else line + "\n")
-        self._stream.flush()
-        self._shown = p
 
 
 # -- reset ----------------------------------------------------------------------------------

@@ -146,3 +146,17 @@ def test_clearing_removes_the_chosen_users_folders_and_follows_no_link(
         "userdata/user001/workflows/w.json",
     ]
     assert keep.read_bytes() == b"keep"
+
+
+def test_files_past_the_zip64_limit_get_zip64_records(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit (4 GiB) lowered to 1 MiB, so that the library's ZIP64 path runs on small
+    files: what a 5 GB video takes, and every zip reader still reads it."""
+    monkeypatch.setattr("zipstream.ng.ZIP64_LIMIT", CHUNK)
+    content = bytes(range(256)) * (3 * CHUNK // 256)
+    put(data, "outputs/user001/big.mp4", content)
+    put(data, "outputs/user001/small.png", b"small")
+    raw = b"".join(zip_chunks(data, plan_user(data, ALICE)))
+    assert b"PK\x06\x06" in raw  # the ZIP64 end of central directory record
+    assert unzip(iter([raw])) == {"outputs/big.mp4": content, "outputs/small.png": b"small"}
