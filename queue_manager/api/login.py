@@ -9,7 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from queue_manager.api.auth import CurrentAccount, Sessions, address_of, session_in
+from queue_manager.api.auth import (
+    CurrentAccount,
+    Sessions,
+    address_of,
+    authenticate,
+    session_in,
+)
 from queue_manager.api.errors import headers_for, status_for
 from queue_manager.core.accounts import Account, Role
 from queue_manager.core.errors import LoginThrottled
@@ -44,6 +50,17 @@ def safe_next(next_url: str, account: Account) -> str:
     if next_url.startswith("/") and not next_url.startswith(("//", "/\\")):
         return next_url
     return home_of(account)
+
+
+@router.get("/", include_in_schema=False)
+async def root(request: Request) -> RedirectResponse:
+    """The address `up` prints: a participant to their page, the instructor to the dashboard,
+    anyone else (or a login that must wait) to the login page."""
+    try:
+        account = await authenticate(request)
+    except LoginThrottled:
+        account = None
+    return RedirectResponse(home_of(account) if account else "/login", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -116,3 +116,18 @@ async def test_the_login_page_escapes_what_it_echoes(client: httpx.AsyncClient) 
     page = (await client.get("/login", params={"next": '"><script>alert(1)</script>'})).text
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;" in page
+
+
+async def test_the_root_sends_each_visitor_where_they_belong(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/")).headers["location"] == "/login"
+    for name, password, home in [
+        ("user001", "participant-pw", "/user001/"),
+        ("teacher", "instructor-pw", "/admin/"),
+    ]:
+        await client.post("/login", data={"username": name, "password": password})
+        r = await client.get("/")
+        assert (r.status_code, r.headers["location"]) == (303, home)
+        await client.post("/logout")
+    assert (await client.get("/")).headers["location"] == "/login"
+    wrong = await client.get("/", auth=("user001", "wrong"))
+    assert (wrong.status_code, wrong.headers["location"]) == (303, "/login")
