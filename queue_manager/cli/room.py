@@ -172,33 +172,44 @@ class _Room:
 
 
 def _reset(settings: Settings, args: argparse.Namespace) -> None:
+    keep = _keep(args)
+    _check_data(settings.data_dir)
+    settings = workshop_settings(settings)
+    room = asyncio.run(_look(settings))
+    if room.queued + room.running:
+        if not args.force:
+            raise RoomError(
+                f"jobs are in the room ({room.queued} queued, {room.running} running): wait "
+                "for them (pause the queue in the dashboard), or add --force to cancel them"
+            )
+        asyncio.run(_cancel(settings))  # before the archive: no output lands after it
+    print(f"room reset: {summary(keep)}", file=sys.stderr)
+    if not args.no_archive:
+        _archive_first(settings.data_dir)
+    try:
+        _clear(settings, keep, room)
+    except KeyboardInterrupt:
+        print("interrupted while clearing: run `room reset` again to finish", file=sys.stderr)
+        raise
+
+
+def _keep(args: argparse.Namespace) -> frozenset[Part]:
+    """The parts kept, once the options are known to make sense together."""
     keep = parse_keep(args.keep)
     if not cleared(keep):
         raise RoomError("--keep names every part: there is nothing to reset")
     if args.no_archive and not args.yes:
         raise RoomError("--no-archive deletes the room's work without a copy: add --yes to do so")
-    _check_data(settings.data_dir)
-    settings = workshop_settings(settings)
-    room = asyncio.run(_look(settings))
-    live = room.queued + room.running
-    if live and not args.force:
-        raise RoomError(
-            f"{room.queued} jobs are queued and {room.running} running: wait for them (pause "
-            "the queue in the dashboard), or add --force to cancel them"
-        )
-    print(f"room reset: {summary(keep)}", file=sys.stderr)
-    if not args.no_archive:
-        try:
-            archived = _archive(settings.data_dir, None)
-        except KeyboardInterrupt:
-            print("interrupted while archiving: nothing was deleted", file=sys.stderr)
-            raise
-        print(f"everything is in {archived}", file=sys.stderr)
+    return keep
+
+
+def _archive_first(data_dir: Path) -> None:
     try:
-        _clear(settings, keep, room, force=bool(live))
+        archived = _archive(data_dir, None)
     except KeyboardInterrupt:
-        print("interrupted while clearing: run `room reset` again to finish", file=sys.stderr)
+        print("interrupted while archiving: nothing was deleted", file=sys.stderr)
         raise
+    print(f"everything is in {archived}", file=sys.stderr)
 
 
 async def _look(settings: Settings) -> _Room:
@@ -211,8 +222,16 @@ async def _look(settings: Settings) -> _Room:
         await redis.aclose()
 
 
-def _clear(settings: Settings, keep: frozenset[Part], room: _Room, *, force: bool) -> None:
-    asyncio.run(_clear_redis(settings, keep, force=force))
+async def _cancel(settings: Settings) -> None:
+    redis = connect(str(settings.redis_url), retries=1)
+    try:
+        print(f"cancelled {await RoomReset(settings, redis).cancel_live_jobs(OPERATOR)} jobs")
+    finally:
+        await redis.aclose()
+
+
+def _clear(settings: Settings, keep: frozenset[Part], room: _Room) -> None:
+    asyncio.run(_clear_redis(settings, keep))
     tops = folders(keep)
     participants = [u for u in users_on_disk(settings.data_dir, tops) if u not in room.instructors]
     removed = clear_user_folders(settings.data_dir, tops, participants)
@@ -222,12 +241,10 @@ def _clear(settings: Settings, keep: frozenset[Part], room: _Room, *, force: boo
         _forget_passwords(settings.data_dir / "credentials.csv")
 
 
-async def _clear_redis(settings: Settings, keep: frozenset[Part], *, force: bool) -> None:
+async def _clear_redis(settings: Settings, keep: frozenset[Part]) -> None:
     redis = connect(str(settings.redis_url), retries=1)
     try:
         reset = RoomReset(settings, redis)
-        if force:
-            print(f"cancelled {await reset.cancel_live_jobs(OPERATOR)} jobs")
         if Part.HISTORY not in keep:
             print(f"forgot {await reset.clear_history(OPERATOR)} finished jobs")
         if Part.ACCOUNTS in keep:

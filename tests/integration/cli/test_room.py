@@ -258,8 +258,8 @@ async def test_reset_refuses_while_jobs_wait_or_run_unless_forced(room: Room) ->
     refused = await room.run("reset")
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "comfy-workshop room reset: 1 jobs are queued and 1 running: wait for them (pause the "
-        "queue in the dashboard), or add --force to cancel them"
+        "comfy-workshop room reset: jobs are in the room (1 queued, 1 running): wait for them "
+        "(pause the queue in the dashboard), or add --force to cancel them"
     )
     assert await room.state() == before
     assert room.archives() == []
