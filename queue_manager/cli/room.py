@@ -247,6 +247,9 @@ async def _clear_redis(settings: Settings, keep: frozenset[Part]) -> None:
         reset = RoomReset(settings, redis)
         if Part.HISTORY not in keep:
             print(f"forgot {await reset.clear_history(OPERATOR)} finished jobs")
+        if Part.WORKFLOWS not in keep or Part.ACCOUNTS not in keep:
+            await reset.forget_first_visits(OPERATOR)
+            print("the instructor's first workflow opens again on each participant's next visit")
         if Part.ACCOUNTS in keep:
             ended = await reset.sign_out_participants(OPERATOR)
             print(f"kept the accounts (same passwords); signed out {len(ended)} participants")

@@ -67,5 +67,9 @@ class RoomReset:
         log.info("participants removed users=%d by=%s", len(gone), by)
         return gone
 
+    async def forget_first_visits(self, by: UserId) -> None:
+        """The next participants' first visit opens the instructor's first workflow again."""
+        await self._queue.forget_first_visits(by)
+
     async def sign_out_participants(self, by: UserId) -> list[UserId]:
         return await self._accounts.sign_out_room(by)

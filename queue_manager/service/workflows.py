@@ -176,3 +176,8 @@ class WorkflowCases(RoomWideCases, QueueParts):
 
     async def first_visit_done(self, user: UserId) -> None:
         await self._workflows.mark_welcomed(user)
+
+    async def forget_first_visits(self, by: UserId) -> None:
+        """Everyone's next visit opens the first workflow again (the next workshop)."""
+        await self._workflows.forget_welcomes()
+        self._did("first visits forgotten", "by=%s", by)

@@ -178,6 +178,9 @@ async def test_a_missing_data_folder_is_one_clear_line(room: Room, tmp_path: Pat
 async def test_reset_archives_then_clears_the_participants_and_keeps_accounts(room: Room) -> None:
     session = await room.accounts.log_in(ALICE, PASSWORD, "127.0.0.1")
     assert session is not None
+    await room.service.publish_workflow("intro", b'{"nodes": [], "links": []}', TEACHER)
+    await room.service.first_visit_done(ALICE)
+    assert await room.service.first_visit_workflow(ALICE) is None
     done = await room.run("reset")
     assert done.returncode == 0, done.stderr
     [archive] = room.archives()
@@ -193,6 +196,9 @@ async def test_reset_archives_then_clears_the_participants_and_keeps_accounts(ro
     assert sorted(a.name for a in await room.accounts.all()) == [TEACHER, ALICE, BOB]
     assert await room.accounts.by_session(ALICE, SessionId(session.id)) is None  # signed out
     assert "forgot 3 finished jobs" in done.stdout
+    # The published workflows stay, and the next visit opens the first one again.
+    first = await room.service.first_visit_workflow(ALICE)
+    assert first is not None and first.name == "intro"
 
 
 async def test_reset_keeps_what_keep_says(room: Room) -> None:
