@@ -54,7 +54,10 @@ class RoomReset:
         return cancelled
 
     async def clear_history(self, by: UserId) -> int:
-        """Forget every finished job; returns how many."""
+        """Forget every finished job; returns how many. An output shown to everyone is taken
+        off their screens first (its file is about to go)."""
+        if await self._queue.showcase() is not None:
+            await self._queue.stop_showing(by)
         forgotten = await self._history.clear()
         log.info("history cleared jobs=%d by=%s", forgotten, by)
         return forgotten
