@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python -m benchmarks.push
 	$(BIN)/python -m benchmarks.pages
 	$(BIN)/python -m benchmarks.fanout
+	$(BIN)/python -m benchmarks.eta
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -9,6 +9,13 @@ took there before (`runtimes.RunHistory`). So a second job of someone limited to
 job waits for their first, and a newcomer's first job goes before everyone's second, exactly
 as the queue will do it; not `position x mean run time`.
 
+Participants come back: after a result they look at it, change something and run again, and
+under the fair policy their next job goes before the second jobs of everyone served after them.
+An estimate that ignored them would be too early for every job that waits through a few rounds.
+So the room's measured habit (`Returns`: the typical time from a result to the next Run, and
+when each participant's last job ended) adds the Runs those participants will likely make
+while a job waits, as the queue would place them; they are never shown, only waited behind.
+
 Times are seconds from `now`. A job no GPU will take (held, a paused user, every GPU gone)
 gets no estimate.
 """
@@ -20,13 +27,14 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from queue_manager.core.endpoint_status import EndpointPhase, EndpointStatus, typical_cold_start
 from queue_manager.core.endpoints import endpoint_of
 from queue_manager.core.ids import JobId, UserId, WorkerId
-from queue_manager.core.jobs import LANES, Lane
+from queue_manager.core.jobs import Lane
 from queue_manager.core.runtimes import UNKNOWN_SHAPE, RunHistory, Shape, gpu_key
-from queue_manager.core.scheduling import Mode, QueueSnapshot, claim_order
+from queue_manager.core.scheduling import Mode, QueueSnapshot
 from queue_manager.core.workers import WorkerInfo, WorkerState
 
 # A cold endpoint never measured yet: serverless ComfyUI images start in about 2-5 minutes.
@@ -36,8 +44,17 @@ MIN_LEFT = 1.0
 # Played forward at most this far (a day) or this many claims: beyond is "unknown".
 HORIZON = 86_400.0
 NO_LIMIT = -1
+# A participant idle this many typical think times (and at least GONE_MIN seconds) has left
+# or stopped for now: not expected back.
+GONE_AFTER = 3.0
+GONE_MIN = 600.0
+# At most this many expected Runs per participant in one estimate (a day-long horizon would
+# otherwise fill with them).
+MAX_RETURNS = 1
+EXPECTED = "~"  # the id prefix of an expected (not yet submitted) job inside the simulation
 
 _Blocked = Callable[[UserId], bool]
+_Event = Literal["ended", "free", "runs"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,23 @@ class Running:
 
 
 @dataclass(frozen=True)
+class Returns:
+    """How the room's participants come back, as measured (`store.runtimes`)."""
+
+    think: float | None = None  # typical seconds from a result to the next Run; None: unknown
+    ended_ago: Mapping[UserId, float] = field(default_factory=dict)  # their last job ended
+    served: Mapping[UserId, float] = field(default_factory=dict)  # served stamps (claim order)
+    shapes: Mapping[UserId, Shape] = field(default_factory=dict)  # what each ran last
+
+    def back_in(self, ended_ago: float) -> float | None:
+        """Seconds until a participant whose last job ended `ended_ago` seconds ago runs
+        again; None if they are not expected back."""
+        if self.think is None or ended_ago > max(GONE_AFTER * self.think, GONE_MIN):
+            return None
+        return self.think
+
+
+@dataclass(frozen=True)
 class Room:
     snapshot: QueueSnapshot
     gpus: tuple[Gpu, ...]
@@ -71,6 +105,7 @@ class Room:
     eligible: Mapping[JobId, frozenset[WorkerId]] = field(default_factory=dict)
     max_running: int = NO_LIMIT  # the room's limit per user
     user_max_running: Mapping[UserId, int] = field(default_factory=dict)  # overrides
+    returns: Returns = field(default_factory=Returns)
 
 
 @dataclass(frozen=True)
@@ -144,6 +179,10 @@ def estimate(room: Room, history: RunHistory, now: float) -> dict[JobId, Estimat
     for gpu in room.gpus:
         if gpu.takes_jobs and gpu.worker not in sim.busy:
             sim.free_at(gpu, gpu.ready_in)
+    for user, ago in room.returns.ended_ago.items():
+        back = room.returns.back_in(ago)
+        if back is not None and not sim.running[user] and not sim.queue.has_jobs(user):
+            sim.arrive_at(back, user)
     found.update(sim.run())
     for lane in room.snapshot.lanes:
         for queue in lane.users:
@@ -162,20 +201,27 @@ class _Simulation:
         self.running: Counter[UserId] = Counter()
         self.busy: set[WorkerId] = set()
         self.idle: list[Gpu] = []
-        self._events: list[tuple[float, int, UserId | None, Gpu | None]] = []
+        self.expected: dict[JobId, Shape] = {}  # Runs the room will likely make meanwhile
+        self.returned: Counter[UserId] = Counter()
+        self._events: list[tuple[float, int, _Event, UserId | None, Gpu | None]] = []
         self._order = itertools.count()
 
     def occupy(self, user: UserId, gpu: Gpu | None, left: float) -> None:
         self.running[user] += 1
         if gpu is not None:
             self.busy.add(gpu.worker)
-        self._push(left, user, gpu if gpu is not None and gpu.takes_jobs else None)
+        self._push(left, "ended", user, gpu if gpu is not None and gpu.takes_jobs else None)
 
     def free_at(self, gpu: Gpu, at: float) -> None:
-        self._push(at, None, gpu)
+        self._push(at, "free", None, gpu)
 
-    def _push(self, at: float, user: UserId | None, gpu: Gpu | None) -> None:
-        heapq.heappush(self._events, (at, next(self._order), user, gpu))
+    def arrive_at(self, at: float, user: UserId) -> None:
+        if user not in self.room.snapshot.paused_users and self.returned[user] < MAX_RETURNS:
+            self.returned[user] += 1
+            self._push(at, "runs", user, None)
+
+    def _push(self, at: float, kind: _Event, user: UserId | None, gpu: Gpu | None) -> None:
+        heapq.heappush(self._events, (at, next(self._order), kind, user, gpu))
 
     def run(self) -> dict[JobId, Estimate]:
         found: dict[JobId, Estimate] = {}
@@ -184,13 +230,27 @@ class _Simulation:
             if now > HORIZON:
                 break
             while self._events and self._events[0][0] == now:
-                _, _, user, gpu = heapq.heappop(self._events)
-                if user is not None:
-                    self.running[user] -= 1
+                _, _, kind, user, gpu = heapq.heappop(self._events)
+                if kind == "runs" and user is not None:
+                    self._expect(user)
+                elif kind == "ended" and user is not None:
+                    self._ended(user, now)
                 if gpu is not None:
                     self.idle.append(gpu)
             found.update(self._claims(now))
         return found
+
+    def _ended(self, user: UserId, now: float) -> None:
+        """A job of `user` ended: once they have nothing left, they will likely run again."""
+        self.running[user] -= 1
+        think = self.room.returns.think
+        if think is not None and not self.running[user] and not self.queue.has_jobs(user):
+            self.arrive_at(now + think, user)
+
+    def _expect(self, user: UserId) -> None:
+        job_id = JobId(f"{EXPECTED}{user}#{self.returned[user]}")
+        self.expected[job_id] = self.room.returns.shapes.get(user, UNKNOWN_SHAPE)
+        self.queue.add(job_id, user, self.room.returns.served.get(user, 0.0))
 
     def _claims(self, now: float) -> dict[JobId, Estimate]:
         found = {}
@@ -202,11 +262,12 @@ class _Simulation:
                 waiting.append(gpu)
                 continue
             job_id, user = taken
-            shape = self.room.shapes.get(job_id, UNKNOWN_SHAPE)
+            shape = self.expected.get(job_id) or self.room.shapes.get(job_id, UNKNOWN_SHAPE)
             ends = now + self.history.expected(gpu.key, shape)
-            found[job_id] = Estimate(now, ends)
+            if job_id not in self.expected:
+                found[job_id] = Estimate(now, ends)
             self.running[user] += 1
-            self._push(ends, user, gpu)
+            self._push(ends, "ended", user, gpu)
         self.idle = waiting
         return found
 
@@ -234,6 +295,8 @@ class _Queue:
         self.clock = max(self.score.values(), default=0.0) + 1
         self.taken: set[JobId] = set()
         self.left = sum(len(jobs) for _, users in self.lanes for jobs in users.values())
+        self._seq = 1 + max((s for _, users in self.lanes for jobs in users.values()
+                             for _, s in jobs), default=0)  # fmt: skip
 
     def claim(self, gpu: Gpu, blocked: _Blocked) -> tuple[JobId, UserId] | None:
         for job_id, user in self.front:
@@ -275,64 +338,19 @@ class _Queue:
         self.taken.add(job_id)
         self.stamped[user] = self.clock
         self.clock += 1
-        self.left -= 1
+        if not job_id.startswith(EXPECTED):
+            self.left -= 1
         return job_id, user
 
+    def has_jobs(self, user: UserId) -> bool:
+        return any(j not in self.taken for _, users in self.lanes for j, _ in users.get(user, ()))
 
-# -- why others go first ---------------------------------------------------------------------
-
-
-def ahead_reason(snap: QueueSnapshot, job_id: JobId) -> str | None:
-    """Why the people ahead of this job are there, in the policy's own terms: jobs moved to the
-    front, higher lanes, people who have not had a turn yet, people whose last turn came before
-    this user's. None when nobody else is ahead (or in fifo mode, where arrival decides)."""
-    order = claim_order(snap)
-    if job_id not in order:
-        return None
-    lane_of = {j.id: (lane.lane, u.user, u.served) for lane in snap.lanes for u in lane.users
-               for j in u.jobs}  # fmt: skip
-    mine = lane_of.get(job_id)
-    if mine is None:
-        return None
-    lane, me, served = mine
-    front = {j for j, _ in snap.front}
-    moved, higher, new, earlier = set(), set(), set(), set()
-    for other in order[: order.index(job_id)]:
-        o_lane, user, o_served = lane_of[other]
-        if user == me:
-            continue
-        if other in front:
-            moved.add(other)
-        elif LANES.index(o_lane) < LANES.index(lane):
-            higher.add(other)
-        elif snap.mode is Mode.FAIR and o_served < 0:
-            new.add(user)
-        elif snap.mode is Mode.FAIR and o_served < served:
-            earlier.add(user)
-    return _reason(len(moved), len(higher), len(new), len(earlier))
-
-
-def _reason(moved: int, higher: int, new: int, earlier: int) -> str | None:
-    parts = []
-    if moved:
-        parts.append(_count(moved, "job", "jobs") + " moved to the front by the instructor")
-    if higher:
-        parts.append(_count(higher, "job", "jobs") + " with a higher priority")
-    people = []
-    if new:
-        have = "has" if new == 1 else "have"
-        people.append(f"{_count(new, 'person', 'people')} who {have} not had a turn yet")
-    if earlier:
-        whose = "whose last turn came before yours"
-        people.append(f"{_count(earlier, 'person', 'people')} {whose}" if not new else
-                      f"{earlier} {whose}")  # fmt: skip
-    if people:
-        parts.append(" and ".join(people))
-    if not parts:
-        return None
-    total = moved + higher + new + earlier
-    return "; ".join(parts) + (" goes first" if total == 1 else " go first")
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    def add(self, job_id: JobId, user: UserId, served: float) -> None:
+        """A Run the room will likely make: last in the user's own queue, in the normal lane,
+        the user placed by when they were last served (as the submit script places them)."""
+        if not any(name is Lane.NORMAL for name, _ in self.lanes):
+            self.lanes.append((Lane.NORMAL, {}))
+        lane, users = next((n, u) for n, u in self.lanes if n is Lane.NORMAL)
+        users.setdefault(user, []).append((job_id, self._seq))
+        self.score.setdefault((lane, user), served)
+        self._seq += 1

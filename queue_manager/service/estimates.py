@@ -68,6 +68,7 @@ class EstimateCases(QueueParts):
             eligible=await self._eligible(rows, gpus),
             max_running=rows.control.max_running,
             user_max_running=limits,
+            returns=await self._runtimes.returns(now),
         )
         return estimate(room, history, now)
 
@@ -103,6 +104,8 @@ class EstimateCases(QueueParts):
             )
             if found is not None:
                 await self._runtimes.record(found[0], run.shape, found[1])
+            if run.finished_at is not None:
+                await self._runtimes.note_result(run.user, run.finished_at, run.shape)
         except OUTAGES:
             log.warning("run time of job=%s not recorded (Redis unavailable)", job_id)
 

@@ -23,8 +23,8 @@ from queue_manager.comfy.validation import (
     validate_prompt,
 )
 from queue_manager.core.accounts import Account
+from queue_manager.core.ahead import ahead_reason
 from queue_manager.core.errors import InvalidTransition, JobNotFound, PromptInvalid, PromptRejected
-from queue_manager.core.eta import ahead_reason
 from queue_manager.core.ids import JobId, UserId, is_job_id, new_job_id
 from queue_manager.core.jobs import Job, JobStatus, Lane
 from queue_manager.core.phases import Standing, phase
@@ -32,7 +32,7 @@ from queue_manager.core.prompts import parse_prompt
 from queue_manager.core.queueing import NewJob, Submitted
 from queue_manager.core.requirements import hold_reason, requirements_of
 from queue_manager.core.runtimes import shape_of
-from queue_manager.core.scheduling import positions
+from queue_manager.core.scheduling import claim_order, positions
 from queue_manager.core.workers import MAY_RUN_JOBS, WorkerInfo
 from queue_manager.service.catalog import CatalogView
 from queue_manager.service.estimates import EstimateCases, user_limit
@@ -127,6 +127,7 @@ class ParticipantCases(EstimateCases):
             validated=validated,
             shape=shape_of(prompt).key(),
         )
+        await self._runtimes.note_run(user, self._clock())  # how soon people come back
         done = await self._jobs.submit(job)
         if not done.runnable and done.hold is None:
             # The rare path: say why no GPU can take it (the claim script skips it meanwhile).
@@ -215,11 +216,18 @@ class ParticipantCases(EstimateCases):
             return _status([], room.broadcast, room.paused, user_paused)
         view = await self.room_view(now)
         snap, room = view.rows.snapshot, view.rows.control
-        order = positions(snap)
+        claims = claim_order(snap)
+        order = {job_id: i for i, job_id in enumerate(claims, start=1)}
         user_paused, at_limit = user_limit(view.rows, user)
         standing = Standing(room.paused, user_paused, at_limit)
         entries = [
-            phase(j, order.get(j.id), standing, view.estimates.get(j.id), ahead_reason(snap, j.id))
+            phase(
+                j,
+                order.get(j.id),
+                standing,
+                view.estimates.get(j.id),
+                ahead_reason(snap, j.id, claims) if j.status is JobStatus.QUEUED else None,
+            )
             for j in jobs
         ]
         return _status(entries, room.broadcast, room.paused, user_paused)

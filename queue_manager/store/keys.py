@@ -39,6 +39,8 @@
 {p}endpoint:{name}:owner   string (expires): the queue-manager process dispatching to it
 {p}rt:gpu:{gpu}[:{family}] / rt:family:{family} / rt:all   lists: the latest run times of
                            finished jobs ("<seconds> <steps>", newest first, capped; store/runtimes)
+{p}rt:last                  hash: user -> "<when their last job ended> <its shape>"
+{p}rt:think                list: seconds from a user's result to their next Run (newest first)
 {p}events                  stream: every job, worker and control event (capped)
 """
 
@@ -169,3 +171,7 @@ class Keys:
 
     def run_times(self, *parts: str) -> str:
         return self._k("rt", *parts)
+
+    @property
+    def served(self) -> str:
+        return self._k("served")

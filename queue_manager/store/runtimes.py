@@ -10,17 +10,24 @@ in the same transaction that adds to it:
 
 Family lists expire a week after their last run, so a room that tried a thousand graphs keeps
 only what it still runs. The shape of each job is a field of its hash (`shape`, set at submit).
+
+How participants come back (`core.eta.Returns`):
+
+  {p}rt:last                 hash: user -> "<when their last job ended> <its shape>"
+  {p}rt:think                list: seconds from a user's result to their next Run, newest first
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
 
-from queue_manager.core.ids import JobId
+from queue_manager.core.eta import Returns
+from queue_manager.core.ids import JobId, UserId
 from queue_manager.core.runtimes import RunHistory, Sample, Shape, parse_shape
 from queue_manager.store.keys import Keys
 
@@ -28,11 +35,17 @@ KEPT_EXACT = 20
 KEPT_FAMILY = 40
 KEPT_GPU = 40
 KEPT_RECENT = 100
+KEPT_THINK = 50
+# A Run this long after the user's last result is a new session, not a look-and-tweak.
+MAX_THINK = 1800.0
+# Fewer measured think times than this: the room's habit is not known yet.
+THINK_ENOUGH = 3
 FAMILY_KEPT_SECONDS = 7 * 86_400
 
 
 @dataclass(frozen=True)
 class FinishedRun:
+    user: UserId
     worker: str
     shape: Shape
     claimed_at: float | None
@@ -47,13 +60,57 @@ class RunTimeStore:
 
     async def finished_run(self, job_id: JobId) -> FinishedRun | None:
         """When a completed job was claimed, started and finished, and where it ran."""
-        fields = ("status", "worker", "shape", "claimed_at", "started_at", "finished_at")
+        fields = ("status", "user", "worker", "shape", "claimed_at", "started_at", "finished_at")
         got = cast("list[str | None]", await self._redis.hmget(self._keys.job(job_id), fields))
-        status, worker, shape, *times = got
-        if status != "completed" or not worker:
+        status, user, worker, shape, *times = got
+        if status != "completed" or not worker or not user:
             return None
         claimed, started, finished = (float(t) if t else None for t in times)
-        return FinishedRun(worker, parse_shape(shape), claimed, started, finished)
+        return FinishedRun(UserId(user), worker, parse_shape(shape), claimed, started, finished)
+
+    async def note_result(self, user: UserId, at: float, shape: Shape) -> None:
+        """The user's latest job ended `at` (what they ran, for the Runs they will make)."""
+        await self._redis.hset(self._keys.run_times("last"), user, f"{at!r} {shape.key()}")
+
+    async def note_run(self, user: UserId, now: float) -> None:
+        """A Run click: if the user had nothing queued or running, the time since their last
+        result is one more sample of how long participants look before they run again."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._keys.queued, user)
+            pipe.hget(self._keys.running, user)
+            pipe.hget(self._keys.run_times("last"), user)
+            queued, running, last = await pipe.execute()
+        if int(queued or 0) or int(running or 0) or not last:
+            return
+        think = now - float(str(last).split(" ")[0])
+        if 0 <= think <= MAX_THINK:
+            key = self._keys.run_times("think")
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, f"{think:.3f}")
+                pipe.ltrim(key, 0, KEPT_THINK - 1)
+                await pipe.execute()
+
+    async def returns(self, now: float) -> Returns:
+        """The room's habit of coming back, as the estimate reads it."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._keys.run_times("last"))
+            pipe.lrange(self._keys.run_times("think"), 0, -1)
+            last, thinks = await pipe.execute()
+        ended, shapes = {}, {}
+        for user, raw in cast("dict[str, str]", last).items():
+            at, _, shape = raw.partition(" ")
+            ended[UserId(user)] = max(0.0, now - float(at))
+            shapes[UserId(user)] = parse_shape(shape)
+        think = [float(t) for t in thinks]
+        served = await self._served(list(ended))
+        typical = statistics.median(think) if len(think) >= THINK_ENOUGH else None
+        return Returns(typical, ended, served, shapes)
+
+    async def _served(self, users: list[UserId]) -> dict[UserId, float]:
+        if not users:
+            return {}
+        stamps = await self._redis.hmget(self._keys.served, users)
+        return {u: float(s) for u, s in zip(users, stamps, strict=True) if s is not None}
 
     async def record(self, gpu: str, shape: Shape, sample: Sample) -> None:
         """Add one run time to every list it belongs to, each kept to its cap."""

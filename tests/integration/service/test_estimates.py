@@ -135,3 +135,21 @@ async def test_the_dashboard_shows_a_running_jobs_time_left(
     clock.advance(3.0)
     [running] = (await service.room_state(clock()))["running"]
     assert running["id"] == job.id and running["eta_finish"] == 5.0
+
+
+async def test_how_soon_participants_run_again_is_measured(
+    service: QueueService, clock: FakeClock, redis: Redis, prefix: str
+) -> None:
+    w = await gpu(service)
+    for think in (20.0, 40.0, 30.0):
+        await service.submit(user(1), Lane.NORMAL, sampler(4))
+        await run_job(service, clock, w, 5.0)
+        clock.advance(think)
+    # a second Run while one is queued is no look-and-tweak: not measured
+    await service.submit(user(1), Lane.NORMAL, sampler(4))
+    await service.submit(user(1), Lane.NORMAL, sampler(4))
+    assert await redis.lrange(f"{prefix}rt:think", 0, -1) == ["30.000", "40.000", "20.000"]
+    view = await service.room_view(clock())
+    assert view.estimates  # read with the habit: 30 s, the median
+    habit = await service._runtimes.returns(clock())
+    assert habit.think == 30.0 and habit.ended_ago == {user(1): 30.0}

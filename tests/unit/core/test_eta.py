@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from queue_manager.core.endpoint_status import EndpointPhase, EndpointStatus
@@ -10,9 +12,9 @@ from queue_manager.core.eta import (
     UNMEASURED_COLD_START,
     Estimate,
     Gpu,
+    Returns,
     Room,
     Running,
-    ahead_reason,
     cold_start_left,
     estimate,
     gpus_of,
@@ -313,77 +315,60 @@ def test_unknown_is_no_start_and_no_finish() -> None:
     assert Estimate(None, None) == UNKNOWN
 
 
-# -- why others go first -----------------------------------------------------------------------
+# -- participants who come back -----------------------------------------------------------
 
-REASONS = [
+# user "c" last ran 5 s ago, served before "a" and "b": when c runs again (30 s after a
+# result, the room's habit), the queue puts c's job before a's and b's second jobs.
+LONG_QUEUE = snap(
+    (Lane.NORMAL, (uq("a", 5, ("a1", 1), ("a2", 2), ("a3", 3)), uq("b", 6, ("b1", 4))))
+)
+
+
+def back(think: float | None, ago: float = 5.0, user: str = "c") -> Returns:
+    shapes = {UserId(u): SHORT for u in (user, "a", "b")}
+    return Returns(think, {UserId(user): ago}, {UserId(user): 1.0}, shapes)
+
+
+RETURNS = [
+    pytest.param(Returns(), {"a1": 0, "b1": 10, "a2": 20, "a3": 30}, id="habit unknown"),
     pytest.param(
-        snap(
-            (
-                Lane.NORMAL,
-                (
-                    uq("a", 5, ("a1", 1)),
-                    uq("b", NEVER + 7, ("b1", 7)),
-                    uq("c", NEVER + 8, ("c1", 8)),
-                    uq("d", NEVER + 9, ("d1", 9)),
-                ),
-            )
-        ),
-        "a1",
-        "3 people who have not had a turn yet go first",
-        id="newcomers",
+        back(15.0),
+        {"a1": 0, "b1": 10, "a2": 30, "a3": 50},
+        id="an idle participant's next Run goes before the second jobs (and b's, after b1)",
     ),
     pytest.param(
-        snap((Lane.NORMAL, (uq("a", 5, ("a1", 1)), uq("b", NEVER + 7, ("b1", 7))))),
-        "a1",
-        "1 person who has not had a turn yet goes first",
-        id="one newcomer",
+        back(15.0, ago=5000.0),
+        {"a1": 0, "b1": 10, "a2": 20, "a3": 30},
+        id="a participant idle for long has left",
     ),
     pytest.param(
-        snap((Lane.NORMAL, (uq("a", 5, ("a1", 1)), uq("b", 3, ("b1", 7))))),
-        "a1",
-        "1 person whose last turn came before yours goes first",
-        id="someone served before",
+        back(100.0),
+        {"a1": 0, "b1": 10, "a2": 20, "a3": 30},
+        id="back after everything started: no effect",
     ),
-    pytest.param(
-        snap(
-            (
-                Lane.NORMAL,
-                (uq("a", 5, ("a1", 1)), uq("b", 3, ("b1", 7)), uq("c", NEVER + 8, ("c1", 8))),
-            )
-        ),
-        "a1",
-        "1 person who has not had a turn yet and 1 whose last turn came before yours go first",
-        id="both",
-    ),
-    pytest.param(
-        snap((Lane.HIGH, (uq("b", 3, ("h1", 2)),)), (Lane.NORMAL, (uq("a", 1, ("a1", 1)),))),
-        "a1",
-        "1 job with a higher priority goes first",
-        id="a higher lane",
-    ),
-    pytest.param(
-        snap((Lane.NORMAL, (uq("a", 1, ("a1", 1)), uq("b", 3, ("b1", 2)))), front=(("b1", "b"),)),
-        "a1",
-        "1 job moved to the front by the instructor goes first",
-        id="moved to the front",
-    ),
-    pytest.param(
-        snap((Lane.NORMAL, (uq("a", 1, ("a1", 1), ("a2", 2)),))),
-        "a2",
-        None,
-        id="only my own jobs ahead",
-    ),
-    pytest.param(snap((Lane.NORMAL, (uq("a", 1, ("a1", 1)),))), "a1", None, id="first"),
-    pytest.param(
-        snap((Lane.NORMAL, (uq("a", 1, ("a1", 3)), uq("b", NEVER + 2, ("b1", 2)))), mode=Mode.FIFO),
-        "a1",
-        None,
-        id="fifo: arrival decides, no fairness to explain",
-    ),
-    pytest.param(snap((Lane.NORMAL, ())), "zz", None, id="not queued"),
 ]
 
 
-@pytest.mark.parametrize(("snapshot", "job", "reason"), REASONS)
-def test_the_reason_others_go_first(snapshot: QueueSnapshot, job: str, reason: str | None) -> None:
-    assert ahead_reason(snapshot, JobId(job)) == reason
+@pytest.mark.parametrize(("returns", "expected"), RETURNS)
+def test_participants_who_come_back_are_waited_behind(
+    returns: Returns, expected: dict[str, float]
+) -> None:
+    the_room = dataclasses.replace(room(LONG_QUEUE), returns=returns)
+    found = starts(the_room)
+    assert found == expected  # their expected Runs are never estimates of their own
+
+
+def test_a_paused_participant_is_not_expected_back() -> None:
+    paused = snap((Lane.NORMAL, LONG_QUEUE.lanes[0].users), paused=frozenset({"c"}))
+    the_room = dataclasses.replace(room(paused), returns=back(15.0))
+    assert starts(the_room)["a2"] == 20
+
+
+def test_a_participant_with_a_job_comes_back_after_its_end() -> None:
+    # b's only job ends at 20; b runs again 5 s later, before a's third job
+    queue = snap(
+        (Lane.NORMAL, (uq("a", 5, ("a1", 1), ("a2", 2), ("a3", 3)), uq("b", 6, ("b1", 4))))
+    )
+    habit = Returns(think=5.0, shapes={UserId("b"): SHORT})
+    the_room = dataclasses.replace(room(queue), returns=habit)
+    assert starts(the_room) == {"a1": 0, "b1": 10, "a2": 20, "a3": 40}
