@@ -181,6 +181,9 @@ function updateRunning(row, j, c) {
   since(c.elapsed, num(j.started_at) ?? num(j.claimed_at));
   c.elapsed.title = num(j.started_at) == null ? "claimed, not started yet" : "since it started";
   setProgress(c, j.progress, j.node);
+  const left = num(j.eta_finish);
+  c.elapsed.dataset.left = left == null ? "" : `about ${fmtDur(left)} left`;
+  c.elapsed.title = [c.elapsed.title, c.elapsed.dataset.left].filter(Boolean).join(" · ");
   if (j.has_preview === true && !c.img.getAttribute("src")) refreshPreview(c, j.id);
 }
 
@@ -190,8 +193,8 @@ let usersByName = new Map();
 
 function whyWaiting(s, j) {
   if (j.hold) return ["bad", str(j.hold)];
-  if (num(j.position) != null) return ["ok", j.position === 1 ? "next" : ""];
   if (s.paused === true) return ["warn", "queue paused"];
+  if (num(j.position) != null) return ["ok", j.position === 1 ? "next" : ""];
   const u = usersByName.get(str(j.user));
   if (u?.paused === true) return ["warn", "user paused"];
   const maxRunning = num(u?.max_running) ?? num(obj(s.limits).max_running);
@@ -202,7 +205,7 @@ function whyWaiting(s, j) {
 }
 
 function createQueued() {
-  const row = makeRow("pos:num.pos job user:user lane age:num why:why act:act");
+  const row = makeRow("pos:num.pos job user:user lane age:num eta:num.eta why:why act:act");
   const c = row._c;
   const options = LANES.map((l) => h("option", { value: l }, l));
   c.select = h("select", { class: "lane-select", data: { action: "priority" }, "aria-label": "Priority" }, ...options);
@@ -225,10 +228,24 @@ function updateQueued(row, j, c) {
   c.select.dataset.current = str(j.lane);
   if (document.activeElement !== c.select) c.select.value = str(j.lane);
   since(c.age, j.created_at);
+  showEta(c.eta, j, state?.paused === true);
   const [cls, why] = whyWaiting(state, j);
   text(c.why, why);
   c.why.className = `why ${cls}`;
   c.why.title = why;
+}
+
+// "in 40 s" (or "40 s after resume" while the queue is paused); the finish in the title. Times are
+// seconds from the state's `now`: the estimate is as old as the state, at most a second or two.
+function showEta(cell, j, paused) {
+  const start = num(j.eta_start), finish = num(j.eta_finish);
+  if (start == null) {
+    text(cell, "–");
+    cell.title = "no GPU will take it now (held, paused user, or no worker)";
+    return;
+  }
+  text(cell, paused ? `${fmtDur(start)} after resume` : start < 1 ? "now" : `in ${fmtDur(start)}`);
+  cell.title = finish == null ? "" : `estimated to finish ${paused ? `${fmtDur(finish)} after resume` : `in ${fmtDur(finish)}`}`;
 }
 
 function renderChips(s) {
@@ -254,7 +271,11 @@ function createWorker() {
   c.sub = h("div", { class: "muted small" });
   c.id.append(c.name, c.sub);
   c.state.append((c.badge = h("span", { class: "badge" })));
-  c.act.append((c.drain = btn("drain", "Drain")), " ", btn("remove", "Remove", "danger"));
+  c.drain = btn("drain", "Drain");
+  c.drain.title = "Finish the current job, then take no more";
+  c.undrain = btn("undrain", "Undrain", "ok");
+  c.undrain.title = "Take jobs again";
+  c.act.append(c.drain, c.undrain, " ", btn("remove", "Remove", "danger"));
   return row;
 }
 
@@ -280,7 +301,9 @@ function updateWorker(row, w, c) {
   }).join("\n") || "–");
   text(c.counts, `${num(w.done) ?? 0} / ${num(w.failed) ?? 0}`);
   c.counts.classList.toggle("bad", (num(w.failed) ?? 0) > 0);
+  c.drain.hidden = st === "draining";
   c.drain.disabled = st !== "online";
+  c.undrain.hidden = st !== "draining";
 }
 
 // ---------- push endpoints ----------
@@ -528,6 +551,7 @@ async function act(action, el) {
     case "cancel": return jobId && done(await api("POST", `/jobs/${path(jobId)}/cancel`), `Cancelled ${shortId(jobId)}`);
     case "front": return jobId && done(await api("POST", `/jobs/${path(jobId)}/front`), `${shortId(jobId)} moved to the front`);
     case "drain": return workerId && done(await api("POST", `/workers/${path(workerId)}/drain`), `Draining ${workerId}`);
+    case "undrain": return workerId && done(await api("POST", `/workers/${path(workerId)}/resume`), `${workerId} takes jobs again`);
     case "remove-endpoint": {
       const name = el.closest("[data-endpoint]")?.dataset.endpoint;
       if (!name || !window.confirm(`Remove endpoint ${name}? Its running jobs go back to the queue.`)) return;
