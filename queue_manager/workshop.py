@@ -18,6 +18,7 @@ from queue_manager.service.accounts import Accounts, open_accounts
 from queue_manager.service.cards import LoginCards, open_login_cards
 from queue_manager.service.queue import STOP_TIMEOUT, QueueService
 from queue_manager.service.room_feed import Encoder, RoomFeed
+from queue_manager.service.setting_defaults import SettingDefaults, open_setting_defaults
 from queue_manager.settings import Settings
 from queue_manager.storage.files import FileStore
 from queue_manager.store.connection import connect
@@ -35,6 +36,7 @@ class Workshop:
     room_feed: RoomFeed
     tokens: TokenStore  # worker tokens, for operators (the worker API checks them via `queue`)
     cards: LoginCards  # login cards and their links
+    setting_defaults: SettingDefaults  # participants' default ComfyUI settings
 
 
 @asynccontextmanager
@@ -57,7 +59,8 @@ async def open_workshop(
             try:
                 accounts = open_accounts(redis, settings, clock)
                 cards = open_login_cards(redis, settings, clock)
-                yield Workshop(queue, accounts, files, room_feed, tokens, cards)
+                defaults = open_setting_defaults(redis, settings, clock)
+                yield Workshop(queue, accounts, files, room_feed, tokens, cards, defaults)
             finally:
                 pushing.cancel()
                 await asyncio.wait({pushing}, timeout=STOP_TIMEOUT)

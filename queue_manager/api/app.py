@@ -30,6 +30,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time) -> FastAPI:
             app.state.room_feed = workshop.room_feed
             app.state.tokens = workshop.tokens
             app.state.cards = workshop.cards
+            app.state.setting_defaults = workshop.setting_defaults
             app.state.sessions = Sessions(
                 settings.secret_key.get_secret_value(),
                 int(settings.session_hours * 3600),

@@ -11,6 +11,7 @@ from queue_manager.core.credentials import WorkerCredential
 from queue_manager.core.ids import WorkerId
 from queue_manager.service.accounts import Accounts
 from queue_manager.service.queue import QueueService
+from queue_manager.service.setting_defaults import SettingDefaults
 from queue_manager.storage.files import FileStore
 
 
@@ -27,6 +28,11 @@ def get_accounts(request: Request) -> Accounts:
 def get_files(request: Request) -> FileStore:
     files: FileStore = request.app.state.files
     return files
+
+
+def get_setting_defaults(request: Request) -> SettingDefaults:
+    defaults: SettingDefaults = request.app.state.setting_defaults
+    return defaults
 
 
 async def get_credential(request: Request) -> WorkerCredential:
@@ -50,6 +56,7 @@ async def get_worker(
 Service = Annotated[QueueService, Depends(get_service)]
 AccountCases = Annotated[Accounts, Depends(get_accounts)]
 Files = Annotated[FileStore, Depends(get_files)]
+Defaults = Annotated[SettingDefaults, Depends(get_setting_defaults)]
 Worker = Annotated[WorkerId, Depends(get_worker)]
 # A job route's caller: the route names the job and attempt (`WorkerCredential.acting_on`).
 JobCaller = Annotated[WorkerCredential, Depends(get_credential)]

@@ -25,17 +25,18 @@ from queue_manager.core.errors import (
     PromptInvalid,
     PromptRejected,
     QueueManagerError,
+    SettingDefaultInvalid,
     StorageLimit,
     UnsafePath,
     UserDataError,
-    UserDataReadOnly,
-    WorkflowInvalid,
-    WorkflowNotFound,
     UserDataExists,
     UserDataInvalid,
     UserDataMissing,
+    UserDataReadOnly,
     WorkerNotFound,
     WorkerUnavailable,
+    WorkflowInvalid,
+    WorkflowNotFound,
 )
 from queue_manager.service.queue import STORE_OUTAGES
 
@@ -64,6 +65,7 @@ STATUS: dict[type[QueueManagerError], int] = {
     AccountNotFound: 404,
     GalleryInvalid: 400,
     LoginThrottled: 429,
+    SettingDefaultInvalid: 400,
 }
 
 

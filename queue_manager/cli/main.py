@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from queue_manager.cli import cards, endpoints, room, workflows
+from queue_manager.cli import defaults as defaults_cli
 from queue_manager.cli import templates as templates_cli
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     room.add_arguments(sub)
     cards.add_arguments(sub)
     workflows.add_arguments(sub)
+    defaults_cli.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return cards.run_cards_command(settings, args)
     if args.command == "workflows":
         return workflows.run_workflows_command(settings, args)
+    if args.command == "defaults":
+        return defaults_cli.run_defaults_command(settings, args)
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":

@@ -20,6 +20,7 @@
      +-- GalleryInvalid         a gallery request that cannot be done as asked (a stale cursor,
      |                          an output that cannot be shown to everyone)
      +-- LoginThrottled         too many wrong passwords lately: wait `retry_after` seconds
+     +-- SettingDefaultInvalid  a workshop default setting that is not a setting id and JSON value
      +-- UserDataError          a user-data request answered in ComfyUI's plain-text words
           +-- UserDataInvalid   not doable as asked (400)
           +-- UserDataMissing   no such file or folder (404)
@@ -184,6 +185,14 @@ class WorkflowNotFound(QueueManagerError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no published workflow {name!r}")
         self.name = name
+
+
+class SettingDefaultInvalid(QueueManagerError):
+    """A default setting for participants the instructor must correct (says why)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class UserDataError(QueueManagerError):

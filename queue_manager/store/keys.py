@@ -41,6 +41,9 @@
                            finished jobs ("<seconds> <steps>", newest first, capped; store/runtimes)
 {p}rt:last                  hash: user -> "<when their last job ended> <its shape>"
 {p}rt:think                list: seconds from a user's result to their next Run (newest first)
+{p}setting_defaults        hash: ComfyUI setting id -> JSON value, for every participant who has
+                           not set it (core/setting_defaults.py); :seeded once the built-in ones
+                           were written (an unset one stays unset)
 {p}events                  stream: every job, worker and control event (capped)
 """
 
@@ -94,6 +97,10 @@ class Keys:
     @property
     def worker_tokens(self) -> str:
         return self._k("worker_tokens")
+
+    @property
+    def setting_defaults(self) -> str:
+        return self._k("setting_defaults")
 
     def job(self, job_id: JobId) -> str:
         return self._k("job", job_id)

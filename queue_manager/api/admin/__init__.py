@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ..participant.access import check_origin
-from . import cards, export, gallery, pages, routes, socket, templates, workflows
+from . import cards, defaults, export, gallery, pages, routes, socket, templates, workflows
 
 
 def router() -> APIRouter:
     root = APIRouter(dependencies=[Depends(check_origin)])
-    for module in (routes, workflows, templates, export, gallery, cards, socket, pages):
+    for module in (routes, workflows, templates, defaults, export, gallery, cards, socket, pages):
         root.include_router(module.router, prefix="/admin")
     return root

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from queue_manager.api.deps import Service
+from queue_manager.api.deps import Defaults, Service
 from queue_manager.api.participant.access import Owner
 from queue_manager.api.participant.workshop_folder import (
     is_published_folder,
@@ -83,14 +83,19 @@ async def get_users(account: Owner) -> ComfyJSON:
 
 
 @router.get("/settings")
-async def get_settings(account: Owner, store: Store) -> ComfyJSON:
-    return ComfyJSON(await store.read_settings(account.name))
+async def get_settings(account: Owner, store: Store, defaults: Defaults) -> ComfyJSON:
+    """The participant's settings, and the workshop's defaults for those they never set."""
+    own = await store.read_settings(account.name)
+    return ComfyJSON(await defaults.for_participant(own))
 
 
 @router.get("/settings/{setting_id}")
-async def get_setting(setting_id: str, account: Owner, store: Store) -> ComfyJSON:
-    """The value, or `null` when it was never set."""
-    return ComfyJSON((await store.read_settings(account.name)).get(setting_id))
+async def get_setting(
+    setting_id: str, account: Owner, store: Store, defaults: Defaults
+) -> ComfyJSON:
+    """The value (the workshop's default if the participant never set it), or `null`."""
+    own = await store.read_settings(account.name)
+    return ComfyJSON((await defaults.for_participant(own)).get(setting_id))
 
 
 @router.post("/settings")

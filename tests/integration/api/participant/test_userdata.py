@@ -18,9 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import UserId
+from queue_manager.service.setting_defaults import open_setting_defaults
+from queue_manager.settings import Settings
 from queue_manager.store.accounts import AccountStore
 from tests.support.participants import ACCOUNTS, PASSWORD, client_for
 from tests.support.settings import make_settings
@@ -38,6 +42,13 @@ SECRET = b"the other side of the wall"
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(autouse=True)
+async def _no_defaults(redis: Redis, settings: Settings) -> None:
+    """These tests are about what a participant saves; the workshop's defaults beneath it are
+    test_setting_defaults.py's."""
+    await open_setting_defaults(redis, settings).replace({}, UserId("teacher"))
 
 
 @pytest.fixture
