@@ -24,7 +24,7 @@ PANEL = "document.querySelector('#cw-status')?.innerText ?? ''"
 
 @pytest.fixture(scope="module")
 def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
-    proc, running = start_workshop(tmp_path_factory.mktemp("panel"), users=3, step_delay=0.1)
+    proc, running = start_workshop(tmp_path_factory.mktemp("panel"), users=4, step_delay=0.1)
     try:
         yield running
     finally:
@@ -64,6 +64,9 @@ async def gpu_taken(workshop: Workshop) -> AsyncIterator[str]:
 async def test_the_estimate_is_shown_while_queued_and_a_pause_is_said_once(
     browser: Browser, workshop: Workshop
 ) -> None:
+    async with client(workshop, "user002") as bob:  # user002 has had a turn
+        r = await bob.post("/user002/api/prompt", json={"prompt": sampler(1)})
+        await until_completed(bob, "user002", r.json()["prompt_id"])
     page = await participant(browser, workshop, "user002")
     await load_default_graph(page, steps=4)
     async with gpu_taken(workshop):
@@ -73,10 +76,37 @@ async def test_the_estimate_is_shown_while_queued_and_a_pause_is_said_once(
             timeout=30_000,
         )
         assert await page.text_content("#cw-position") == "#1 in queue"
+        assert await page.is_hidden("#cw-reason")
+        await newcomer_goes_first(page, workshop)
         await pause_said_once(page, workshop)
-    async with client(workshop, "user002") as bob:
-        await bob.post("/user002/api/queue", json={"clear": True})
+    for user in ("user002", "user004"):
+        async with client(workshop, user) as someone:
+            await someone.post(f"/{user}/api/queue", json={"clear": True})
     await page.context.close()
+
+
+async def until_completed(c: httpx.AsyncClient, user: str, job_id: str) -> None:
+    for _ in range(600):
+        if (await c.get(f"/{user}/api/jobs/{job_id}")).json()["status"] == "completed":
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{job_id} did not complete")
+
+
+async def newcomer_goes_first(page: Page, workshop: Workshop) -> None:
+    """user004 has not had a turn: their first job goes before user002's; user002 is told."""
+    async with client(workshop, "user004") as dave:
+        r = await dave.post("/user004/api/prompt", json={"prompt": sampler(4)})
+        assert r.status_code == 200
+    await page.wait_for_function(
+        "() => document.querySelector('#cw-position')?.textContent === '#2 in queue'",
+        timeout=30_000,
+    )
+    await page.wait_for_function(
+        "() => document.querySelector('#cw-reason')?.textContent === "
+        "'1 person who has not had a turn yet goes first'",
+        timeout=30_000,
+    )
 
 
 async def pause_said_once(page: Page, workshop: Workshop) -> None:
