@@ -97,7 +97,7 @@ async def test_a_fresh_participant_lands_on_the_first_workflow_and_runs_it(
         assert history[prompt_id]["status"]["status_str"] == "success", history
     # A second visit does not yank the graph away: the first workflow is offered once.
     assert (await page.evaluate(
-        "async () => (await (await api.fetchApi('/workshop/welcome')).json()).workflow"
+        "async () => (await (await fetch('/user001/api/workshop/welcome')).json()).workflow"
     )) is None  # fmt: skip
     await context.close()
 
