@@ -23,6 +23,11 @@ BUILT_IN: dict[str, object] = {
     # Release notes and "update available" come from api.comfy.org, from every browser: a
     # workshop network may be offline or private, and the version is ours to choose anyway.
     "Comfy.Notification.ShowVersionUpdates": False,
+    # The frontend's own defaults, written out: frontend 1.27.10 (CW_FRONTEND_DIR) sets them
+    # while registering its navigation mode, before they are registered themselves, and throws
+    # on every new participant's page unless they hold these values already.
+    "Comfy.Canvas.LeftMouseClickBehavior": "panning",
+    "Comfy.Canvas.MouseWheelScroll": "zoom",
 }
 
 MAX_ID_LENGTH = 200

@@ -41,6 +41,11 @@ _NO_STORE = {"Cache-Control": "no-store, must-revalidate", "Pragma": "no-cache",
 _REVALIDATE = {"Cache-Control": "no-cache"}
 _KEEP = {"Cache-Control": "private, max-age=86400"}
 _SCRIPT_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css"}
+# The page talks to this server only (its API, its socket, files the participant drops in):
+# a backstop to the workshop's default settings that switch the frontend's calls home off.
+# A workshop network may be offline or private, and a participant's browser should not tell
+# third parties who is in the room. Scripts, styles and images are left to the frontend.
+_ONLY_HOME = {"Content-Security-Policy": "connect-src 'self' blob: data:"}
 
 
 async def _owner_or_login(request: Request, user: str) -> Response | None:
@@ -63,7 +68,16 @@ async def without_slash(user: str) -> RedirectResponse:
 async def index(request: Request, user: str) -> Response:
     if (redirect := await _owner_or_login(request, user)) is not None:
         return redirect
-    return _file(_static_root(request) / "index.html", _NO_STORE)
+    return _file(_static_root(request) / "index.html", _NO_STORE | _ONLY_HOME)
+
+
+@router.get("/user.css", include_in_schema=False)
+async def user_css(request: Request, user: str) -> Response:
+    """The page links `user.css` beside `api/userdata/user.css` (the participant's own, which
+    they may save): ComfyUI has none and answers 404 at every load; ours is empty."""
+    if (redirect := await _owner_or_login(request, user)) is not None:
+        return redirect
+    return Response(b"", media_type="text/css; charset=utf-8", headers=_REVALIDATE)
 
 
 @router.get("/{path:path}", include_in_schema=False)

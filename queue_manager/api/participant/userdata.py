@@ -53,6 +53,16 @@ from queue_manager.storage.userdata_paths import (
 router = APIRouter()
 internal = APIRouter()
 
+# What the page asks for on every load and ComfyUI answers 404 until the participant has one
+# (the browser then logs an error each time): answered as the page reads a missing one.
+# Folders it lists (`GET /userdata?dir=`) read as empty; files as an empty stylesheet and an
+# empty node-template list (the frontend takes a 404 and these alike).
+_LISTED_FROM_THE_START = {PurePosixPath("workflows"), PurePosixPath("subgraphs")}
+_READ_FROM_THE_START = {
+    PurePosixPath("user.css"): ("text/css; charset=utf-8", b""),
+    PurePosixPath("comfy.templates.json"): ("application/json; charset=utf-8", b"[]"),
+}
+
 
 class ComfyJSON(JSONResponse):
     """JSON as aiohttp sends it (ComfyUI's `web.json_response`), charset included."""
@@ -130,7 +140,8 @@ async def list_userdata(
     full_info: str = "",
 ) -> ComfyJSON:
     """The files of a folder: paths, `[path, *parts]` (`split`) or file info (`full_info`).
-    404 "Directory not found" is the normal answer on a participant's first visit."""
+    404 "Directory not found" for a folder that is not there, except those the page lists on
+    every load (empty until the participant saves one)."""
     if not directory:
         raise UserDataInvalid("Directory not provided")
     rel = user_path(directory)
@@ -139,7 +150,7 @@ async def list_userdata(
     try:
         own = without_workshop(await store.list_files(account.name, rel, recurse=deep))
     except UserDataMissing:
-        if not await is_published_folder(service, rel):
+        if rel not in _LISTED_FROM_THE_START and not await is_published_folder(service, rel):
             raise
         own = []
     entries = own + published
@@ -170,7 +181,14 @@ async def get_userdata(file: str, account: Owner, store: Store, service: Service
     if (published := await published_file(service, account.name, rel)) is not None:
         content, published_at = published
         return _published_response(content, published_at)
-    return OpenFileResponse(await store.open_file(account.name, rel), rel.name)
+    try:
+        opened = await store.open_file(account.name, rel)
+    except UserDataMissing:
+        if rel not in _READ_FROM_THE_START:
+            raise
+        media_type, empty = _READ_FROM_THE_START[rel]
+        return Response(empty, media_type=media_type, headers={"Cache-Control": "no-cache"})
+    return OpenFileResponse(opened, rel.name)
 
 
 @router.post("/userdata/{file:path}")

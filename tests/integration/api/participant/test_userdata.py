@@ -168,23 +168,44 @@ async def test_a_corrupt_settings_file_reads_as_empty_and_is_replaced_on_save(
 
 
 async def test_a_first_visit_lists_nothing_the_way_comfyui_does(alice: httpx.AsyncClient) -> None:
+    # What the page asks on every load reads as empty (ComfyUI: 404s the browser logs).
     query = {"dir": "workflows", "recurse": "true", "split": "false", "full_info": "true"}
     r = await alice.get(f"{A}/userdata", params=query)
-    assert (r.status_code, r.text, r.headers["content-type"]) == (
+    assert (r.status_code, r.json(), r.headers["content-type"]) == (200, [], JSON_TYPE)
+    assert (await alice.get(f"{A}/userdata", params={"dir": "subgraphs/"})).json() == []
+    other = await alice.get(f"{A}/userdata", params={"dir": "elsewhere"})
+    assert (other.status_code, other.text, other.headers["content-type"]) == (
         404,
         "Directory not found",
         TEXT_TYPE,
     )
-    assert (await alice.get(f"{A}/userdata", params={"dir": "subgraphs/"})).status_code == 404
     no_dir = await alice.get(f"{A}/userdata")
     assert (no_dir.status_code, no_dir.text) == (400, "Directory not provided")
     root = await alice.get(f"{A}/v2/userdata")
     assert (root.status_code, root.json(), root.headers["content-type"]) == (200, [], JSON_TYPE)
     sub = await alice.get(f"{A}/v2/userdata", params={"path": "workflows"})
     assert (sub.status_code, sub.text) == (404, "Requested path not found")
-    missing = await alice.get(f"{A}/userdata/comfy.templates.json")
-    assert missing.status_code == 404
-    assert (await alice.get(f"{A}/userdata/user.css")).status_code == 404
+    templates = await alice.get(f"{A}/userdata/comfy.templates.json")
+    assert (templates.status_code, templates.json()) == (200, [])
+    css = await alice.get(f"{A}/userdata/user.css")
+    assert (css.status_code, css.content, css.headers["content-type"]) == (
+        200,
+        b"",
+        "text/css; charset=utf-8",
+    )
+    assert (await alice.get(f"{A}/userdata/workflows%2Fnone.json")).status_code == 404
+
+
+async def test_a_participants_own_user_css_and_templates_are_served_once_saved(
+    alice: httpx.AsyncClient, alice_dir: Path
+) -> None:
+    assert await save(alice, "user.css", b"body{color:red}") == "user.css"
+    assert (await alice.get(f"{A}/userdata/user.css")).content == b"body{color:red}"
+    assert await save(alice, "comfy.templates.json", b'[{"name":"t"}]') == "comfy.templates.json"
+    assert (await alice.get(f"{A}/userdata/comfy.templates.json")).json() == [{"name": "t"}]
+    assert (await alice.delete(f"{A}/userdata/user.css")).status_code == 204
+    assert (await alice.get(f"{A}/userdata/user.css")).content == b""
+    assert every_file(alice_dir) == ["comfy.templates.json"]
 
 
 async def test_save_list_and_read_back_in_every_shape(
@@ -394,7 +415,7 @@ async def test_participants_never_see_each_others_data(
 
     assert (await bob.get("/user002/api/settings")).json() == {}
     bob_list = await bob.get("/user002/api/userdata", params={"dir": "workflows"})
-    assert bob_list.status_code == 404
+    assert bob_list.json() == []
     assert (await bob.get("/user002/api/v2/userdata")).json() == []
     assert (await bob.get("/user002/api/userdata/workflows%2Fsecret.json")).status_code == 404
 

@@ -28,7 +28,8 @@ async def publish(teacher: httpx.AsyncClient, name: str, body: bytes, **params: 
 async def test_published_workflows_are_listed_and_read_in_every_listing_shape(
     teacher: httpx.AsyncClient, alice: httpx.AsyncClient
 ) -> None:
-    assert (await alice.get("/user001/api/userdata?dir=workflows&recurse=true")).status_code == 404
+    # Nothing published or saved yet: empty (the page lists it on every load, test_userdata.py).
+    assert (await alice.get("/user001/api/userdata?dir=workflows&recurse=true")).json() == []
     await publish(teacher, "Step 1", UI)
     await publish(teacher, "Step 2", json.dumps(sampler(3)).encode())
     r = await alice.get(
