@@ -27,6 +27,7 @@ NESTED = b'{"a":' * 500 + b"1" + b"}" * 500  # parses, but no ComfyUI body nests
 async def test_a_deeply_nested_body_is_a_clear_400(
     alice: httpx.AsyncClient, method: str, path: str, body: bytes
 ) -> None:
+    settings_before = (await alice.get("/user001/api/settings")).json()
     r = await alice.request(
         method, path, content=body, headers={"Content-Type": "application/json"}
     )
@@ -38,7 +39,7 @@ async def test_a_deeply_nested_body_is_a_clear_400(
         "queue_running": [],
         "queue_pending": [],
     }
-    assert (await alice.get("/user001/api/settings")).json() == {}
+    assert (await alice.get("/user001/api/settings")).json() == settings_before
 
 
 async def test_a_prompt_nested_deeper_than_any_workflow_is_refused_with_a_message(
