@@ -20,17 +20,6 @@ from tests.support.workshop import Workshop, start_workshop, stop_workshop
 # Whole workshops driven in Chromium: tens of seconds each here, more on a slow machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-# What the real ComfyUI also answers 404 on a first visit (PROTOCOL.md section 11): no
-# user.css, no saved workflows or subgraphs yet, no template pack logos.
-EXPECTED_404 = (
-    "/user.css",
-    "/api/userdata/user.css",
-    "/api/userdata?dir=workflows",
-    "/api/userdata?dir=subgraphs",
-    "/api/userdata/comfy.templates.json",
-    "/templates/index_logo.json",
-)
-
 
 @pytest.fixture(scope="module")
 def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
@@ -39,10 +28,6 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         yield running
     finally:
         stop_workshop(proc)
-
-
-def unexpected(errors: list[str]) -> list[str]:
-    return [e for e in errors if not any(p in e for p in EXPECTED_404)]
 
 
 async def test_the_page_loads_for_its_owner_with_no_failed_requests(
@@ -54,7 +39,9 @@ async def test_the_page_loads_for_its_owner_with_no_failed_requests(
     log = PageLog()
     log.watch(page, workshop.url)
     await open_page(page, workshop, "user001")
-    assert unexpected(log.errors) == [], "\n".join(log.errors)
+    # Real ComfyUI answers 404 to a first visit's user.css, empty folders and template logos
+    # (PROTOCOL.md section 11); we answer them all, so nothing at all fails.
+    assert log.errors == [], "\n".join(log.errors)
     assert await page.evaluate("() => app.extensions.some(e => e.name === 'comfy.workshop')"), (
         "the workshop extension did not register"
     )
@@ -105,7 +92,7 @@ async def test_run_shows_progress_then_the_image_and_a_second_participant_sees_n
     )
     await alice.click("[data-testid=queue-overlay-toggle]")
     await alice.wait_for_selector("img[src*='/user001/api/view']", timeout=10_000)
-    assert unexpected(log.errors) == []
+    assert log.errors == [], "\n".join(log.errors)
 
     # Bob's page heard nothing about Alice's job, and his API does not know it.
     assert prompt_id not in json.dumps(bob_frames.messages)
@@ -278,6 +265,11 @@ async def test_an_older_frontend_that_polls_queue_and_history_works(
             }""",
             timeout=60_000,
         )
+        # The image shows on `executed`; `execution_success` is the frame after it.
+        for _ in range(300):
+            if "execution_success" in frames.about(prompt_id):
+                break
+            await page.wait_for_timeout(100)
         assert "execution_success" in frames.about(prompt_id)
         assert polled, "the older page reads /api/history"
         await context.close()

@@ -162,25 +162,25 @@ async def test_the_job_queued_banner_does_not_outlive_the_job(
 ) -> None:
     page = await participant(browser, workshop, "user003")
     await load_default_graph(page, steps=1)  # a fraction of a second: done before the 4 s banner
-    await page.evaluate(
-        """() => {
-            window.cwBanner = [];
-            new MutationObserver(() => {
-                const host = document.querySelector('[data-testid=queue-notification-banner]');
-                if (host) window.cwBanner.push(host.classList.contains('cw-ack-ended'));
-            }).observe(document.body, { subtree: true, childList: true, attributes: true,
-                                         attributeFilter: ['class'] });
-        }"""
-    )
+    await page.evaluate("() => { window.cwRunAt = performance.now(); }")
     prompt_id = await run(page)
     await page.wait_for_function(f"() => {PHASE} === 'Done'", timeout=30_000)
-    # The banner acknowledging the Run was up, and our panel put it away once the job ended.
-    await page.wait_for_function("() => window.cwBanner.includes(true)", timeout=10_000)
-    assert (
-        not await page.locator("[data-testid=queue-notification-banner]")
-        .filter(has_text="Job queued")
-        .is_visible()
-    )
+    ended_after = await page.evaluate("() => performance.now() - window.cwRunAt")
+    banner = page.locator("[data-testid=queue-notification-banner]").filter(has_text="Job queued")
+    # The stock banner stays 4 s after Run whatever happens; when the job ended well inside
+    # that, our panel must have put it away (on a machine too slow for that, the banner is
+    # gone by itself and this only checks that it is).
+    if ended_after < 3000:
+        await page.wait_for_function(
+            "() => !document.querySelector('[data-testid=queue-notification-banner]')"
+            "?.textContent?.includes('Job queued')"
+            " || document.querySelector('[data-testid=queue-notification-banner]')"
+            ".classList.contains('cw-ack-ended')",
+            timeout=1000,
+        )
+        assert not await banner.is_visible()
+    else:
+        await banner.wait_for(state="hidden", timeout=5000)
     async with client(workshop, "user003") as carol:
         job = (await carol.get(f"/user003/api/jobs/{prompt_id}")).json()
         assert job["status"] == "completed"
