@@ -33,9 +33,27 @@ async def until_first_ends(*jobs: Coroutine[Any, Any, None]) -> None:
             if (exc := task.exception()) is not None:
                 raise exc
     finally:
-        for task in tasks:
+        await _cancel_all(tasks)
+
+
+# How long a socket's loop may take to end once cancelled before it is told again: a
+# cancellation that lands inside a redis-py call on Python 3.11 can be swallowed (its
+# `wait_for`), which would leave the loop running and the socket's subscription held.
+_CANCEL_AGAIN = 0.5
+_CANCEL_TRIES = 20
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    pending = set(tasks)
+    for _ in range(_CANCEL_TRIES):
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        _, pending = await asyncio.wait(pending, timeout=_CANCEL_AGAIN)
+        if not pending:
+            break
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: an ending loop's error is not "never retrieved"
 
 
 def encode(message: dict[str, Any]) -> str:
