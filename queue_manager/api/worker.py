@@ -25,12 +25,12 @@ from queue_manager.contract.worker_api import (
     Report,
     StoredOutput,
 )
-from queue_manager.core.errors import StorageLimit
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId
 from queue_manager.core.requirements import Capabilities
 from queue_manager.service.dispatch import MAX_OBJECT_INFO_BYTES, MAX_PREVIEW_BYTES
 
+from .bodies import read_capped
 from .deps import JobCaller, Service, Worker
 
 router = APIRouter(prefix=PREFIX, tags=["worker"])
@@ -46,7 +46,7 @@ async def register(body: Registration, worker: Worker, service: Service) -> None
 @router.put("/object_info", status_code=204)
 async def publish_object_info(request: Request, worker: Worker, service: Service) -> None:
     """The worker's ComfyUI node catalogue (JSON, optionally gzip-encoded)."""
-    raw = await _read_capped(request, MAX_OBJECT_INFO_BYTES)
+    raw = await read_capped(request, MAX_OBJECT_INFO_BYTES)
     gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
     await service.publish_object_info(worker, raw, gzipped)
 
@@ -157,7 +157,7 @@ async def upload_preview(
 ) -> None:
     """The latest preview of a running job (sampler steps); small, replaced each time."""
     worker = caller.acting_on(job_id, attempt)
-    image = await _read_capped(request, MAX_PREVIEW_BYTES)
+    image = await read_capped(request, MAX_PREVIEW_BYTES)
     await service.set_preview(job_id, worker, attempt, image, mime)
 
 
@@ -170,13 +170,3 @@ async def complete(job_id: JobId, body: Attempt, caller: JobCaller, service: Ser
 @router.post("/jobs/{job_id}/fail", status_code=204)
 async def fail(job_id: JobId, body: Failure, caller: JobCaller, service: Service) -> None:
     await service.fail(job_id, caller.acting_on(job_id, body.attempt), body.attempt, body.error)
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The whole body, refused (413) as soon as it passes `limit` bytes."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise StorageLimit(limit)
-    return bytes(body)

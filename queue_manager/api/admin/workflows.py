@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from queue_manager.core.errors import StorageLimit
 from queue_manager.core.workflows import PublishedWorkflow, encoded
 from queue_manager.service.workflows import WorkflowCheck
 
 from ..auth import Instructor
+from ..bodies import read_capped
 from ..deps import Service
 
 router = APIRouter(prefix="/api/workflows", tags=["admin"])
@@ -72,7 +72,7 @@ async def publish(
 ) -> dict[str, Any]:
     """Publish the body (a workflow file, UI or API format) as `name`; the same name publishes
     a new version (participants' own copies are never touched)."""
-    raw = await _body(request, service.settings.max_workflow_bytes)
+    raw = await read_capped(request, service.settings.max_workflow_bytes)
     workflow, check = await service.publish_workflow(
         name, raw, account.name, first=first, randomize_seed=randomize_seed
     )
@@ -122,15 +122,3 @@ async def send(name: str, account: Instructor, service: Service) -> Done:
     """Open it now in every participant's page, as a new tab."""
     await service.send_workflow(name, account.name)
     return Done()
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise StorageLimit(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise StorageLimit(limit)
-    return bytes(body)

@@ -19,6 +19,7 @@ from queue_manager.core.bodies import parse_json
 from queue_manager.core.errors import JobNotFound, PromptRejected
 from queue_manager.core.ids import JobId
 
+from ..bodies import read_capped
 from ..deps import Service
 from .access import Owner
 
@@ -31,15 +32,13 @@ _ACTION_BYTES = 1 << 20
 async def read_json(request: Request, limit: int) -> object:
     """The request body as JSON (`{}` when blank), refusing more than `limit` bytes before
     reading them all, and anything that is not JSON or nests absurdly deep."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PromptRejected(f"the request is {declared} bytes; at most {limit} are allowed")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PromptRejected(f"the request is over {limit} bytes, the most allowed")
-    return parse_json(bytes(body), empty={})
+
+    def refuse(declared: int | None) -> PromptRejected:
+        if declared is not None:
+            return PromptRejected(f"the request is {declared} bytes; at most {limit} are allowed")
+        return PromptRejected(f"the request is over {limit} bytes, the most allowed")
+
+    return parse_json(await read_capped(request, limit, refuse), empty={})
 
 
 def _ok() -> Response:

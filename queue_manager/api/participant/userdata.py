@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from queue_manager.api.bodies import check_declared_length, read_capped
 from queue_manager.api.deps import Defaults, Service
 from queue_manager.api.participant.access import Owner
 from queue_manager.api.participant.workshop_folder import (
@@ -35,7 +36,6 @@ from queue_manager.api.participant.workshop_folder import (
 from queue_manager.core.bodies import parse_json
 from queue_manager.core.errors import (
     MalformedBody,
-    StorageLimit,
     UserDataInvalid,
     UserDataMissing,
 )
@@ -207,7 +207,7 @@ async def post_userdata(
     replace = overwrite != "false"  # ComfyUI's test, case-sensitive
     if dest is None:
         rel = save_target(user_path(source))  # a Workshop workflow: the participant's own copy
-        _check_declared_length(request, store.max_bytes)
+        check_declared_length(request, store.max_bytes)
         entry = await store.write(account.name, rel, request.stream(), overwrite=replace)
     else:
         src, dst = user_path(source), user_path(dest)
@@ -275,22 +275,10 @@ def _published_response(content: bytes, published_at: float) -> Response:
     )
 
 
-def _check_declared_length(request: Request, limit: int) -> None:
-    """Refuse at once a body announced as too large (the stream is limited anyway)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise StorageLimit(limit)
-
-
 async def _json_body(request: Request, limit: int) -> object:
     """The body as JSON, read up to `limit` bytes; whatever its Content-Type says."""
-    _check_declared_length(request, limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise StorageLimit(limit)
+    body = await read_capped(request, limit)
     try:
-        return parse_json(bytes(body), strict=True)
+        return parse_json(body, strict=True)
     except MalformedBody as exc:
         raise UserDataInvalid("the body must be JSON") from exc

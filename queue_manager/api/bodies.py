@@ -1,0 +1,40 @@
+"""Reading a request body whole, within a limit: refused at once when its declared length is
+over it, and as soon as the bytes read pass it (a body is never read past the limit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from queue_manager.core.errors import QueueManagerError, StorageLimit
+
+
+def too_large(limit: int) -> Callable[[int | None], QueueManagerError]:
+    """The usual refusal: 413 with the limit."""
+    return lambda _declared: StorageLimit(limit)
+
+
+async def read_capped(
+    request: Request,
+    limit: int,
+    refuse: Callable[[int | None], QueueManagerError] | None = None,
+) -> bytes:
+    """The whole body; `refuse(declared length or None)` is raised once it is over `limit`."""
+    refusal = refuse or too_large(limit)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise refusal(int(declared))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise refusal(None)
+    return bytes(body)
+
+
+def check_declared_length(request: Request, limit: int) -> None:
+    """Refuse at once a body announced as larger than `limit` (for a body then streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise StorageLimit(limit)
