@@ -4,7 +4,8 @@
 // `job.preview` events refresh the running rows in between. It reconnects with backoff
 // (0.5 s doubling to 5 s); while it cannot open, `/admin/api/state` is polled every 2 s.
 
-const API = "/admin/api";
+import { API, arr, h, num, obj } from "./ui.js";
+
 const LANES = ["instructor", "high", "normal", "low"];
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const HEARTBEAT_WARN_S = 15;
@@ -15,24 +16,9 @@ const BACKOFF_MAX_MS = 5000;
 // ---------- small helpers ----------
 const $ = (id) => document.getElementById(id);
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
-const arr = (x) => (Array.isArray(x) ? x : []);
-const obj = (x) => (x && typeof x === "object" && !Array.isArray(x) ? x : {});
-const num = (x) => (typeof x === "number" && Number.isFinite(x) ? x : null);
+// Objects are shown as JSON here (a worker's info, a structured error).
 const str = (x) => (x == null ? "" : typeof x === "object" ? JSON.stringify(x) : String(x));
 const path = (x) => encodeURIComponent(str(x));
-
-/** Build an element; children are nodes or strings (strings become text nodes). */
-function h(tag, props = {}, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v == null || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "data") for (const [dk, dv] of Object.entries(v)) el.dataset[dk] = str(dv);
-    else el.setAttribute(k, v === true ? "" : str(v));
-  }
-  for (const kid of kids) if (kid != null) el.append(kid);
-  return el;
-}
 
 /** Set text only when it changed (keeps the DOM quiet at two states per second). */
 function text(el, value) {

@@ -6,56 +6,12 @@
 // event re-reads the first page (debounced) and adds what is new; a `workshop.showcase` event
 // re-reads what is shown now. A slow refresh covers frames missed while the socket was down.
 
-const API = "/admin/api";
+import { API, arr, clock, enc, h, note, num, obj, onEvent, request, str } from "./ui.js";
+
 const PAGE = 40;
 const REFRESH_MS = 20000;
 const DEBOUNCE_MS = 250;
-
-const obj = (x) => (x && typeof x === "object" && !Array.isArray(x) ? x : {});
-const arr = (x) => (Array.isArray(x) ? x : []);
-const str = (x) => (x == null ? "" : String(x));
-const num = (x) => (typeof x === "number" && Number.isFinite(x) ? x : null);
-const enc = (x) => encodeURIComponent(str(x));
-const clock = (t) => (num(t) == null ? "–" : new Date(t * 1000).toLocaleTimeString([], { hour12: false }));
 const ICON = { video: "🎬", audio: "🎵", other: "📄" };
-
-function h(tag, props = {}, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v == null || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "data") for (const [dk, dv] of Object.entries(v)) el.dataset[dk] = str(dv);
-    else el.setAttribute(k, v === true ? "" : str(v));
-  }
-  for (const kid of kids) if (kid != null) el.append(kid);
-  return el;
-}
-
-function note(message, kind = "ok") {
-  const box = document.getElementById("toasts");
-  if (!box) return;
-  const el = h("div", { class: `toast ${kind}`, role: kind === "bad" ? "alert" : "status" }, message);
-  box.append(el);
-  setTimeout(() => el.remove(), kind === "bad" ? 6000 : 2500);
-}
-
-async function call(method, url, body) {
-  const init = { method, credentials: "same-origin", cache: "no-store" };
-  if (body !== undefined) Object.assign(init, { headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  let r;
-  try {
-    r = await fetch(`${API}${url}`, init);
-  } catch {
-    throw new Error("Network error: the request was not sent.");
-  }
-  let j = null;
-  try { j = await r.json(); } catch { /* not JSON */ }
-  if (!r.ok) {
-    const d = obj(j).detail;
-    throw new Error(str(obj(obj(j).error).message) || (typeof d === "string" ? d : str(obj(arr(d)[0]).msg)) || `${r.status}`);
-  }
-  return j;
-}
 
 const outputUrl = (job, index) => `${API}/gallery/${enc(job)}/outputs/${enc(index)}`;
 
@@ -103,7 +59,7 @@ class Gallery {
   // The newest page: add what is new; when more is new than a page holds, start over from it.
   async refresh() {
     let page;
-    try { page = obj(await call("GET", this.query())); } catch (e) { return note(`Gallery: ${e.message}`, "bad"); }
+    try { page = obj(await request("GET", this.query())); } catch (e) { return note(`Gallery: ${e.message}`, "bad"); }
     const fresh = arr(page.items).filter((i) => !this.items.has(str(obj(i).job)));
     if (this.items.size && fresh.length >= PAGE) { this.items.clear(); this.grid.replaceChildren(); }
     if (!this.items.size) this.next = page.next ?? null;
@@ -115,7 +71,7 @@ class Gallery {
     if (!this.next) return;
     this.more.disabled = true;
     try {
-      const page = obj(await call("GET", this.query(this.next)));
+      const page = obj(await request("GET", this.query(this.next)));
       for (const item of arr(page.items)) if (!this.items.has(str(obj(item).job))) this.add(obj(item), false);
       this.next = page.next ?? null;
     } catch (e) {
@@ -215,7 +171,7 @@ class Gallery {
   async confirm(button) {
     button.disabled = true;
     try {
-      const r = obj(await call("PUT", "/showcase", { ...this.pick, author: this.author.checked, caption: this.caption.value }));
+      const r = obj(await request("PUT", "/showcase", { json: { ...this.pick, author: this.author.checked, caption: this.caption.value } }));
       this.dlg.close();
       this.setShown(r.shown);
       note("Shown on every participant's screen");
@@ -229,7 +185,7 @@ class Gallery {
   async stop(button) {
     button.disabled = true;
     try {
-      await call("DELETE", "/showcase");
+      await request("DELETE", "/showcase");
       this.setShown(null);
       note("No longer shown");
     } catch (e) {
@@ -239,7 +195,7 @@ class Gallery {
   }
 
   async loadShown() {
-    try { this.setShown(obj(await call("GET", "/showcase")).shown); } catch { /* the next event tries again */ }
+    try { this.setShown(obj(await request("GET", "/showcase")).shown); } catch { /* the next event tries again */ }
   }
 
   setShown(shown) {
@@ -276,13 +232,8 @@ if (root) {
   const gallery = new Gallery(root);
   let timer = null;
   const soon = () => { clearTimeout(timer); timer = setTimeout(() => gallery.refresh(), DEBOUNCE_MS); };
-  document.addEventListener("cw:frame", (e) => {
-    const frame = obj(e.detail);
-    if (frame.type !== "event") return;
-    const type = str(obj(frame.data).type);
-    if (type === "job.completed") soon();
-    else if (type === "workshop.showcase") gallery.loadShown();
-  });
+  onEvent(["job.completed"], soon);
+  onEvent(["workshop.showcase"], () => gallery.loadShown());
   setInterval(() => { if (!document.hidden) gallery.refresh(); }, REFRESH_MS);
   gallery.refresh();
   gallery.loadShown();

@@ -29,8 +29,9 @@ export function note(message, kind = "ok") {
   setTimeout(() => el.remove(), kind === "bad" ? 6000 : 2500);
 }
 
-// One admin API call: the parsed JSON on success; null after telling the instructor why not.
-export async function call(method, url, { json, body, headers } = {}) {
+// One admin API call: the parsed JSON (`{}` for no body); throws an Error whose message is
+// the server's reason (or says the request was not sent).
+export async function request(method, url, { json, body, headers } = {}) {
   const init = { method, credentials: "same-origin", cache: "no-store", headers: { ...(headers || {}) } };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -42,17 +43,24 @@ export async function call(method, url, { json, body, headers } = {}) {
   try {
     r = await fetch(`${API}${url}`, init);
   } catch {
-    note("Network error: the request was not sent.", "bad");
-    return null;
+    throw new Error("Network error: the request was not sent.");
   }
   let data = null;
   try { data = await r.json(); } catch { /* not JSON */ }
   if (r.ok) return data ?? {};
   const d = obj(data).detail; // FastAPI's own refusals (validation: a list of {msg})
-  const msg = str(obj(obj(data).error).message) || (typeof d === "string" ? d : str(obj(arr(d)[0]).msg))
-    || `${r.status} ${r.statusText}`.trim();
-  note(msg, "bad");
-  return null;
+  throw new Error(str(obj(obj(data).error).message) || (typeof d === "string" ? d : str(obj(arr(d)[0]).msg))
+    || `${r.status} ${r.statusText}`.trim());
+}
+
+// The same, for a control: null after telling the instructor why it did not work.
+export async function call(method, url, options) {
+  try {
+    return await request(method, url, options);
+  } catch (e) {
+    note(e.message, "bad");
+    return null;
+  }
 }
 
 // Each frame of the dashboard's socket (dashboard.js re-dispatches them on `document`).
