@@ -7,10 +7,17 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
 from tests.support.graphs import sampler
-from tests.support.pages import Frames, load_default_graph, logged_in, open_page, run
+from tests.support.pages import (
+    Frames,
+    load_default_graph,
+    logged_in,
+    open_dashboard,
+    open_page,
+    run,
+)
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
 # Whole workshops driven in Chromium: tens of seconds each here, more on a slow machine.
@@ -24,14 +31,6 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         yield running
     finally:
         stop_workshop(proc)
-
-
-async def dashboard(browser: Browser, workshop: Workshop) -> Page:
-    context = await logged_in(browser, workshop, "instructor", home="/admin/")
-    page = await context.new_page()
-    await page.goto(f"{workshop.url}/admin/")
-    await page.wait_for_selector("[data-testid=conn-status]:has-text('live')", timeout=30_000)
-    return page
 
 
 async def api(workshop: Workshop, user: str, path: str) -> dict[str, object]:
@@ -48,7 +47,7 @@ async def test_a_participants_job_appears_live_and_the_instructor_cancels_it(
     browser: Browser,
     workshop: Workshop,
 ) -> None:
-    admin = await dashboard(browser, workshop)
+    admin = await open_dashboard(browser, workshop)
     participant_ctx = await logged_in(browser, workshop, "user001")
     page = await participant_ctx.new_page()
     frames = Frames(page)
@@ -76,7 +75,7 @@ async def test_a_broadcast_appears_in_every_participants_page(
     browser: Browser,
     workshop: Workshop,
 ) -> None:
-    admin = await dashboard(browser, workshop)
+    admin = await open_dashboard(browser, workshop)
     pages = []
     for user in ("user001", "user002"):
         context = await logged_in(browser, workshop, user)
@@ -106,7 +105,7 @@ async def test_a_drained_worker_finishes_its_job_and_takes_no_more(
     browser: Browser,
     workshop: Workshop,
 ) -> None:
-    admin = await dashboard(browser, workshop)
+    admin = await open_dashboard(browser, workshop)
     async with httpx.AsyncClient(
         base_url=workshop.url, auth=("user002", workshop.passwords["user002"])
     ) as bob:

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
 from tests.support.graphs import sampler
-from tests.support.pages import logged_in
+from tests.support.pages import open_dashboard
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -25,14 +25,6 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         yield running
     finally:
         stop_workshop(proc)
-
-
-async def dashboard(browser: Browser, workshop: Workshop) -> Page:
-    context = await logged_in(browser, workshop, "instructor", home="/admin/")
-    page = await context.new_page()
-    await page.goto(f"{workshop.url}/admin/")
-    await page.wait_for_selector("[data-testid=conn-status]:has-text('live')", timeout=30_000)
-    return page
 
 
 async def submit(workshop: Workshop, user: str, steps: int = 4) -> str:
@@ -68,7 +60,7 @@ def row(job_id: str) -> str:
 async def test_a_paused_queue_shows_positions_and_to_front_visibly_moves_a_job(
     browser: Browser, workshop: Workshop
 ) -> None:
-    admin = await dashboard(browser, workshop)
+    admin = await open_dashboard(browser, workshop)
     await admin.click("[data-testid=pause-btn]")
     await admin.wait_for_selector("[data-testid=room-status]:has-text('PAUSED')")
     first = await submit(workshop, "user001")
@@ -91,7 +83,7 @@ async def test_a_paused_queue_shows_positions_and_to_front_visibly_moves_a_job(
 async def test_a_drained_worker_is_undrained_from_the_dashboard(
     browser: Browser, workshop: Workshop
 ) -> None:
-    admin = await dashboard(browser, workshop)
+    admin = await open_dashboard(browser, workshop)
     worker = admin.locator("[data-testid=workers-list] [data-worker-id]").first
     await worker.locator("[data-action=drain]").click()
     await worker.locator(".badge:has-text('draining')").wait_for(timeout=30_000)

@@ -15,6 +15,7 @@ from tests.support.pages import (
     close_dialogs,
     load_default_graph,
     logged_in,
+    open_dashboard,
     open_page,
     run,
 )
@@ -40,10 +41,7 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
 
 
 async def dashboard(browser: Browser, workshop: Workshop) -> Page:
-    context = await logged_in(browser, workshop, "instructor", home="/admin/")
-    page = await context.new_page()
-    await page.goto(f"{workshop.url}/admin/")
-    await page.wait_for_selector("[data-testid=conn-status]:has-text('live')", timeout=30_000)
+    page = await open_dashboard(browser, workshop)
     await page.wait_for_selector("[data-testid=gallery-empty]", timeout=30_000)
     return page
 

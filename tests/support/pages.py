@@ -72,6 +72,15 @@ async def logged_in(
     return context
 
 
+async def open_dashboard(browser: Browser, workshop: Workshop) -> Page:
+    """The instructor's dashboard, logged in, once its socket is live."""
+    context = await logged_in(browser, workshop, "instructor", home="/admin/")
+    page = await context.new_page()
+    await page.goto(f"{workshop.url}/admin/")
+    await page.wait_for_selector("[data-testid=conn-status]:has-text('live')", timeout=30_000)
+    return page
+
+
 class Frames:
     """The JSON messages a page's ComfyUI socket received."""
 
