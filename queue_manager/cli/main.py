@@ -94,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in GPU_SIDE:
         os.execv(sys.executable, [sys.executable, "-m", GPU_SIDE[argv[0]], *argv[1:]])
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The servers log what they do; an operator command says it in its own lines (the use
+    # cases' INFO lines would repeat them), so only warnings and errors are logged there.
+    serving = args.command in ("up", "serve")
+    logging.basicConfig(
+        level=logging.INFO if serving else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     # Every command with --data (up, serve, and the operator's: cli/target.py) acts on that folder.
     given: dict[str, Any] = {"data_dir": getattr(args, "data", None)}
     if args.command in ("up", "serve"):
