@@ -183,10 +183,17 @@ function watchRunAcknowledgement(ctl) {
     host?.classList.remove("cw-ack-ended");
   }
 
-  return function onRun() {
+  // `promptQueueing` comes before the request is sent (frontends that have it), so the jobs
+  // known then are surely not the Run's; `promptQueued` comes after the answer, when a push
+  // may already have told us of the new job: it starts a watch only where none is running.
+  function begin() {
     if (watch) stop(banner()?.host);
     watch = { before: new Set(ctl.jobs.map((j) => j.id)), until: Date.now() + ACK_WATCH_MS };
     watch.timer = setInterval(check, ACK_POLL_MS);
+  }
+  return {
+    queueing: begin,
+    queued() { if (!watch) begin(); },
   };
 }
 
@@ -211,7 +218,9 @@ function start(api) {
 
   api.addEventListener("workshop.status", (e) => { pushes += 1; ctl.update(e?.detail); });
   api.addEventListener("progress", (e) => ctl.progress(e?.detail));
-  api.addEventListener("promptQueued", watchRunAcknowledgement(ctl));
+  const run = watchRunAcknowledgement(ctl);
+  api.addEventListener("promptQueueing", run.queueing);
+  api.addEventListener("promptQueued", run.queued);
   api.addEventListener("reconnected", () => { subscribe(); refresh(); });
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
   subscribe();
