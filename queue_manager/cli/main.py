@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -89,6 +90,17 @@ def _parser() -> argparse.ArgumentParser:
 GPU_SIDE = {"worker": "worker", "simulator": "worker.simulator"}
 
 
+# Operator subcommands that take the settings and their parsed arguments.
+OPERATOR_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "endpoint": endpoints.run_endpoint_command,
+    "templates": templates_cli.run_templates_command,
+    "room": room.run_room_command,
+    "cards": cards.run_cards_command,
+    "workflows": workflows.run_workflows_command,
+    "defaults": defaults_cli.run_defaults_command,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in GPU_SIDE:
@@ -116,18 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if args.command == "users":
         return run_users_command(settings, args.action, args.name, args.role, args.password)
-    if args.command == "endpoint":
-        return endpoints.run_endpoint_command(settings, args)
-    if args.command == "templates":
-        return templates_cli.run_templates_command(settings, args)
-    if args.command == "room":
-        return room.run_room_command(settings, args)
-    if args.command == "cards":
-        return cards.run_cards_command(settings, args)
-    if args.command == "workflows":
-        return workflows.run_workflows_command(settings, args)
-    if args.command == "defaults":
-        return defaults_cli.run_defaults_command(settings, args)
+    if args.command in OPERATOR_COMMANDS:
+        return OPERATOR_COMMANDS[args.command](settings, args)
     if args.command == "worker-token":
         return run_token_command(settings, args.action, args.name)
     if args.command == "up":

@@ -5,14 +5,13 @@ the next time the browser loads its index), and which of them the room's GPUs ca
 from __future__ import annotations
 
 import argparse
-import asyncio
 
-from queue_manager.cli.target import add_data_option, workshop_settings
+from queue_manager.cli.operator import run_with_service
+from queue_manager.cli.target import add_data_option
 from queue_manager.core.ids import UserId
 from queue_manager.core.templates import TemplatesMode
 from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
-from queue_manager.store.connection import connect
 
 OPERATOR = UserId("operator")
 _MEANING = {
@@ -42,28 +41,20 @@ def run_templates_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "check" and args.mode:
         print("templates check takes no mode (set one with: comfy-workshop templates mode MODE)")
         return 2
-    try:
-        return asyncio.run(_run(workshop_settings(settings), args))
-    except KeyboardInterrupt:
-        return 130
+    return run_with_service(settings, lambda service: _run(service, args))
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    redis = connect(str(settings.redis_url), retries=1)
-    service = QueueService(settings, redis)  # its template cases only: no loops started
-    try:
-        if args.action == "mode" and args.mode:
-            mode = TemplatesMode(args.mode)
-            await service.set_templates_mode(mode, OPERATOR)
-            print(f"templates: {mode.value} ({_MEANING[mode]}); pages follow when they reopen it")
-            return 0
-        if args.action == "mode":
-            mode = await service.templates_mode()
-            print(f"templates: {mode.value} ({_MEANING[mode]})")
-            return 0
-        return await _check(service)
-    finally:
-        await redis.aclose()
+async def _run(service: QueueService, args: argparse.Namespace) -> int:
+    if args.action == "mode" and args.mode:
+        mode = TemplatesMode(args.mode)
+        await service.set_templates_mode(mode, OPERATOR)
+        print(f"templates: {mode.value} ({_MEANING[mode]}); pages follow when they reopen it")
+        return 0
+    if args.action == "mode":
+        mode = await service.templates_mode()
+        print(f"templates: {mode.value} ({_MEANING[mode]})")
+        return 0
+    return await _check(service)
 
 
 async def _check(service: QueueService) -> int:

@@ -9,19 +9,18 @@ command line (live: every participant's sidebar follows at once).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from queue_manager.cli.target import add_data_option, workshop_settings
+from queue_manager.cli.operator import run_with_service
+from queue_manager.cli.target import add_data_option
 from queue_manager.core.errors import WorkflowInvalid, WorkflowNotFound
 from queue_manager.core.ids import UserId
 from queue_manager.core.workflows import name_of_file, parse_workflow
 from queue_manager.service.queue import QueueService
 from queue_manager.service.workflows import WorkflowCheck
 from queue_manager.settings import Settings
-from queue_manager.store.connection import connect
 
 OPERATOR = UserId("operator")
 
@@ -50,15 +49,10 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_workflows_command(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_run(workshop_settings(settings), args))
-    except KeyboardInterrupt:
-        return 130
+    return run_with_service(settings, lambda service: _run(service, args))
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    redis = connect(str(settings.redis_url), retries=1)
-    service = QueueService(settings, redis)  # its workflow cases only: no loops started
+async def _run(service: QueueService, args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             return await _list(service)
@@ -86,8 +80,6 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     except WorkflowInvalid as exc:
         print(f"workflows {args.action}: {exc}", file=sys.stderr)
         return 2
-    finally:
-        await redis.aclose()
 
 
 async def _list(service: QueueService) -> int:
