@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+
 from queue_manager.comfy.frames import Preview, Text
 from queue_manager.comfy.remote import (
     OutputRef,
@@ -126,6 +128,14 @@ class Agent:
         drained = asyncio.create_task(self.draining.wait())
         await asyncio.wait({claim, drained}, return_when=asyncio.FIRST_COMPLETED)
         drained.cancel()
+        if not claim.done():
+            # Stopping: the long poll may have just been given a job whose answer is on its
+            # way. Ask the manager to answer now, and run what it gave us before we leave.
+            gone = (TimeoutError, ManagerUnavailable, WorkerUnknown, JobLost, httpx.HTTPError)
+            with contextlib.suppress(*gone):
+                async with asyncio.timeout(_GIVE_BACK_SECONDS):
+                    await self.manager.stop_waiting()
+                    await asyncio.wait({claim})
         if claim.done():
             return claim.result()
         claim.cancel()  # the manager hands back anything it gave this dropped long poll

@@ -90,6 +90,10 @@ class ManagerClient:
             return None
         return Assignment.model_validate_json(r.content)
 
+    async def stop_waiting(self) -> None:
+        """End our pending long poll now: it answers with what it already holds."""
+        await self._request("POST", "/claim/stop")
+
     async def leave(self) -> None:
         """This agent stops: the queue forgets it now and requeues anything still given to it."""
         await self._request("POST", "/leave")

@@ -93,6 +93,13 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+@router.post("/claim/stop", status_code=204)
+async def stop_waiting(worker: Worker, service: Service) -> None:
+    """The agent is stopping: its pending long poll (or the next, if this overtook it) answers
+    now, with a job only if one was already given to it, which it then runs before it leaves."""
+    await service.stop_waiting(worker)
+
+
 @router.post("/leave", status_code=204)
 async def leave(worker: Worker, service: Service) -> None:
     """The agent stops: gone from the room now, and any job still given to it requeued."""

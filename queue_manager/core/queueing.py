@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 
 from pydantic import JsonValue
 
@@ -56,3 +57,10 @@ class Claimed:
 
 
 ClaimResult = Claimed | None
+
+
+class Wakeup(Enum):
+    """Why a waiting worker's inbox woke without a job."""
+
+    WAKE = "wake"  # something may be claimable now: claim again
+    STOP = "stop"  # the worker asked to end its wait (it is stopping): answer what it holds

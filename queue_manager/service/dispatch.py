@@ -31,7 +31,7 @@ from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import Job, JobError
 from queue_manager.core.paths import Kind, requested_path, safe_output_path
-from queue_manager.core.queueing import Claimed
+from queue_manager.core.queueing import Claimed, Wakeup
 from queue_manager.core.reports import stored_fields
 from queue_manager.core.requirements import Capabilities
 from queue_manager.service.estimates import EstimateCases
@@ -112,19 +112,22 @@ class DispatchCases(EstimateCases):
         in the meantime rather than leaving it to its lease."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, self.settings.claim_wait_seconds)
-        job = await self._jobs.claim(worker_id, wait=True)
+        job: Claimed | None = None
+        got = await self._jobs.claim(worker_id, wait=True)
         try:
-            while job is None:
+            while True:
+                if isinstance(got, Claimed):
+                    job = got
+                    break
+                if got is Wakeup.WAKE:
+                    got = await self._jobs.claim(worker_id, wait=True)
+                    continue
                 remaining = deadline - loop.time()
-                if remaining <= 0:
+                if got is Wakeup.STOP or remaining <= 0:
                     job = await self._jobs.unwait(worker_id)
                     break
                 # Blocking pops stay under the client's socket timeout.
                 got = await self._jobs.wait_inbox(worker_id, min(remaining, 10.0))
-                if got is True:
-                    job = await self._jobs.claim(worker_id, wait=True)
-                elif got is not False:
-                    job = got
         except asyncio.CancelledError:
             await asyncio.shield(self._abandon_claim(worker_id, job))
             raise
@@ -134,6 +137,12 @@ class DispatchCases(EstimateCases):
                 worker_id, job.attempts, job.claimed_at - job.created_at,
             )  # fmt: skip
         return job
+
+    async def stop_waiting(self, worker_id: WorkerId) -> None:
+        """The worker is stopping: its long poll answers now, with a job only if one was
+        already given to it (which it then runs before it leaves)."""
+        await self._jobs.stop_waiting(worker_id)
+        log.debug("stop waiting worker=%s", worker_id)
 
     async def _abandon_claim(self, worker_id: WorkerId, job: Claimed | None) -> None:
         handed = job or await self._jobs.unwait(worker_id)

@@ -28,7 +28,7 @@ from queue_manager.core.errors import (
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import UI_FIELD, Job, JobError, JobStatus, Lane
-from queue_manager.core.queueing import Claimed, ClaimResult, NewJob, Submitted
+from queue_manager.core.queueing import Claimed, ClaimResult, NewJob, Submitted, Wakeup
 from queue_manager.core.requirements import NO_WORKERS, Requirements
 from queue_manager.core.scheduling import (
     LaneSnapshot,
@@ -184,7 +184,7 @@ class JobStore:
 
     # -- workers --------------------------------------------------------------------------
 
-    async def claim(self, worker_id: WorkerId, *, wait: bool = False) -> ClaimResult:
+    async def claim(self, worker_id: WorkerId, *, wait: bool = False) -> Claimed | Wakeup | None:
         """The next job for this worker under the policy, now running and leased; or None.
 
         With `wait`, a worker that gets nothing is marked idle in the same step: the next
@@ -198,16 +198,26 @@ class JobStore:
             raise WorkerNotFound(worker_id)
         if res[0] == "unavailable":
             raise WorkerUnavailable(worker_id, res[1])
+        if res[0] == "stopped":
+            return Wakeup.STOP
         return None
 
-    async def wait_inbox(self, worker_id: WorkerId, timeout: float) -> Claimed | bool:
-        """Block until this idle worker is handed a job (returned) or woken (True); False on
-        timeout."""
+    async def wait_inbox(self, worker_id: WorkerId, timeout: float) -> Claimed | Wakeup | None:
+        """Block until this idle worker is handed a job (returned), woken, or told to stop
+        waiting (a `Wakeup`); None on timeout."""
         got = await self._redis.blpop([self._keys.inbox(worker_id)], timeout=timeout)
         if got is None:
-            return False
+            return None
         item = cast("list[str]", got)[1]
-        return True if item == "wake" else claimed_from_json(item)
+        if item in (Wakeup.WAKE.value, Wakeup.STOP.value):
+            return Wakeup(item)
+        return claimed_from_json(item)
+
+    async def stop_waiting(self, worker_id: WorkerId) -> None:
+        """End this worker's long poll now, or the next one if it is not waiting yet (the
+        agent is stopping); a token left over is dropped when it registers or leaves."""
+        if await self._redis.exists(self._keys.worker(worker_id)):
+            await self._redis.rpush(self._keys.inbox(worker_id), Wakeup.STOP.value)
 
     async def unwait(self, worker_id: WorkerId) -> ClaimResult:
         """Stop waiting; returns a job handed over in the meantime, if any."""

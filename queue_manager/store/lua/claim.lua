@@ -3,6 +3,7 @@
 -- ARGV: prefix, now, worker id, '1' to wait (become idle when nothing is claimable) or '0'
 -- Returns: {'ok', job JSON} (see take() in lib.lua) | {'none'} | {'paused'}
 --          | {'unknown_worker'} | {'unavailable', state}
+--          | {'stopped'} (waiting only: the worker asked to end this wait before it began)
 -- Invariant: a job is handed out by exactly one claim per attempt: it leaves every queue
 --   structure and gains a lease in the same step. Order follows queue_manager/scheduling.py:
 --   front list, then lanes in order; inside a lane the least recently served user (fair mode)
@@ -13,8 +14,9 @@
 local wid, wait = ARGV[3], ARGV[4] == '1'
 local wstate = redis.call('HGET', k('worker', wid), 'state')
 if not wstate then return {'unknown_worker'} end
-local handed = inbox_next(wid)
+local handed, stopped = inbox_next(wid)
 if handed then return {'ok', handed} end
+if stopped and wait then return {'stopped'} end
 if wstate ~= 'online' then return {'unavailable', wstate} end
 
 local function nothing(reason)

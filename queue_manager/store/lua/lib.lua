@@ -188,16 +188,22 @@ local function wake_idle()
 end
 
 -- The job handed to a worker's inbox, if it is still that worker's (not cancelled or
--- requeued since); 'wake' tokens and stale hand-overs are dropped.
+-- requeued since), and whether a 'stop' (the worker ends its wait) was read on the way;
+-- 'wake' and 'stop' tokens and stale hand-overs are dropped.
 local function inbox_next(wid)
   local inbox = k('worker', wid, 'inbox')
+  local stopped = false
   while true do
     local item = redis.call('LPOP', inbox)
-    if not item then return nil end
-    if item ~= 'wake' then
+    if not item then return nil, stopped end
+    if item == 'stop' then
+      stopped = true
+    elseif item ~= 'wake' then
       local j = cjson.decode(item)
       local f = redis.call('HMGET', k('job', j.id), 'status', 'worker', 'attempts')
-      if f[1] == 'running' and f[2] == wid and tonumber(f[3]) == j.attempts then return item end
+      if f[1] == 'running' and f[2] == wid and tonumber(f[3]) == j.attempts then
+        return item, stopped
+      end
     end
   end
 end

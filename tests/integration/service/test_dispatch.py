@@ -211,3 +211,49 @@ async def test_a_worker_that_leaves_gives_back_a_job_whose_claim_answer_it_lost(
     assert again.timeline[-1].reason == f"worker {w} left"
     assert w not in [info.id for info in await live.gpu_workers()]
     await live.leave(w)  # said twice (a retry): nothing more happens
+
+
+async def test_a_stopping_worker_ends_its_waiting_claim_without_a_job(
+    live: QueueService, redis: Redis, prefix: str
+) -> None:
+    w = await add_worker(live)
+    waiter = asyncio.create_task(live.claim(w, wait=30))
+    await waiting(redis, prefix, w)
+    await live.stop_waiting(w)
+    assert await asyncio.wait_for(waiter, 5) is None  # far below the 30 s wait
+    assert not await in_claim(redis, prefix, w)  # not idle: no submission is handed to it
+    job = await live.submit(user(1), Lane.NORMAL, prompt())
+    assert (await live.user_job(user(1), job.id)).status is JobStatus.QUEUED
+
+
+async def test_a_stop_that_overtakes_its_claim_ends_that_claim_at_once(
+    live: QueueService, redis: Redis, prefix: str
+) -> None:
+    """The agent's stop reached the manager before its long poll did: the poll answers at once
+    and takes no job, though one is queued."""
+    w = await add_worker(live)
+    await live.stop_waiting(w)
+    job = await live.submit(user(1), Lane.NORMAL, prompt())
+    assert await asyncio.wait_for(live.claim(w, wait=30), 5) is None
+    assert (await live.user_job(user(1), job.id)).status is JobStatus.QUEUED
+
+
+async def test_a_stopping_worker_is_answered_with_the_job_already_given_to_it(
+    live: QueueService, stores: Stores
+) -> None:
+    """A job was handed to the waiting worker just before its stop: the claim answers with it
+    (the agent runs it before it leaves) rather than sending it back."""
+    w = await add_worker(live)
+    assert await stores.jobs.claim(w, wait=True) is None  # now idle
+    job = await live.submit(user(1), Lane.NORMAL, prompt())  # handed to the inbox
+    await live.stop_waiting(w)
+    claimed = await asyncio.wait_for(live.claim(w, wait=30), 5)
+    assert claimed is not None and claimed.id == job.id
+    assert (await live.user_job(user(1), job.id)).status is JobStatus.RUNNING
+
+
+async def test_a_stop_for_an_unknown_worker_leaves_nothing_behind(
+    live: QueueService, redis: Redis, prefix: str
+) -> None:
+    await live.stop_waiting(WorkerId("nobody"))
+    assert not await redis.exists(Keys(prefix).inbox(WorkerId("nobody")))

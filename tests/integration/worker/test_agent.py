@@ -336,6 +336,51 @@ async def test_a_sigtermed_worker_finishes_its_job_first(
     assert (await stack.job(later.id, user(2))).status is JobStatus.QUEUED  # it claimed no more
 
 
+class AnswerInFlight(ManagerClient):
+    """A claim the manager has answered (the job is running on the dashboard) whose answer
+    reaches the agent only after the agent, told to stop, asked the manager to end its wait."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        super().__init__(settings)
+        self.answered = asyncio.Event()
+        self._stop_sent = asyncio.Event()
+
+    async def claim(self) -> Assignment | None:
+        job = await super().claim()
+        if job is not None:
+            self.answered.set()
+            await self._stop_sent.wait()
+        return job
+
+    async def stop_waiting(self) -> None:
+        await super().stop_waiting()
+        self._stop_sent.set()
+
+
+async def test_a_worker_stopped_as_its_claim_is_answered_runs_that_job_before_leaving(
+    stack: Stack,
+) -> None:
+    settings = await stack.worker_settings("between", claim_wait=4.0)
+    manager = AnswerInFlight(settings)
+    comfy = ComfyClient(settings.comfyui_url.unicode_string(), 10.0)
+    agent = Agent(settings, manager, comfy)
+    running = asyncio.create_task(agent.run())
+    try:
+        await until(lambda: stack._registered("between"))
+        submitted = await stack.service.submit(user(1), Lane.NORMAL, SAVE)
+        await asyncio.wait_for(manager.answered.wait(), 10)
+        agent.drain()
+        await asyncio.wait_for(running, 30)
+    finally:
+        running.cancel()
+        await manager.aclose()
+        await comfy.aclose()
+    job = await stack.job(submitted.id)
+    assert job.status is JobStatus.COMPLETED, job.timeline
+    assert job.attempts == 1 and job.worker == "between"
+    assert "between" not in [w.id for w in await stack.service.gpu_workers()]
+
+
 async def test_a_second_sigterm_stops_the_worker_at_once_and_gives_its_job_back(
     stack: Stack,
 ) -> None:
