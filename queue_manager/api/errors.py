@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from queue_manager.contract.worker_api import ErrorCode
 from queue_manager.core.errors import (
+    AccountExists,
+    AccountInvalid,
     AccountNotFound,
     EndpointInvalid,
     EndpointNotFound,
@@ -63,6 +65,8 @@ STATUS: dict[type[QueueManagerError], int] = {
     WorkflowInvalid: 400,
     WorkflowNotFound: 404,
     AccountNotFound: 404,
+    AccountInvalid: 400,
+    AccountExists: 409,
     GalleryInvalid: 400,
     LoginThrottled: 429,
     SettingDefaultInvalid: 400,

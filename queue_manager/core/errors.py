@@ -17,6 +17,8 @@
      +-- EndpointInvalid        a push endpoint's configuration the operator must correct
      +-- EndpointNotFound       no push endpoint of that name
      +-- AccountNotFound        no such account (the instructor signs out a name that is not one)
+     +-- AccountInvalid         an account the instructor's API cannot make or remove as asked
+     |    +-- AccountExists     the name is taken already (409)
      +-- GalleryInvalid         a gallery request that cannot be done as asked (a stale cursor,
      |                          an output that cannot be shown to everyone)
      +-- LoginThrottled         too many wrong passwords lately: wait `retry_after` seconds
@@ -149,6 +151,20 @@ class GalleryInvalid(QueueManagerError):
 class AccountNotFound(QueueManagerError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no account {name}")
+        self.name = name
+
+
+class AccountInvalid(QueueManagerError):
+    """A bad name or password, or an account this API does not touch (an instructor's)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AccountExists(AccountInvalid):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"account {name} exists already")
         self.name = name
 
 
