@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from queue_manager.cli import cards, endpoints, room, workflows
 from queue_manager.cli import defaults as defaults_cli
+from queue_manager.cli import rehearse as rehearse_cli
 from queue_manager.cli import templates as templates_cli
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     cards.add_arguments(sub)
     workflows.add_arguments(sub)
     defaults_cli.add_arguments(sub)
+    rehearse_cli.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -98,6 +100,7 @@ OPERATOR_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "cards": cards.run_cards_command,
     "workflows": workflows.run_workflows_command,
     "defaults": defaults_cli.run_defaults_command,
+    "rehearse": rehearse_cli.run_rehearse_command,
 }
 
 

@@ -13,7 +13,14 @@ import contextlib
 import logging
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from queue_manager.core.events import EventType
 from queue_manager.core.jobs import LANES, JobStatus
@@ -31,6 +38,9 @@ _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 class Metrics:
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
+        # This process's memory, CPU and open files (`process_resident_memory_bytes`, ...):
+        # what `comfy-workshop rehearse` watches for growth under load.
+        ProcessCollector(registry=registry)
         p = "comfy_workshop_"
         self.jobs = Gauge(p + "jobs", "Jobs by state.", ["state"], registry=registry)
         self.queue_depth = Gauge(
