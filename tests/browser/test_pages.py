@@ -3,13 +3,16 @@ workshop started as `comfy-workshop up` starts it (simulated GPU, no step delay)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from playwright.async_api import Browser
 
@@ -171,6 +174,25 @@ def slow_workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop
         stop_workshop(proc)
 
 
+@contextlib.contextmanager
+def frozen_gpus(workshop: Workshop) -> Iterator[None]:
+    """The workshop's simulated GPUs stopped (SIGSTOP) for the block, then let go on."""
+    marker = str(workshop.data / "simulators")
+    sims = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "worker.simulator" in (p.info["cmdline"] or []) and marker in " ".join(p.info["cmdline"])
+    ]
+    assert sims, f"no simulator of {workshop.data} found"
+    for sim in sims:
+        sim.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for sim in sims:
+            sim.send_signal(signal.SIGCONT)
+
+
 async def job_status(workshop: Workshop, user: str, prompt_id: str) -> str:
     async with httpx.AsyncClient(
         base_url=workshop.url, auth=(user, workshop.passwords[user])
@@ -218,14 +240,17 @@ async def test_the_page_works_after_a_reload_mid_job(
         timeout=20_000,
     )
     frames = Frames(page)
-    await page.reload()
-    await page.wait_for_function("() => window.app && window.app.graph", timeout=60_000)
-    assert await page.evaluate("() => sessionStorage.getItem('clientId')") == client_id
-    # The reloaded page is told where the run is, follows it, and shows the result.
-    await page.wait_for_function(
-        "() => document.querySelector('#cw-phase')?.textContent.includes('Running')",
-        timeout=20_000,
-    )
+    # The GPU holds still while the page reloads (however long that takes on a busy machine),
+    # so the job is surely still running when the reloaded page asks where it is.
+    with frozen_gpus(slow_workshop):
+        await page.reload()
+        await page.wait_for_function("() => window.app && window.app.graph", timeout=60_000)
+        assert await page.evaluate("() => sessionStorage.getItem('clientId')") == client_id
+        # The reloaded page is told where the run is, follows it, and shows the result.
+        await page.wait_for_function(
+            "() => document.querySelector('#cw-phase')?.textContent.includes('Running')",
+            timeout=20_000,
+        )
     async with page.expect_response(
         lambda r: "/api/view?" in r.url and "type=output" in r.url, timeout=60_000
     ) as image:
