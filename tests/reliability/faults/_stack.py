@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +17,11 @@ import httpx
 from queue_manager.cli.children import Program
 from queue_manager.cli.redis_server import RedisServer, free_port
 from queue_manager.cli.roster import ensure_roster, read_credentials
+from queue_manager.core.jobs import JobStatus
 from queue_manager.store.accounts import AccountStore
 from queue_manager.store.connection import connect
 from queue_manager.store.keys import Keys
-from tests.reliability.support.invariants import RoomView
+from tests.reliability.support.invariants import Accepted, RoomView
 from tests.support.waiting import until
 
 PREFIX = "cw:"
@@ -117,6 +118,17 @@ def _stop(programs: list[Program]) -> None:
         while program.exit_code() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         program.kill()
+
+
+async def under_way(room: RoomView, jobs: Sequence[Accepted]) -> bool:
+    """A burst in full swing: jobs done, both GPUs busy, more waiting."""
+    found = [await room.job(a.job_id) for a in jobs]
+    states = [j.status for j in found if j is not None]
+    return (
+        states.count(JobStatus.COMPLETED) >= 1
+        and states.count(JobStatus.RUNNING) >= 2
+        and states.count(JobStatus.QUEUED) >= 2
+    )
 
 
 def tail(path: Path, size: int = 3000) -> str:

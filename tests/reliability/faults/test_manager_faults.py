@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from queue_manager.core.ids import UserId
-from queue_manager.core.jobs import JobStatus
 from tests.reliability.support.invariants import (
     Accepted,
     ParticipantPage,
@@ -24,7 +22,7 @@ from tests.support.waiting import until
 
 from ._ends import assert_told_truly
 from ._pages import Participant, accepted, logged_in, open_pages
-from ._stack import running_stack
+from ._stack import running_stack, under_way
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -47,7 +45,7 @@ async def test_a_sigkilled_queue_manager_loses_nothing_and_everyone_reconnects(
         ):
             pairs = list(zip(people, pages, strict=True))
             await asyncio.gather(*(send(p, page, BEFORE) for p, page in pairs))
-            await until(lambda: mid_burst(room, accepted(people)), 60, "jobs running and queued")
+            await until(lambda: under_way(room, accepted(people)), 60, "jobs running and queued")
             manager.kill()
             restarted = time.time()
             await manager.start()
@@ -66,12 +64,6 @@ async def send(person: Participant, page: ParticipantPage, count: int) -> list[A
         answer = await person.submit(page.client_id)
         assert answer.job is not None, answer
     return person.accepted()[-count:]
-
-
-async def mid_burst(room: RoomView, jobs: Sequence[Accepted]) -> bool:
-    found = [await room.job(a.job_id) for a in jobs]
-    states = [j.status for j in found if j is not None]
-    return states.count(JobStatus.RUNNING) >= 2 and states.count(JobStatus.QUEUED) >= 2
 
 
 async def agents_back(room: RoomView, since: float) -> bool:
