@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from queue_manager.api.auth import (
@@ -17,6 +17,7 @@ from queue_manager.api.auth import (
     session_in,
 )
 from queue_manager.api.errors import headers_for, status_for
+from queue_manager.api.participant.access import check_origin
 from queue_manager.core.accounts import Account, Role
 from queue_manager.core.errors import LoginThrottled
 from queue_manager.service.accounts import Accounts
@@ -68,7 +69,9 @@ async def login_page(next: str = "") -> HTMLResponse:
     return HTMLResponse(_page(next))
 
 
-@router.post("/login", response_model=None)
+# Logging in and out change who the browser is: a page elsewhere must not do either with a form
+# it submits here (login CSRF would put the participant's work into the attacker's account).
+@router.post("/login", response_model=None, dependencies=[Depends(check_origin)])
 async def login(
     request: Request,
     username: Annotated[str, Form()],
@@ -89,7 +92,7 @@ async def login(
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[Depends(check_origin)])
 async def logout(request: Request, everywhere: Annotated[bool, Form()] = False) -> RedirectResponse:
     """End this session; with `everywhere`, every session of the account (other browsers)."""
     accounts: Accounts = request.app.state.accounts

@@ -40,7 +40,11 @@ async def current_user(connection: HTTPConnection, user: str) -> Account:
 
 def same_origin(connection: HTTPConnection) -> bool:
     """ComfyUI's rule: an `Origin` naming another host than `Host` is refused. No `Origin`
-    (curl, scripts with HTTP Basic) passes."""
+    (curl, scripts with HTTP Basic) passes, unless the browser says the request comes from
+    another site (`Sec-Fetch-Site: cross-site`): a page elsewhere must not act with our cookie
+    even where its browser leaves `Origin` out."""
+    if connection.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        return False
     origin = connection.headers.get("origin")
     if not origin:
         return True
