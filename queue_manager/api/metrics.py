@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .auth import require_account, require_instructor
@@ -23,6 +24,6 @@ async def may_scrape(request: Request) -> None:
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", dependencies=[Depends(may_scrape)])
+@router.get("/metrics", dependencies=[Depends(may_scrape)], response_class=PlainTextResponse)
 async def metrics(service: Service) -> Response:
     return Response(await service.metrics_text(), media_type=CONTENT_TYPE_LATEST)

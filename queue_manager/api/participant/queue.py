@@ -42,7 +42,8 @@ async def read_json(request: Request, limit: int) -> object:
 
 
 def _ok() -> Response:
-    """ComfyUI's action answer: 200, empty body, no content type."""
+    """ComfyUI's action answer: 200, empty body, no content type (so described: the routes
+    that give it say `response_class=Response`)."""
     return Response(status_code=200)
 
 
@@ -72,7 +73,7 @@ async def get_queue(account: Owner, service: Service) -> dict[str, Any]:
     return views.queue(j for j in jobs if not j.status.is_final)
 
 
-@router.post("/queue")
+@router.post("/queue", response_class=Response)
 async def post_queue(request: Request, account: Owner, service: Service) -> Response:
     """`{"delete": [ids]}` cancels those of the user's waiting jobs; `{"clear": true}` all
     of them. Running jobs are left alone, as in ComfyUI."""
@@ -81,7 +82,7 @@ async def post_queue(request: Request, account: Owner, service: Service) -> Resp
     return _ok()
 
 
-@router.post("/interrupt")
+@router.post("/interrupt", response_class=Response)
 async def interrupt(request: Request, account: Owner, service: Service) -> Response:
     """Stop the user's running job (`prompt_id` given: only if that one is running)."""
     body = await read_json(request, _ACTION_BYTES)
@@ -90,7 +91,7 @@ async def interrupt(request: Request, account: Owner, service: Service) -> Respo
     return _ok()
 
 
-@router.post("/free")
+@router.post("/free", response_class=Response)
 async def free(account: Owner) -> Response:
     """Accepted and ignored: the GPUs are shared, their memory is the workers' business."""
     return _ok()
@@ -114,7 +115,7 @@ async def get_history_item(prompt_id: str, account: Owner, service: Service) -> 
     return {job.id: views.history_entry(job)} if job.status.is_final else {}
 
 
-@router.post("/history")
+@router.post("/history", response_class=Response)
 async def post_history(request: Request, account: Owner, service: Service) -> Response:
     body = await read_json(request, _ACTION_BYTES)
     await service.forget_history(account.name, _ids(body, "delete"))

@@ -108,7 +108,7 @@ async def get_setting(
     return ComfyJSON((await defaults.for_participant(own)).get(setting_id))
 
 
-@router.post("/settings")
+@router.post("/settings", response_class=Response)
 async def post_settings(request: Request, account: Owner, store: Store) -> Response:
     """Merge a JSON object into the settings; 200 with an empty body, as ComfyUI."""
     changes = await _json_body(request, store.max_bytes)
@@ -118,7 +118,7 @@ async def post_settings(request: Request, account: Owner, store: Store) -> Respo
     return Response()
 
 
-@router.post("/settings/{setting_id}")
+@router.post("/settings/{setting_id}", response_class=Response)
 async def post_setting(setting_id: str, request: Request, account: Owner, store: Store) -> Response:
     """Set one setting to the JSON value of the body (sent as `text/plain` by the page)."""
     value = await _json_body(request, store.max_bytes)

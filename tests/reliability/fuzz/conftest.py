@@ -1,0 +1,33 @@
+"""Bounded fuzzing of the public API: a stack per test module, and at the end of the run the
+number of cases each target ran."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from _pytest.terminal import TerminalReporter
+
+from queue_manager.cli.redis_server import RedisServer
+from queue_manager.store.accounts import Role
+from tests.reliability.fuzz.stack import Stack, running_stack
+from tests.reliability.fuzz.tally import CASES
+
+# user001 is fuzzed; user002 is the neighbour whose folder and queue must stay untouched.
+ACCOUNTS = {"user001": Role.PARTICIPANT, "user002": Role.PARTICIPANT, "teacher": Role.INSTRUCTOR}
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(redis_server, tmp_path_factory.mktemp("fuzz"), ACCOUNTS) as running:
+        yield running
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    if not CASES:
+        return
+    terminalreporter.section("fuzz cases")
+    width = max(len(target) for target in CASES)
+    for target, n in sorted(CASES.items()):
+        terminalreporter.write_line(f"{target:<{width}}  {n:>6}")
+    terminalreporter.write_line(f"{'total':<{width}}  {sum(CASES.values()):>6}")
