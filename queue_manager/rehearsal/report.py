@@ -153,7 +153,8 @@ def _wrapped(text: str, indent: str) -> list[str]:
 
 def _busy(r: Results) -> str:
     if not r.busy:
-        return "GPU busy time\n  not known (see below)"
+        why = "not known (see below)" if r.notes else "no job ran on a GPU"
+        return f"GPU busy time\n  {why}"
     lines = ["GPU busy time (the rehearsal's jobs, claim to finish)"]
     width = max(len(b.worker) for b in r.busy)
     for b in r.busy:

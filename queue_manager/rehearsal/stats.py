@@ -116,7 +116,8 @@ def fairness(jobs: Iterable[JobRun]) -> Fairness:
     who: tuple[str | None, str | None] = (None, None)
     for job in order:
         assert job.started is not None
-        since = max(job.queued or job.started, previous.get(job.user, -math.inf))
+        queued = job.started if job.queued is None else job.queued
+        since = max(queued, previous.get(job.user, -math.inf))
         ahead = Counter(
             other.user
             for other in order

@@ -3,8 +3,10 @@ the server: a rehearsal's stand-in participants (`comfy-workshop rehearse`), a l
 
 Only participants: an instructor's account is made and removed with `comfy-workshop users` on
 the server, so a stolen dashboard session cannot lock the instructor out. Removing an account
-ends its sessions (open pages and sockets are told) and, when asked, removes its folders
-(outputs, uploads, user data); its finished jobs stay in the instructor's records.
+first cancels its queued and running jobs (an output arriving after its folder went would make
+the folder again), then ends its sessions (open pages and sockets are told) and, when asked,
+removes its folders (outputs, uploads, user data); its finished jobs stay in the instructor's
+records.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from queue_manager.core.errors import AccountExists, AccountInvalid, AccountNotF
 from queue_manager.core.ids import UserId
 from queue_manager.core.room_reset import FOLDERS
 from queue_manager.service.accounts import Accounts
+from queue_manager.service.queue import QueueService
 from queue_manager.storage.clearing import clear_user_folders
 from queue_manager.store.accounts import new_password
 
@@ -28,8 +31,9 @@ USER_FOLDERS = tuple(top for tops in FOLDERS.values() for top in tops)
 
 
 class ParticipantAccounts:
-    def __init__(self, accounts: Accounts, data_dir: Path) -> None:
+    def __init__(self, accounts: Accounts, queue: QueueService, data_dir: Path) -> None:
         self._accounts = accounts
+        self._queue = queue
         self._data_dir = data_dir
 
     async def create(self, name: str, password: str | None, by: str) -> tuple[Account, str]:
@@ -55,6 +59,9 @@ class ParticipantAccounts:
                 f"{name} is an instructor: remove it on the server with "
                 f"`comfy-workshop users remove {name}`"
             )
+        user = UserId(name)
+        await self._queue.remove_queued(user, None)
+        await self._queue.interrupt(user, None)
         try:
             await self._accounts.remove(name)
         except AccountError as exc:  # removed a moment ago by someone else
@@ -62,7 +69,7 @@ class ParticipantAccounts:
         removed = 0
         if files:  # blocking file work, off the event loop
             removed = await asyncio.to_thread(
-                clear_user_folders, self._data_dir, USER_FOLDERS, [UserId(name)]
+                clear_user_folders, self._data_dir, USER_FOLDERS, [user]
             )
         log.info("participant account removed user=%s folders=%d by=%s", name, removed, by)
         return removed

@@ -21,7 +21,8 @@ router = APIRouter(prefix="/api/accounts", tags=["admin"])
 
 
 def get_participant_accounts(request: Request) -> ParticipantAccounts:
-    return ParticipantAccounts(get_accounts(request), get_service(request).settings.data_dir)
+    service = get_service(request)
+    return ParticipantAccounts(get_accounts(request), service, service.settings.data_dir)
 
 
 Participants = Annotated[ParticipantAccounts, Depends(get_participant_accounts)]
@@ -57,6 +58,7 @@ async def make_account(body: NewAccount, account: Instructor, cases: Participant
 async def remove_account(
     user: str, account: Instructor, cases: Participants, files: bool = False
 ) -> Removed:
-    """Remove a participant's account (every session ends); `files=true` removes their
-    outputs, uploads and user data too. Their finished jobs stay in the records."""
+    """Remove a participant's account: their queued and running jobs are cancelled, every
+    session ends; `files=true` removes their outputs, uploads and user data too. Their
+    finished jobs stay in the records."""
     return Removed(folders=await cases.remove(user, account.name, files))

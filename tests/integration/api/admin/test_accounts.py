@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from queue_manager.service.accounts import Accounts
+from tests.support.graphs import simple_prompt
 from tests.support.participants import client_for
 
 
@@ -42,6 +43,28 @@ async def test_a_made_account_logs_in_and_its_removal_takes_its_files(
     assert await accounts_of(app).get("rehearsal-001") is None
     assert not (data / "outputs" / "rehearsal-001").exists()
     assert (data / "outputs" / "user001").is_dir()
+
+
+async def test_removing_an_account_cancels_its_waiting_jobs(
+    app: FastAPI, teacher: httpx.AsyncClient
+) -> None:
+    made = await teacher.post(
+        "/admin/api/accounts", json={"name": "leaving", "password": "a-long-password"}
+    )
+    assert made.status_code == 201
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        auth=("leaving", "a-long-password"),
+    ) as participant:
+        sent = await participant.post("/leaving/api/prompt", json={"prompt": simple_prompt()})
+    assert sent.status_code == 200, sent.text
+    job_id = sent.json()["prompt_id"]
+
+    assert (await teacher.delete("/admin/api/accounts/leaving")).status_code == 200
+
+    record = await teacher.get(f"/admin/api/jobs/{job_id}")
+    assert record.json()["status"] == "cancelled"
 
 
 async def test_a_chosen_password_is_kept(app: FastAPI, teacher: httpx.AsyncClient) -> None:
