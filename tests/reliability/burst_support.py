@@ -38,6 +38,7 @@ from queue_manager.core.events import FINAL, Event, EventType
 from queue_manager.store import accounts
 from tests.support.workshop import Workshop
 
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0  # every HTTP call and socket handshake; a loaded 2-core machine is slow, not dead
 
 
@@ -53,7 +54,10 @@ def start_workshop(
     argv += ["--workers", str(workers), "--step-delay", "0"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, "up", *argv], stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "tests.reliability.burst_support", "up", *argv],
+            cwd=ROOT,  # where `tests` imports from, whatever folder pytest was started in
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
