@@ -39,7 +39,8 @@ class PromptNode(TypedDict):
     """One node of an API-format ComfyUI prompt (checked by `prompts.parse_prompt`).
 
     Nodes may carry other keys (`_meta`, `cnr_id`); the prompt is stored and passed to ComfyUI
-    exactly as the participant sent it, so nothing is lost by not typing them here.
+    exactly as the participant sent it (a missing `inputs` made `{}`), so nothing is lost by
+    not typing them here.
     """
 
     class_type: str

@@ -107,13 +107,15 @@ class ParticipantCases(EstimateCases):
         validated: bool = True,
     ) -> Submitted:
         """Queue an API-format prompt for `user` in `lane` (the caller authenticated both)."""
-        prompt_json = json.dumps(raw_prompt, separators=(",", ":"))
+        prompt = parse_prompt(raw_prompt, max_nodes=self.settings.max_prompt_nodes)
+        # What is stored is the checked prompt (a node without `inputs` gets `{}`): the job is
+        # read back as a `Job`, which needs them; the raw one made the user's queue unreadable.
+        prompt_json = json.dumps(prompt, separators=(",", ":"))
         size = len(prompt_json.encode())
         if size > self.settings.max_prompt_bytes:
             raise PromptRejected(
                 f"the prompt is {size} bytes; at most {self.settings.max_prompt_bytes} are allowed"
             )
-        prompt = parse_prompt(raw_prompt, max_nodes=self.settings.max_prompt_nodes)
         req = requirements_of(prompt)
         job = NewJob(
             id=job_id or new_job_id(),

@@ -11,7 +11,7 @@ from _pytest.terminal import TerminalReporter
 from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store.accounts import Role
 from tests.reliability.fuzz.stack import Stack, running_stack
-from tests.reliability.fuzz.tally import CASES
+from tests.reliability.fuzz.tally import summary
 
 # user001 is fuzzed; user002 is the neighbour whose folder and queue must stay untouched.
 ACCOUNTS = {"user001": Role.PARTICIPANT, "user002": Role.PARTICIPANT, "teacher": Role.INSTRUCTOR}
@@ -24,10 +24,7 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
-    if not CASES:
-        return
-    terminalreporter.section("fuzz cases")
-    width = max(len(target) for target in CASES)
-    for target, n in sorted(CASES.items()):
-        terminalreporter.write_line(f"{target:<{width}}  {n:>6}")
-    terminalreporter.write_line(f"{'total':<{width}}  {sum(CASES.values()):>6}")
+    if lines := summary():
+        terminalreporter.section("fuzz cases (target, cases, answers: status x count)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -21,7 +21,7 @@ from queue_manager.api.app import create_app
 from queue_manager.api.auth import SESSION_COOKIE
 from queue_manager.settings import Settings
 from tests.reliability.fuzz.stack import Stack
-from tests.reliability.fuzz.tally import count
+from tests.reliability.fuzz.tally import answered, count
 
 FUZZED = "user001"
 CASES_PER_OPERATION = 5
@@ -81,9 +81,13 @@ def test_the_fuzzed_description_is_the_one_the_instructor_reads(stack: Stack) ->
 
 @schema.parametrize()
 def test_no_input_makes_the_server_fail(case: Case, stack: Stack) -> None:
-    count(f"openapi {_area(case.path)}")
+    target = f"openapi {_area(case.path)}"
+    count(target)
     try:
-        case.call_and_validate(base_url=stack.url, session=_SESSION, **_credentials(case, stack))
+        r = case.call_and_validate(
+            base_url=stack.url, session=_SESSION, **_credentials(case, stack)
+        )
+        answered(target, r.status_code)
     finally:
         _SESSION.cookies.clear()  # what a response set is not the next case's credentials
     if case.path in _ENDS_SESSIONS:
