@@ -26,10 +26,13 @@ _runs = itertools.count(1)
 
 
 def graph(user: str, steps: int = 8) -> dict[str, Any]:
-    """The default text-to-image graph, its image saved under a prefix of its own (the checks
-    tell whose file is whose by it)."""
+    """The default text-to-image graph with a seed of its own (ComfyUI would otherwise run
+    only the changed nodes), its image saved under a prefix of its own (the checks tell
+    whose file is whose by it)."""
     made = copy.deepcopy(sampler(steps))
-    made["9"]["inputs"]["filename_prefix"] = f"{user}-run{next(_runs)}"
+    run = next(_runs)
+    made["3"]["inputs"]["seed"] = run
+    made["9"]["inputs"]["filename_prefix"] = f"{user}-run{run}"
     return made
 
 

@@ -5,6 +5,7 @@ a test kills them for real (SIGKILL) and starts them again with the same ports a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import time
@@ -137,9 +138,15 @@ def tail(path: Path, size: int = 3000) -> str:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    root: Path, *, users: int, managers: int = 1, workers_on: tuple[int, ...] = (0, 0)
+    root: Path,
+    *,
+    users: int,
+    managers: int = 1,
+    workers_on: tuple[int, ...] = (0, 0),
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
-    """Start everything; `workers_on[i]` names the manager worker i's agent talks to."""
+    """Start everything; `workers_on[i]` names the manager worker i's agent talks to;
+    `settings`: more CW_ variables for the managers."""
     redis = RedisServer(root / "redis", appendonly=False, owner="a fault test")
     stack = Stack(root, redis)
     try:
@@ -147,15 +154,16 @@ async def running_stack(
         await _make_accounts(stack, users)
         tokens = {f"sim-{i + 1}": f"fault-suite-token-{i + 1:04d}" for i in range(len(workers_on))}
         for _ in range(managers):
-            stack.managers.append(_manager(stack, tokens))
-        for manager in stack.managers:
-            await manager.start()
+            stack.managers.append(_manager(stack, tokens, settings or {}))
         for i, target in enumerate(workers_on):
             name = f"sim-{i + 1}"
             token = f"cwt.{name}.{tokens[name]}"
             stack.programs += _worker(stack, i + 1, stack.managers[target].url, token)
+        # All at once (each Python process takes seconds to start here); an agent that is
+        # up before its manager retries until it answers.
         for program in stack.programs:
             program.start()
+        await asyncio.gather(*(manager.start() for manager in stack.managers))
         yield stack
     finally:
         stack.stop()
@@ -171,7 +179,7 @@ async def _make_accounts(stack: Stack, users: int) -> None:
         await client.aclose()
 
 
-def _manager(stack: Stack, tokens: dict[str, str]) -> Manager:
+def _manager(stack: Stack, tokens: dict[str, str], settings: dict[str, str]) -> Manager:
     port = free_port()
     env = {
         "CW_REDIS_URL": stack.redis.url,
@@ -180,6 +188,7 @@ def _manager(stack: Stack, tokens: dict[str, str]) -> Manager:
         "CW_WORKER_TOKENS": ",".join(f"{k}:{v}" for k, v in tokens.items()),
         "CW_MAX_QUEUED_PER_USER": "100",
         "CW_MAX_RUNNING_PER_USER": "1",
+        **settings,
     }
     args = [sys.executable, "-m", "queue_manager", "serve", "--port", str(port)]
     args += ["--data", str(stack.data)]
