@@ -67,8 +67,12 @@ _CHUNK = 1 << 20
 _LOOKUPS = 6
 # A socket that saw the run end waits this long for a history entry before it is believed.
 _SOCKET_GRACE = 10.0
-# A prompt is lost only after this many answers that did not know it (besides the time):
-# an endpoint that does not answer at all has not said it lost anything.
+# A prompt is lost only after this many asks that did not find it (besides the time): answers
+# that did not know it, or no answer at all. An endpoint that answers nothing for
+# `endpoint_lost_seconds` (its one machine SIGKILLed, gone) has lost the prompt as surely as a
+# replica that restarted empty; waiting for it held the job until the job timeout, then failed
+# it. Should it come back still running the prompt, the run there is forgotten or wasted, never
+# stored: only the attempt holding the lease stores outputs.
 _LOST_AFTER = 5
 # How often the history is asked for once the socket saw the run end.
 _AFTER_THE_END = 0.05
@@ -266,6 +270,7 @@ class ComfyUIRun(RunBase):
             await self.monitor.answered()
         except EndpointDown as exc:  # a replica restarting, the balancer busy: ask again
             log.debug("job=%s history: %s", self.id, exc)
+            self._unknown += 1
         return None
 
     async def _listen(self, client_id: str) -> None:

@@ -48,12 +48,15 @@ class GpuSide:
     tmp: Path
     programs: list[Program] = field(default_factory=list)
 
-    async def simulator(self, name: str, port: int | None = None, step_delay: float = 0.05) -> str:
-        """The simulator on `port` (a free one if None); its URL once it answers.
-        Its data folder is kept across restarts, as a GPU box's ComfyUI keeps its own."""
+    async def simulator(
+        self, name: str, port: int | None = None, step_delay: float = 0.05, *flags: str
+    ) -> str:
+        """The simulator on `port` (a free one if None), with `flags` (`--replicas 3`: a
+        serverless endpoint); its URL once it answers. Its data folder is kept across
+        restarts, as a GPU box's ComfyUI keeps its own."""
         port = port or free_port()
         argv = ["worker.simulator", "--port", str(port), "--data", str(self.tmp / name)]
-        await self._start(name, [*argv, "--step-delay", str(step_delay)], {})
+        await self._start(name, [*argv, "--step-delay", str(step_delay), *flags], {})
         url = f"http://127.0.0.1:{port}"
         await _answers(f"{url}/system_stats", self.programs[-1])
         return url
