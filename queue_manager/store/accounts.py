@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from typing import cast
@@ -46,6 +47,11 @@ _hasher = PasswordHasher()
 _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
 
 
+# Argon2 checks at once: each holds its 64 MiB for the check, and they are CPU-bound, so more
+# of them than cores run no faster together, only bigger (20 participants logging in at the
+# same moment took the process from 120 to 505 MiB through the default thread pool).
+HASHING_AT_ONCE = max(1, os.cpu_count() or 1)
+
 _CACHE_KEY = secrets.token_bytes(32)  # per process: the cache never holds a usable digest
 _CACHE_SECONDS = 300.0
 _CACHE_SIZE = 4096
@@ -58,6 +64,7 @@ def new_password() -> str:
 class AccountStore:
     def __init__(self, redis: Redis, keys: Keys, clock: Clock = time.time) -> None:
         self._redis = redis
+        self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
         self._key = keys.accounts
         self._scripts = ScriptRunner(redis, keys, clock)
         self._verified: dict[tuple[str, bytes, str], float] = {}
@@ -65,7 +72,7 @@ class AccountStore:
     async def add(self, name: str, role: Role, password: str) -> Account:
         check_name(name)
         check_password(password)
-        record = json.dumps({"role": role.value, "hash": _hasher.hash(password)})
+        record = json.dumps({"role": role.value, "hash": await self._hash(password)})
         if not await self._redis.hsetnx(self._key, name, record):
             raise AccountError(f"account {name} exists already")
         return Account(UserId(name), role)
@@ -78,7 +85,12 @@ class AccountStore:
     async def reset(self, name: str, password: str) -> None:
         """A new password; every session of the account ends."""
         check_password(password)
-        await self._update(name, SignOutReason.PASSWORD, hash=_hasher.hash(password))
+        await self._update(name, SignOutReason.PASSWORD, hash=await self._hash(password))
+
+    async def _hash(self, password: str) -> str:
+        """Argon2 of a new password, in a thread (it takes tens of ms of CPU), a few at once."""
+        async with self._hashing:
+            return await asyncio.to_thread(_hasher.hash, password)
 
     async def set_role(self, name: str, role: Role) -> None:
         """A new role; every session of the account ends (it was opened for the old one)."""
@@ -122,7 +134,8 @@ class AccountStore:
         against a dummy hash when there is no account, so the answer takes as long."""
         stored = record.password_hash if record else _DUMMY
         try:
-            await asyncio.to_thread(_hasher.verify, stored, password)
+            async with self._hashing:
+                await asyncio.to_thread(_hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):
             return False
         if record is None:

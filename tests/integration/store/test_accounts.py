@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
+from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
+from queue_manager.store import accounts as store_accounts
 from queue_manager.store.accounts import Account, AccountError, AccountStore, Role
 from queue_manager.store.keys import Keys
+from tests.support.waiting import until
 
 
 async def test_an_account_verifies_only_with_its_password(accounts: AccountStore) -> None:
@@ -53,3 +59,49 @@ async def test_an_account_is_added_once_reset_and_removed(accounts: AccountStore
     assert await accounts.all() == []
     with pytest.raises(AccountError):
         await accounts.reset("user001", "third password")
+
+
+class GatedHasher:
+    """Stands in for argon2: each check waits until the test lets one through, counting how
+    many are inside at once."""
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.gate = threading.Semaphore(0)
+        self.lock = threading.Lock()
+        self.active = self.peak = self.done = 0
+
+    def verify(self, stored: str, password: str) -> bool:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            self.gate.acquire(timeout=30)
+            return bool(self.real.verify(stored, password))
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.done += 1
+
+
+async def test_a_crowd_of_logins_runs_only_a_few_argon2_checks_at_once(
+    accounts: AccountStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each check holds argon2's memory (64 MiB in production): twenty participants logging in
+    at the same moment must not hold twenty of them (the thread pool alone would allow
+    cores + 4)."""
+    await accounts.add("user001", Role.PARTICIPANT, "correct horse")
+    gated = GatedHasher(store_accounts._hasher)
+    monkeypatch.setattr(store_accounts, "_hasher", gated)
+    crowd = 12
+    checks = [
+        asyncio.create_task(accounts.verify("user001", f"guess number {i}")) for i in range(crowd)
+    ]
+    limit = store_accounts.HASHING_AT_ONCE
+    for released in range(1, crowd + 1):  # one at a time: every waiting check gets its chance
+        inside = min(limit, crowd - released + 1)
+        await until(lambda inside=inside: gated.active == inside)  # type: ignore[misc]
+        gated.gate.release()
+        await until(lambda released=released: gated.done == released)  # type: ignore[misc]
+    assert await asyncio.gather(*checks) == [None] * crowd
+    assert gated.peak == store_accounts.HASHING_AT_ONCE
