@@ -128,10 +128,11 @@ def _same_bytes(folder: int, name: str, digest: bytes, size: int) -> bool:
         fd = os.open(name, _READ, dir_fd=folder)
     except OSError:
         return False
+    info = os.fstat(fd)  # before fdopen, which refuses a folder with IsADirectoryError
+    if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+        os.close(fd)
+        return False
     with os.fdopen(fd, "rb") as existing:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
-            return False
         return _digest(existing) == (digest, size)
 
 

@@ -82,6 +82,9 @@ SEGMENT = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=24
 )
 NAME = _TRICKS | SEGMENT | st.lists(SEGMENT | _TRICKS, min_size=1, max_size=4).map("/".join)
+# Names a page would send: half the cases, so that the accepting paths are fuzzed too.
+PLAIN = st.from_regex(r"[A-Za-z0-9ü _()-]{1,16}\.(png|jpg|webp|json)", fullmatch=True)
+FOLDER = st.sampled_from(["", "a", "a/b", "clipspace", "ü ñ"])
 
 # The nodes the bundled catalogue knows (a graph can then pass validation), and others.
 CLASSES = st.sampled_from(
