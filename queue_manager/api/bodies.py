@@ -3,9 +3,11 @@ over it, and as soon as the bytes read pass it (a body is never read past the li
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 
 from queue_manager.core.errors import QueueManagerError, StorageLimit
 
@@ -38,3 +40,29 @@ def check_declared_length(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise StorageLimit(limit)
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def capped_json_route(default: int, **by_endpoint: int) -> type[APIRoute]:
+    """A route class whose JSON body (a route with a body model) is read within a limit before
+    FastAPI parses it, which would otherwise read any size whole: `default` bytes, or the
+    limit named after the endpoint function. Routes without a body model (which stream their
+    bodies under limits of their own) are left as they are."""
+
+    class CappedJsonRoute(APIRoute):
+        def get_route_handler(self) -> Handler:
+            handle = super().get_route_handler()
+            if self.body_field is None:
+                return handle
+            limit = by_endpoint.get(self.name, default)
+
+            async def capped(request: Request) -> Response:
+                # FastAPI reads `request.body()`, which returns what is kept here.
+                request._body = await read_capped(request, limit)
+                return await handle(request)
+
+            return capped
+
+    return CappedJsonRoute

@@ -30,10 +30,19 @@ from queue_manager.core.ids import JobId
 from queue_manager.core.requirements import Capabilities
 from queue_manager.service.dispatch import MAX_OBJECT_INFO_BYTES, MAX_PREVIEW_BYTES
 
-from .bodies import read_capped
+from .bodies import capped_json_route, read_capped
 from .deps import JobCaller, Service, Worker
 
-router = APIRouter(prefix=PREFIX, tags=["worker"])
+# A report, heartbeat or outcome is small; a registration lists the catalogue's node types and
+# models (as large as the catalogue itself). Nothing a worker or a lease token sends may make
+# the queue manager hold, store or fan out more than that (a 40 MiB failure message would be
+# kept on the job and sent to the participant's page).
+MAX_REPORT_BYTES = 2 * 2**20
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["worker"],
+    route_class=capped_json_route(MAX_REPORT_BYTES, register=MAX_OBJECT_INFO_BYTES),
+)
 
 
 @router.post("/register", status_code=204)
