@@ -10,9 +10,14 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from queue_manager.api.app import create_app
+from queue_manager.cli.redis_server import RedisServer, free_port
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Job, JobStatus, Lane, TimelineEntry
+from queue_manager.service.queue import QueueService
+from queue_manager.store.accounts import Role
 from queue_manager.store.keys import Keys
+from tests.reliability.support.fault_room import PASSWORD, run
 from tests.reliability.support.invariants import (
     Accepted,
     ParticipantPage,
@@ -25,6 +30,9 @@ from tests.reliability.support.invariants import (
 )
 from tests.reliability.support.sockets import Epoch, Frame
 from tests.support.graphs import SAVE
+from tests.support.servers import serve
+from tests.support.settings import make_settings
+from tests.support.waiting import until
 
 ALICE, BOB = UserId("user001"), UserId("user002")
 Q, R, C, F = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED
@@ -219,3 +227,36 @@ async def test_a_page_whose_socket_never_came_back_is_caught() -> None:
 async def test_a_page_told_its_jobs_end_passes() -> None:
     told = page(success("j1"), STATUS0, done("j1"))
     assert await told.problems(ENDED, live=0, timeout=0.05) == []
+
+
+async def test_a_page_comes_back_with_its_client_id_and_learns_an_end_it_missed(
+    redis: Redis, redis_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    """The queue manager goes away under an open page and comes back on the same address;
+    meanwhile the page's job ended. The page reconnects by itself, as the same tab, and the
+    check learns the end from `/api/jobs/{id}`, as the frontend does."""
+    settings = make_settings(redis_server, prefix, data_dir=tmp_path / "data")
+    port = free_port()
+    first = create_app(settings)
+    async with serve(first, port) as url:
+        await first.state.accounts.add(ALICE, Role.PARTICIPANT, PASSWORD)
+        page = await ParticipantPage(url, ALICE, PASSWORD).__aenter__()
+        job_id = await page.submit(run("t/e2e"))  # no GPU: it waits
+    try:
+        await until(lambda: not page.connected, 10, "the socket closed")
+        operator = QueueService(settings, redis)  # as an operator command acts on the room
+        await operator.cancel(job_id, UserId("instructor"))  # while the page is away
+        async with serve(create_app(settings), port):
+            await until(page.until_connected, 20, "the socket back")
+            accepted = Accepted(job_id, ALICE, JobStatus.CANCELLED, 0, client_id=page.client_id)
+            stored = await RoomView(redis, prefix, tmp_path / "data").job(job_id)
+            assert stored is not None and stored.finished_at is not None
+            assert page.open_at(stored.finished_at) is None  # it learns from /api/jobs
+            assert await page.problems([(accepted, stored)], live=0, timeout=20) == []
+            wrong = Accepted(job_id, ALICE, client_id=page.client_id)  # "it completed"
+            said = await page.problems([(wrong, stored)], live=0, timeout=1)
+            assert said == [f"{page.user}'s page {page.client_id[:8]}: /api/jobs/{job_id} says "
+                            "cancelled, expected completed"]  # fmt: skip
+    finally:
+        await page.__aexit__()
+    assert [e.sid for e in page.epochs] == [page.client_id] * 2
