@@ -8,19 +8,33 @@ claim hands back what it may have been given and answers 499. And `up`'s own age
 drain while the manager can still take their results: given `before_exit`, the first Ctrl-C
 or SIGTERM runs it (it stops the workers) and the server stops once it says they are gone; a
 second one stops the server at once.
+
+And a peer that stops reading (a frozen browser tab) must not keep its connection for ever:
+when a stalled WebSocket is closed (api/sockets.py), uvicorn closes its transport gently,
+which waits for the megabytes queued for the peer to drain, and they never do while the
+peer's kernel keeps answering window probes. The kernel is told to drop any connection
+whose sent data stays unacknowledged for `UNACKED_LIMIT` (TCP_USER_TIMEOUT on the listening
+socket, inherited by each connection it accepts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from asyncio.trsock import TransportSocket
 from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from queue_manager.api.sockets import SEND_TIMEOUT
+
 BeforeExit = Callable[[Callable[[], None]], None]
+
+# Longer than a WebSocket may stall before the app closes it (its close frame goes first when
+# the peer still reads), and long enough for a slow but living network.
+UNACKED_LIMIT = 2 * SEND_TIMEOUT
 
 
 class DisconnectAtShutdown:
@@ -75,6 +89,20 @@ class Server(uvicorn.Server):
     def _workers_gone(self) -> None:
         self.should_exit = True  # read by the server's loop at its next tick (a plain flag)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        for server in getattr(self, "servers", []):  # none if it could not listen
+            for listener in server.sockets:
+                drop_silent_peers(listener)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._stopping.set()
         await super().shutdown(sockets)
+
+
+def drop_silent_peers(listener: socket.socket | TransportSocket) -> None:
+    """TCP_USER_TIMEOUT on a listening TCP socket (Linux; elsewhere, and on Unix sockets,
+    nothing is set)."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is not None and listener.family in (socket.AF_INET, socket.AF_INET6):
+        listener.setsockopt(socket.IPPROTO_TCP, option, int(UNACKED_LIMIT * 1000))
