@@ -44,10 +44,6 @@ class Manager:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int:
-        return self.program.pid
-
     async def start(self) -> None:
         self.program.start()
         await until(self._ready, 60, f"the queue manager on {self.url} to answer /readyz")

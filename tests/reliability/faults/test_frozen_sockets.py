@@ -77,6 +77,8 @@ async def test_frozen_sockets_are_cut_off_and_hold_nobody_up(tmp_path: Path) -> 
             ]
             try:
                 await until(lambda: at(url, before + 2), 10, "the frozen sockets to be counted")
+                port = int(url.rsplit(":", 1)[1])
+                assert all(held(port, raw) for raw in frozen)  # the check below can see them
                 big = [await run_big(people[0]) for _ in range(BIG_RUNS)]
                 await asyncio.gather(
                     *(press(p, page) for p, page in zip(people, pages, strict=True))
@@ -85,7 +87,6 @@ async def test_frozen_sockets_are_cut_off_and_hold_nobody_up(tmp_path: Path) -> 
                 # connections go too, with what was queued for them, though the clients
                 # still read nothing.
                 await until(lambda: at(url, before), 3 * SEND_TIMEOUT, "frozen sockets closed")
-                port = int(url.rsplit(":", 1)[1])
                 await until(
                     lambda: not any(held(port, raw) for raw in frozen),
                     4 * SEND_TIMEOUT,

@@ -65,17 +65,6 @@ async def test_a_sigkilled_redis_loses_no_accepted_job_and_refuses_runs_clearly(
                 assert answer.status == 503, answer
                 assert answer.body["error"]["type"] == "StoreUnavailable", answer
             jobs = accepted(people)
-            print(
-                "DEBUG kills",
-                kills,
-                "accepted",
-                len(jobs),
-                "refused",
-                len(refused),
-                "epochs",
-                [len(p.epochs) for p in pages],
-                __import__("time").monotonic(),
-            )
             await assert_room_consistent(room, jobs, pages, set(USERS), timeout=90)
             await assert_told_truly(room, USERS, jobs)
     finally:
