@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from queue_manager.contract.worker_api import ErrorCode
@@ -138,7 +140,17 @@ async def _store_down(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422, except for a body that is not UTF-8: sent without a JSON content
+    type it is validated, and echoed, as bytes, which FastAPI's handler decodes strictly
+    (UnicodeDecodeError: a 500). Echoed here with replacement characters."""
+    assert isinstance(exc, RequestValidationError)
+    text = {bytes: lambda raw: raw.decode("utf-8", "replace")}
+    return JSONResponse({"detail": jsonable_encoder(exc.errors(), custom_encoder=text)}, 422)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(QueueManagerError, _domain_error)
     app.add_exception_handler(UserDataError, _user_data_error)
     for outage in STORE_OUTAGES:

@@ -9,9 +9,10 @@ registers again), rather than parsing messages or exception names.
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, Field, JsonValue
 
 from queue_manager.core.jobs import JobError
 
@@ -36,10 +37,41 @@ class ErrorCode(enum.StrEnum):
     UNAVAILABLE = "unavailable"  # 503: the queue store is away; try again
 
 
+T = TypeVar("T")
+
+
+def _store_can_hold(value: T) -> T:
+    """`value`, if every number in it fits a double. The store's Lua scripts read a worker's
+    JSON with cjson: a number past a double's range (`1e400`) decodes as inf, which cjson then
+    cannot encode, and the request failed with a 503 as if Redis were down. (2**64 seeds fit.)"""
+    pending: list[object] = [value.model_dump() if isinstance(value, BaseModel) else value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, int | float) and not _finite(item):
+            raise ValueError("a number too large for the queue to keep")
+    return value
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int past a double's range
+        return False
+
+
+# JSON a worker sends that the store keeps, and attempt numbers (exact in a Lua number).
+StoredJson = Annotated[dict[str, JsonValue], AfterValidator(_store_can_hold)]
+AttemptNumber = Annotated[int, Field(ge=0, le=2**53)]
+
+
 class Registration(BaseModel):
     node_types: list[str] = Field(min_length=1, max_length=50_000)
     models: list[str] | None = Field(default=None, max_length=200_000)
-    info: dict[str, JsonValue] = {}
+    info: StoredJson = {}
 
 
 class Assignment(BaseModel):
@@ -57,32 +89,32 @@ class Assignment(BaseModel):
 
 class Heartbeat(BaseModel):
     job_id: str | None = None
-    attempt: int = 0
+    attempt: AttemptNumber = 0
 
 
 class Report(BaseModel):
-    attempt: int
+    attempt: AttemptNumber
     type: ReportType
-    data: dict[str, JsonValue] = {}
+    data: StoredJson = {}
 
 
 class Attempt(BaseModel):
     """The body of `/complete` and `/release`: which attempt; the outcome is the route. A
     completed job's outputs are the files the queue manager stored for that attempt."""
 
-    attempt: int
+    attempt: AttemptNumber
 
 
 class Failure(BaseModel):
-    attempt: int
-    error: JobError
+    attempt: AttemptNumber
+    error: Annotated[JobError, AfterValidator(_store_can_hold)]
 
 
 class OutputUpload(BaseModel):
     """Query parameters of `PUT /jobs/{id}/outputs` (the body is the file's bytes): the name
     the worker's ComfyUI gave the file, and where it belongs in ComfyUI's history."""
 
-    attempt: int
+    attempt: AttemptNumber
     filename: str
     subfolder: str = ""
     type: OutputType = "output"
