@@ -37,19 +37,9 @@ def outside(paths: Iterable[Path], user: str, kinds: Iterable[str]) -> set[Path]
     return {p for p in paths if tuple(p.parts[:2]) not in allowed or len(p.parts) < 3}
 
 
-def queued(stack: Stack, user: str) -> int:
-    """The user's queued and running jobs, as the queue store counts them."""
-    return stack.run(stack.app.state.service.queue_remaining(UserId(user)))
-
-
 def jobs(stack: Stack, user: str) -> set[str]:
     """The ids of all the user's jobs (queue and history), from the queue store."""
     return {job.id for job in stack.run(stack.app.state.service.user_jobs(UserId(user)))}
-
-
-def refused(r: httpx.Response) -> bool:
-    """A clear refusal; anything 5xx is a failure of its own (`no_server_error`)."""
-    return 400 <= r.status_code < 500
 
 
 def no_server_error(r: httpx.Response, what: object) -> None:

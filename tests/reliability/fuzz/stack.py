@@ -77,14 +77,6 @@ class Stack:
         headers = {"Authorization": f"Bearer {self.worker_token}"}
         return httpx.Client(base_url=self.url, timeout=TIMEOUT, headers=headers)
 
-    def files(self) -> set[Path]:
-        """Every file under the data folder, relative to it (links included, not followed)."""
-        return {
-            p.relative_to(self.data_dir)
-            for p in self.data_dir.rglob("*")
-            if p.is_symlink() or not p.is_dir()
-        }
-
 
 @contextlib.contextmanager
 def running_stack(

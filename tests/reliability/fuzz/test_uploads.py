@@ -25,6 +25,7 @@ EXAMPLES = 150
 BOUNDARY = "cwfuzz0a1b2c3"
 FOLDERS = {"input": "inputs", "output": "outputs", "temp": "temp"}
 REFUSALS = {400, 403, 404, 413}
+Part = tuple[str, str | None, str, bytes]  # field name, file name (a file's), content type, bytes
 
 
 def _png() -> bytes:
@@ -36,7 +37,6 @@ def _png() -> bytes:
 PNG = _png()
 FLAG = st.sampled_from(["true", "false", "1", "0", "", "TRUE", "yes"]) | st.text(max_size=6)
 TYPE = st.sampled_from([*FOLDERS, "", "inputs", "../output", "INPUT"]) | st.text(max_size=8)
-ORIGINAL = {"filename": "x.png", "subfolder": "", "type": "input"}
 CONTENT = st.just(PNG) | st.binary(max_size=300) | st.just(b"")
 ORIGINAL = json.dumps({"filename": "x.png", "subfolder": "", "type": "input"})
 REF = st.fixed_dictionaries({"filename": NAME, "subfolder": NAME, "type": TYPE}).map(
@@ -50,7 +50,7 @@ def uploads(draw: st.DrawFn) -> dict[str, Any]:
     mask = draw(st.integers(0, 3)) == 0
     raw = draw(st.booleans())  # header values as sent by a script, or escaped as a browser does
     content = draw(st.just(PNG) | CONTENT if mask else CONTENT)  # a mask must be an image
-    parts = [("image", _header(draw(PLAIN | NAME), raw),
+    parts: list[Part] = [("image", _header(draw(PLAIN | NAME), raw),
               draw(st.sampled_from(["image/png", ""])), content)]  # fmt: skip
     fields = (("type", st.sampled_from(list(FOLDERS)) | TYPE), ("subfolder", FOLDER | NAME),
               ("overwrite", FLAG))  # fmt: skip
@@ -69,7 +69,7 @@ def _header(value: str, raw: bool) -> str:
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def multipart(parts: list[tuple[str, str | None, str, bytes]]) -> bytes:
+def multipart(parts: list[Part]) -> bytes:
     out = b""
     for name, filename, content_type, data in parts:
         disposition = f'form-data; name="{name}"'
