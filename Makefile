@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python -m benchmarks.pages
 	$(BIN)/python -m benchmarks.fanout
 	$(BIN)/python -m benchmarks.eta
+	$(BIN)/python -m benchmarks.burst
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
