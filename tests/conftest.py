@@ -1,9 +1,10 @@
 """Session-wide fixtures: one private redis-server per test session, a fresh key prefix per
-test, and cheap password hashing everywhere."""
+test, cheap password hashing everywhere, and Ctrl-C that reaches the processes tests start."""
 
 from __future__ import annotations
 
 import itertools
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,15 @@ from queue_manager.cli.redis_server import RedisServer
 from queue_manager.store import accounts
 
 _prefixes = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started in the background of a shell without job control (`pytest &`, nohup)
+    has SIGINT ignored, and every process it starts inherits that: the tests that press Ctrl-C
+    on `up` or an operator command would then see it ignored. Handled again here, so the
+    children start with the default."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")
