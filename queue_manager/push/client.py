@@ -103,6 +103,13 @@ class EndpointClient:
             raise EndpointError(f"{path} answered something that is not a JSON object")
         return found
 
+    async def answers(self, path: str) -> None:
+        """Whether the endpoint answers a cheap GET with 200 (raises EndpointDown or
+        EndpointError otherwise)."""
+        r = await self._call("GET", path)
+        if r.status_code != 200:
+            raise EndpointError(f"{path} answered {r.status_code}")
+
     async def object_info(self) -> dict[str, Any]:
         info = await self._json("GET", "/api/object_info")
         if not isinstance(info, dict):

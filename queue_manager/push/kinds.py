@@ -32,6 +32,15 @@ class EndpointRun(Protocol):
         """Take it off the endpoint (cancelled, timed out, given back); best effort."""
 
 
+# A cheap request each kind answers when it is up: what a failing endpoint is asked until it
+# answers again (`slot.Slot`).
+PROBES: dict[EndpointKind, str] = {
+    EndpointKind.COMFYUI: "/api/system_stats",
+    EndpointKind.AGENT: "/healthz",
+    EndpointKind.RUNPOD: "/health",
+}
+
+
 def new_run(
     kind: EndpointKind,
     handle: JobHandle,

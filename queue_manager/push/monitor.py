@@ -39,6 +39,12 @@ class EndpointMonitor:
         """What a participant waiting on this endpoint's cold start reads."""
         return starting_detail(self._status.cold_starts)
 
+    @property
+    def is_failing(self) -> bool:
+        """A job came back from it (cold start past its timeout, errors, outputs missing)
+        and it has not answered since."""
+        return bool(self._failing)
+
     async def answered(self) -> None:
         if self._down_since is not None:
             took = self._clock() - self._down_since

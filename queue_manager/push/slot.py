@@ -10,6 +10,10 @@ How a run ends, whatever happens:
 * past the job timeout: failed, saying so, and taken off the endpoint;
 * cancelled, requeued or the endpoint removed (the lease is lost): taken off the endpoint;
   whatever it still sends is discarded.
+
+While its endpoint is failing (a job came back from it), a slot claims nothing: it asks the
+endpoint a cheap question, backing off, until it answers. Else a dead endpoint would take job
+after job, each waiting out its cold start timeout there and losing an attempt.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from queue_manager.core.endpoints import EndpointConfig, slot_worker
 from queue_manager.core.errors import LeaseLost, WorkerNotFound, WorkerUnavailable
 from queue_manager.core.queueing import Claimed
 from queue_manager.core.requirements import Capabilities
-from queue_manager.push.client import EndpointClient, EndpointError, PromptRefused
+from queue_manager.push.client import EndpointClient, EndpointDown, EndpointError, PromptRefused
 from queue_manager.push.handle import JobHandle
-from queue_manager.push.kinds import EndpointRun, new_run
+from queue_manager.push.kinds import PROBES, EndpointRun, new_run
 from queue_manager.push.monitor import EndpointMonitor
 from queue_manager.push.outcomes import ColdStartTimeout, OutputMissing, PromptLost
 from queue_manager.service.queue import STORE_OUTAGES, QueueService
@@ -37,6 +41,10 @@ from queue_manager.service.tasks import reraise_if_cancelled
 from queue_manager.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Seconds between asks of a failing endpoint: doubling from the first to the most.
+_PROBE_FIRST = 1.0
+_PROBE_MOST = 30.0
 
 
 class SlotRemoved(Exception):
@@ -76,6 +84,7 @@ class Slot:
                     self.caps, self.object_info = self._offered
                     self._offered = None
                     await self._register()
+                await self._until_it_answers()
                 claimed = await self._claim()
                 if claimed is not None:
                     await self._run(claimed)
@@ -108,6 +117,19 @@ class Slot:
             "url": self.config.url,
         }
         await self.service.register_worker(self.worker, self.caps, info)
+
+    async def _until_it_answers(self) -> None:
+        delay = _PROBE_FIRST
+        while self.monitor.is_failing:
+            try:
+                await self.client.answers(PROBES[self.config.kind])
+            except (EndpointDown, EndpointError) as exc:
+                log.info("slot=%s: endpoint still failing (%s); asking again in %.0fs",
+                         self.worker, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _PROBE_MOST)
+            else:
+                await self.monitor.answered()
 
     async def _claim(self) -> Claimed | None:
         try:

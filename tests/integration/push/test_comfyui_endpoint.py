@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from PIL import Image
 
 from queue_manager.cli.redis_server import free_port
@@ -104,6 +107,35 @@ async def test_a_cold_start_longer_than_its_timeout_requeues_the_job_and_marks_t
     assert [e["name"] for e in shown] == ["cloud"]
     assert shown[0]["state"] in ("failing", "starting")
     assert "headers" not in shown[0]
+
+
+async def test_a_dead_endpoint_takes_no_more_jobs_until_it_answers_again(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its machine gone: the job it held goes back once, and its slot claims nothing more
+    (each job would wait out the cold start timeout there and lose an attempt) but asks the
+    endpoint, backing off, until it answers; then the waiting jobs run there."""
+    caplog.set_level(logging.INFO, logger="queue_manager.push.slot")
+    port = free_port()
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(), port) as sim:
+        await room.add("cloud", sim.url, cold_start_timeout=1.0)
+        await room.until_phase("cloud", EndpointPhase.READY)
+        url = sim.url
+    jobs = [await room.service.submit(user(n), Lane.NORMAL, SAVE) for n in (1, 2, 3)]
+    await room.until_phase("cloud", EndpointPhase.FAILING)
+
+    def asked_twice() -> bool:
+        return sum("endpoint still failing" in r.getMessage() for r in caplog.records) >= 2
+
+    await until(asked_twice, 30, "the slot asking the failing endpoint twice")
+    held = [await room.job(j.id) for j in jobs]
+    assert [j.status for j in held] == [JobStatus.QUEUED] * 3
+    assert sorted(j.attempts for j in held) == [0, 0, 1]  # one went there, and came back
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(), port) as back:
+        assert back.url == url
+        done = [await room.finished(j.id) for j in jobs]
+    assert [j.status for j in done] == [JobStatus.COMPLETED] * 3
+    assert sorted(j.attempts for j in done) == [1, 1, 2]
 
 
 async def test_a_job_past_its_timeout_fails_saying_so_and_leaves_the_endpoint(room: Room) -> None:
