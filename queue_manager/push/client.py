@@ -165,11 +165,15 @@ class EndpointClient:
         sub = body.get("subfolder") or ""
         return f"{sub}/{body['name']}" if sub else str(body["name"])
 
-    async def forget(self, prompt_id: str) -> None:
-        """Take the prompt out of the queue of the replica asked, and interrupt it there if it
-        runs (best effort: through a load balancer the right replica may not be the one asked)."""
+    async def unqueue(self, prompt_id: str) -> None:
+        """Take the prompt out of the queue of the replica asked (best effort: through a load
+        balancer the right replica may not be the one asked)."""
         with contextlib.suppress(EndpointDown, httpx.HTTPError):
             await self._call("POST", "/api/queue", json={"delete": [prompt_id]})
+
+    async def interrupt(self, prompt_id: str) -> None:
+        """Interrupt the prompt if the replica asked runs it (ComfyUI leaves any other
+        prompt alone; best effort, as `unqueue`)."""
         with contextlib.suppress(EndpointDown, httpx.HTTPError):
             await self._call("POST", "/api/interrupt", json={"prompt_id": prompt_id})
 

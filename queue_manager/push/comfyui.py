@@ -74,6 +74,8 @@ _SOCKET_GRACE = 10.0
 # it. Should it come back still running the prompt, the run there is forgotten or wasted, never
 # stored: only the attempt holding the lease stores outputs.
 _LOST_AFTER = 5
+# How many times in a row a prompt is taken out of the queue, then interrupted (`forget`).
+_FORGET_ASKS = 4
 # How often the history is asked for once the socket saw the run end.
 _AFTER_THE_END = 0.05
 # `/view` asks before an output is given up as on no replica.
@@ -131,10 +133,16 @@ class ComfyUIRun(RunBase):
             await self.handle.complete()
 
     async def forget(self) -> None:
-        """Take the prompt off the endpoint (cancelled, timed out, lost): asked a few times,
-        since through a load balancer each ask may reach another replica."""
-        for _ in range(3):
-            await self.client.forget(self.id)
+        """Take the prompt off the endpoint (cancelled, timed out, lost). Through a load
+        balancer each ask may reach another replica, so each is asked `_FORGET_ASKS` times in a
+        row (a round-robin balancer gives consecutive asks to that many different replicas;
+        interleaving the two kinds would send every interrupt to the same half of them):
+        first out of the queues, then interrupted where it runs (a prompt that started
+        meanwhile is caught by the interrupts)."""
+        for _ in range(_FORGET_ASKS):
+            await self.client.unqueue(self.id)
+        for _ in range(_FORGET_ASKS):
+            await self.client.interrupt(self.id)
 
     # -- 1. inputs ---------------------------------------------------------------------------
 
