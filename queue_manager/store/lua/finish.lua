@@ -6,12 +6,18 @@
 -- Invariant: only the worker holding the current attempt's lease can finish a job; a late
 --   report from a worker whose lease expired (the job was requeued or finished elsewhere) or
 --   whose job was cancelled changes nothing but a line in the timeline, so a job finishes
---   exactly once. A completed job's
+--   exactly once; the same report again from the attempt that finished it (its answer lost)
+--   is answered ok and changes nothing. A completed job's
 --   outputs are the files recorded for its finishing attempt (record_output.lua), in upload order:
 --   what the worker says at the end adds nothing.
 local jid, wid, attempt, outcome, payload = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local f = redis.call('HMGET', k('job', jid), 'status', 'worker', 'attempts', 'user')
 if not f[1] then return {'missing'} end
+if f[1] == outcome and f[2] == wid and f[3] == attempt then
+  -- This very attempt ended it already: the worker asks again because the answer was lost
+  -- (the queue manager restarted in between). Nothing to do, nothing to note.
+  return {'ok'}
+end
 if f[1] ~= 'running' or f[2] ~= wid or f[3] ~= attempt then
   -- Said in the timeline (the status stays): a result arrived from an attempt that had lost
   -- the job (requeued, cancelled, finished elsewhere), and was discarded.

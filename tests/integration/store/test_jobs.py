@@ -208,6 +208,22 @@ async def test_cancel_running_job_tells_its_worker_and_ignores_its_late_result(
     assert (await workers.get(w)).job is None
 
 
+async def test_a_finish_said_again_by_the_attempt_that_finished_is_answered_and_changes_nothing(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    """The worker's first answer was lost (the queue manager restarted): it says it again."""
+    w = await register(workers)
+    a = await submit(jobs, user(1))
+    assert await jobs.claim(w) is not None
+    await jobs.complete(a, w, 1)
+    once = await jobs.get(a)
+    await jobs.complete(a, w, 1)  # answered, not LeaseLost: the agent stops asking
+    assert await jobs.get(a) == once  # no second end, no note in the timeline
+    with pytest.raises(LeaseLost):  # another outcome, or another attempt, is still late
+        await jobs.fail(a, w, 1, JobError(type="boom", message="late"))
+    assert (await jobs.get(a)).status is JobStatus.COMPLETED
+
+
 async def test_unknown_job_is_not_found(jobs: JobStore) -> None:
     with pytest.raises(JobNotFound):
         await jobs.get(JobId("00000000-0000-4000-8000-000000000000"))

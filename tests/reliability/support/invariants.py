@@ -5,7 +5,8 @@ all and fails with that list.
 
 What each check proves:
 
-* `ended_once` (records): the job has exactly one terminal timeline entry, it is the last one,
+* `ended_once` (records): the job has exactly one terminal timeline transition (notes of a
+  late result discarded, which leave the status as it was, are not transitions), the last one,
   and it is the state the test expected (COMPLETED for a good prompt, FAILED for one meant to
   fail, CANCELLED when cancelled); its attempts stay within the bound. A job completed twice by
   two workers, or failed and then completed, shows two terminal entries.
@@ -138,12 +139,14 @@ def ended_once(job: Job | None, accepted: Accepted) -> list[str]:
         problems.append(f"{name} is stored as {job.user}'s")
     if job.status is not accepted.expected:
         problems.append(f"{name} is {job.status}, expected {accepted.expected}")
-    terminal = [i for i, e in enumerate(job.timeline) if e.to.is_final]
+    # A note (a late result discarded: the status stays, `source` == `to`) is no transition.
+    moves = [e for e in job.timeline if e.source is not e.to]
+    terminal = [i for i, e in enumerate(moves) if e.to.is_final]
     if len(terminal) != 1:
-        ends = [str(job.timeline[i].to) for i in terminal]
+        ends = [str(moves[i].to) for i in terminal]
         problems.append(f"{name} has {len(terminal)} terminal timeline entries {ends}")
-    elif terminal[0] != len(job.timeline) - 1:
-        problems.append(f"{name} moved on after it ended: {job.timeline[terminal[0] + 1 :]}")
+    elif terminal[0] != len(moves) - 1:
+        problems.append(f"{name} moved on after it ended: {moves[terminal[0] + 1 :]}")
     if job.attempts > accepted.max_attempts:
         problems.append(f"{name} took {job.attempts} attempts (at most {accepted.max_attempts})")
     if accepted.expected is JobStatus.COMPLETED and job.attempts < 1:
