@@ -18,7 +18,10 @@ pytestmark = pytest.mark.slow
 
 def test_a_rehearsal_with_a_browser_participant_sees_every_image(tmp_path: Path) -> None:
     check_chromium()
-    proc, workshop = start_workshop(tmp_path / "data", users=1, workers=1)
+    # Jobs of about a second, as on a GPU: a zero-delay simulator can end a job before the page
+    # has read the answer to its own Run, and the page then did not show that image once in
+    # four full runs (a race of the frontend's, not the rehearsal's: see the issue 14 note).
+    proc, workshop = start_workshop(tmp_path / "data", users=1, workers=1, step_delay=0.05)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "queue_manager", "rehearse", workshop.url,
