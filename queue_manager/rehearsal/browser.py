@@ -164,14 +164,14 @@ class BrowserParticipant:
         await page.click("button[type=submit]")
         await page.wait_for_url(f"{self._plan.base}{home}")
         await page.wait_for_function("() => window.app && window.app.graph")
-        await _close_dialogs(page)
+        await close_dialogs(page)
         workflow = self._plan.workflow
         await page.evaluate(_LOAD, [workflow.graph, workflow.prompt, workflow.name])
-        await _close_dialogs(page)
+        await close_dialogs(page)
 
     async def _run_once(self, page: Page, number: int) -> JobRun:
         await page.evaluate(_SEEDS, self._rng.randrange(2**40))
-        await _close_dialogs(page)
+        await close_dialogs(page)
         job = JobRun(self._user, number, "browser", submitted=time.monotonic(), queued=time.time())
         async with page.expect_response(lambda r: r.url.endswith("/api/prompt")) as answer:
             await page.click("button[data-testid='queue-button']")
@@ -220,7 +220,7 @@ async def _abort(route: Any) -> None:
     await route.abort()
 
 
-async def _close_dialogs(page: Page) -> None:
+async def close_dialogs(page: Page) -> None:
     """Escape whatever dialog is open (the first visit's template browser opens late)."""
     overlay = page.locator("[data-testid=dialog-overlay]")
     for _ in range(50):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, Response, WebSocket
 
+from queue_manager.rehearsal.browser import close_dialogs  # the rehearsal's pages do the same
 from tests.support.workshop import Workshop
 
 CHROMIUM = os.environ.get("CW_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -129,16 +130,6 @@ async def load_default_graph(page: Page, steps: int = 4) -> None:
         steps,
     )
     await page.keyboard.press("Escape")
-
-
-async def close_dialogs(page: Page) -> None:
-    """Escape whatever dialog is open (the first visit's template browser opens late)."""
-    overlay = page.locator("[data-testid=dialog-overlay]")
-    for _ in range(50):
-        if not await overlay.count() or not await overlay.first.is_visible():
-            return
-        await page.keyboard.press("Escape")
-        await page.wait_for_timeout(100)
 
 
 async def run(page: Page) -> str:
