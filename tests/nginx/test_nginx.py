@@ -1,8 +1,9 @@
 """nginx/comfy-workshop.conf, checked by a real nginx.
 
-The site file is parsed (tests/nginx_helpers.py) to assert what cannot be waited for in a test
-(a 12 h socket timeout, a long poll beyond nginx's default 60 s), then rendered with only the
-upstream, the listen ports, the certificate and the ACME webroot swapped, and run by an nginx
+The site file is parsed (tests/support/nginx.py) to assert what cannot be waited for in a test
+(a 12 h socket timeout, a long poll beyond nginx's default 60 s), then rendered by
+`render_site` with only the upstream, the listen ports, the certificate and the ACME webroot
+swapped, and run by an nginx
 we start as ourselves under tmp_path, in front of a small uvicorn app (or the real queue
 manager) on a free port. Every request below goes through that nginx over HTTPS (or HTTP for
 the redirect), with the generated certificate verified.
@@ -37,6 +38,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
 from queue_manager.cli.redis_server import RedisServer
+from queue_manager.deploy.nginx_site import EXAMPLE, render_site
 from queue_manager.settings import Settings
 from tests.support.nginx import (
     SITE_CONF,
@@ -76,6 +78,14 @@ def site() -> list[Directive]:
 @pytest.fixture(scope="module")
 def tls_server(site: list[Directive]) -> Directive:
     return https_server(site)
+
+
+def test_the_committed_site_is_the_rendering_of_the_documented_example() -> None:
+    assert SITE_CONF.read_text() == render_site(EXAMPLE), (
+        "nginx/comfy-workshop.conf differs from render_site(EXAMPLE): render it again with "
+        "`comfy-workshop nginx-site --domain workshop.example.org --no-check "
+        "--out nginx/comfy-workshop.conf` (edit the renderer, not the file)"
+    )
 
 
 def test_the_production_values_to_edit_are_the_documented_placeholders(
@@ -199,7 +209,7 @@ def nginx(nginx_bin: str, tls_files: tuple[Path, Path], tmp_path: Path) -> Itera
     acme = tmp_path / "acme"
     (acme / ".well-known" / "acme-challenge").mkdir(parents=True)
     cert, key = tls_files
-    site = site_variant(SITE_CONF.read_text(), ports, cert, key, acme)
+    site = site_variant(ports, cert, key, acme)
     server = Nginx(nginx_bin, tmp_path / "nginx", site, ports)
     yield server
     server.stop()

@@ -3,8 +3,9 @@
 `parse` turns the config text into directives (nginx's own grammar: words, quoted strings,
 `;`, blocks, `#` comments), `location_for` picks the location nginx would pick for a path,
 and `effective` answers "which value applies there" with nginx's inheritance rules. Tests
-assert on those rather than on the raw text, and `site_variant` renders the same file with
-only the upstream, listen ports, certificate and ACME webroot swapped out.
+assert on those rather than on the raw text, and `site_variant` renders the documented example
+(queue_manager/deploy/nginx_site.py) with only the upstream, listen ports, certificate and ACME
+webroot swapped out.
 
 `Nginx` runs that variant with `-p <tmp>`: pid, logs and temp directories all inside the test's
 folder, `daemon off` so the process we start is the master we stop, never the system nginx.
@@ -21,13 +22,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from queue_manager.deploy.nginx_site import EXAMPLE, SiteOptions, render_site
 from tests.support.paths import ROOT
 
-SITE_CONF = ROOT / "nginx" / "comfy-workshop.conf"
-PRODUCTION_UPSTREAM = "127.0.0.1:8188"
+SITE_CONF = ROOT / "nginx" / "comfy-workshop.conf"  # render_site(EXAMPLE), committed
 
 
 def nginx_binary() -> str | None:
@@ -227,36 +228,39 @@ class Ports:
     upstream: int
 
 
+def site_options(
+    ports: Ports,
+    cert: Path,
+    key: Path,
+    acme_root: Path,
+    upstreams: tuple[str, ...] | None = None,
+) -> SiteOptions:
+    """The documented example (nginx/comfy-workshop.conf) with only what must differ here:
+    the upstream(s), the listen ports (loopback, IPv4 only; browsers still see 443), the
+    certificate and the ACME webroot."""
+    return replace(
+        EXAMPLE,
+        upstreams=upstreams or (f"127.0.0.1:{ports.upstream}",),
+        http_port=ports.http,
+        https_port=ports.https,
+        public_https_port=443,
+        listen_address="127.0.0.1",
+        ipv6=False,
+        cert=str(cert),
+        key=str(key),
+        acme_webroot=str(acme_root),
+    )
+
+
 def site_variant(
-    text: str, ports: Ports, cert: Path, key: Path, acme_root: Path
+    ports: Ports,
+    cert: Path,
+    key: Path,
+    acme_root: Path,
+    upstreams: tuple[str, ...] | None = None,
 ) -> list[Directive]:
-    """The site file with only what must differ here swapped: the upstream address, the listen
-    ports (loopback, IPv4 only), the certificate and the ACME webroot. Everything else is
-    the production text. Raises if the file no longer has what we swap (the test must then be
-    updated along with it)."""
-    site = parse(text)
-    (upstream,) = [d for d in site if d.name == "upstream"]
-    server_line = upstream.child("server")
-    assert server_line.args[0] == PRODUCTION_UPSTREAM, server_line.args
-    server_line.args[0] = f"127.0.0.1:{ports.upstream}"
-
-    for server, port, production in (
-        (http_server(site), ports.http, "80"),
-        (https_server(site), ports.https, "443"),
-    ):
-        listens = server.children("listen")
-        assert sorted(d.args[0] for d in listens) == sorted([production, f"[::]:{production}"])
-        keep = next(d for d in listens if d.args[0] == production)
-        keep.args[0] = f"127.0.0.1:{port}"
-        assert server.block is not None
-        server.block[:] = [d for d in server.block if d.name != "listen" or d is keep]
-
-    tls = https_server(site)
-    tls.child("ssl_certificate").args = [str(cert)]
-    tls.child("ssl_certificate_key").args = [str(key)]
-    acme = location_for(http_server(site), "/.well-known/acme-challenge/x")
-    acme.child("root").args = [str(acme_root)]
-    return site
+    """The site as `comfy-workshop nginx-site` renders it for `site_options`, parsed."""
+    return parse(render_site(site_options(ports, cert, key, acme_root, upstreams)))
 
 
 # --- A self-signed certificate -----------------------------------------------------------------
