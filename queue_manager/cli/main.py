@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from queue_manager.cli import cards, endpoints, room, workflows
 from queue_manager.cli import defaults as defaults_cli
+from queue_manager.cli import nginx_site as nginx_site_cli
 from queue_manager.cli import rehearse as rehearse_cli
 from queue_manager.cli import templates as templates_cli
 from queue_manager.cli.target import add_data_option
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     workflows.add_arguments(sub)
     defaults_cli.add_arguments(sub)
     rehearse_cli.add_arguments(sub)
+    nginx_site_cli.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -101,6 +103,7 @@ OPERATOR_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "workflows": workflows.run_workflows_command,
     "defaults": defaults_cli.run_defaults_command,
     "rehearse": rehearse_cli.run_rehearse_command,
+    "nginx-site": nginx_site_cli.run_nginx_site_command,
 }
 
 
