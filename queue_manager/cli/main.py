@@ -14,10 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from queue_manager.cli import backup as backup_cli
 from queue_manager.cli import cards, endpoints, room, workflows
 from queue_manager.cli import defaults as defaults_cli
 from queue_manager.cli import nginx_site as nginx_site_cli
 from queue_manager.cli import rehearse as rehearse_cli
+from queue_manager.cli import restore as restore_cli
 from queue_manager.cli import templates as templates_cli
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
@@ -78,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     endpoints.add_arguments(sub)
     templates_cli.add_arguments(sub)
     room.add_arguments(sub)
+    backup_cli.add_arguments(sub)
+    restore_cli.add_arguments(sub)
     cards.add_arguments(sub)
     workflows.add_arguments(sub)
     defaults_cli.add_arguments(sub)
@@ -99,6 +103,8 @@ OPERATOR_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "endpoint": endpoints.run_endpoint_command,
     "templates": templates_cli.run_templates_command,
     "room": room.run_room_command,
+    "backup": backup_cli.run_backup_command,
+    "restore": restore_cli.run_restore_command,
     "cards": cards.run_cards_command,
     "workflows": workflows.run_workflows_command,
     "defaults": defaults_cli.run_defaults_command,
