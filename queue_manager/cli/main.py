@@ -19,6 +19,8 @@ from queue_manager.cli import cards, endpoints, room, workflows
 from queue_manager.cli import defaults as defaults_cli
 from queue_manager.cli import nginx_site as nginx_site_cli
 from queue_manager.cli import rehearse as rehearse_cli
+from queue_manager.cli import status as status_cli
+from queue_manager.cli import systemd as systemd_cli
 from queue_manager.cli import restore as restore_cli
 from queue_manager.cli import templates as templates_cli
 from queue_manager.cli.target import add_data_option
@@ -86,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     workflows.add_arguments(sub)
     defaults_cli.add_arguments(sub)
     rehearse_cli.add_arguments(sub)
+    status_cli.add_arguments(sub)
+    systemd_cli.add_arguments(sub)
     nginx_site_cli.add_arguments(sub)
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
@@ -109,6 +113,8 @@ OPERATOR_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "workflows": workflows.run_workflows_command,
     "defaults": defaults_cli.run_defaults_command,
     "rehearse": rehearse_cli.run_rehearse_command,
+    "status": status_cli.run_status_command,
+    "systemd": systemd_cli.run_systemd_command,
     "nginx-site": nginx_site_cli.run_nginx_site_command,
 }
 
