@@ -50,11 +50,9 @@ from tests.support.nginx import (
     http_server,
     https_server,
     location_for,
-    nginx_binary,
     parse,
     proxy_headers,
     seconds,
-    self_signed,
     single,
     site_variant,
     size,
@@ -181,19 +179,6 @@ def test_plain_http_only_redirects(site: list[Directive]) -> None:
 
 
 # --- A real nginx ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def nginx_bin() -> str:
-    binary = nginx_binary()
-    if binary is None:
-        pytest.skip("nginx is not installed (apt-get install nginx): these tests run a real one")
-    return binary
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
