@@ -2,8 +2,9 @@
 container's): read in one atomic script as DUMP payloads, put back with RESTORE.
 
 Blocking (redis-py's sync client, bytes in and out): for operator commands, not the server.
-The read holds Redis for its length: about a second per few hundred MB of state, measured in
-tests/integration/cli/test_backup_scale.py.
+The read holds Redis for its length. Measured on Redis 7.0 (a 2-core machine): 100,000 keys
+(50,000 jobs of 1.5 kB prompts with their timelines, a 100,000-entry event stream; 107 MB of
+Redis memory) read in 0.8 s as a 12 MB snapshot, put back in 2.7 s in one transaction.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from queue_manager.core.jobs import Lane
 from queue_manager.service.accounts import open_accounts
 from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
+from queue_manager.store.connection import connect
 from tests.integration.cli.backup_support import S3, contents, files, s3, s3_server, wipe
 from tests.support.cli import run_cli
 from tests.support.jobs import add_worker, prompt
@@ -232,3 +233,28 @@ async def test_s3_errors_are_one_line_saying_what_to_do(workshop: Workshop, s3: 
     assert down.returncode == 1 and "cannot reach http://127.0.0.1:9" in down.stderr
     for said in (missing, down):
         assert "Traceback" not in said.stderr and len(said.stderr.strip().splitlines()) == 1
+
+
+async def test_a_local_workshop_is_restored_on_a_new_machine_before_its_first_up(
+    workshop: Workshop, tmp_path: Path
+) -> None:
+    where = tmp_path / "backups"
+    assert (await workshop.cli("backup", "--to", str(where))).returncode == 0
+    before = await workshop.state()
+    new = tmp_path / "new-machine"
+    env = {k: v for k, v in workshop.env.items() if k != "CW_REDIS_URL"}
+
+    restored = await asyncio.to_thread(
+        run_cli, env, "restore", "--from", str(where), "--data", str(new)
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert "started the workshop's Redis" in restored.stderr
+    server = RedisServer((new / "redis").resolve())  # as `up` starts it: from its AOF
+    await asyncio.to_thread(server.start)
+    client = connect(server.url)
+    try:
+        assert await contents(client, workshop.prefix) == before[0]
+    finally:
+        await client.aclose()
+        await asyncio.to_thread(server.stop)
+    assert files(new) == before[1]
