@@ -69,9 +69,7 @@ def _lstat(path: Path) -> os.stat_result | None:
         return None
 
 
-def write_tar(
-    data_dir: Path, entries: list[FileEntry], out: Sink, on_progress: OnProgress
-) -> int:
+def write_tar(data_dir: Path, entries: list[FileEntry], out: Sink, on_progress: OnProgress) -> int:
     """Stream the tar of `entries` into `out`; returns how many files went in (one removed
     since the plan is skipped)."""
     total, done_bytes, done = sum(e.size for e in entries), 0, 0
