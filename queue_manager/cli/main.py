@@ -12,17 +12,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from queue_manager.cli import backup as backup_cli
-from queue_manager.cli import cards, endpoints, room, workflows
+from queue_manager.cli import cards, endpoints, healthcheck, preflight, room, workflows
 from queue_manager.cli import defaults as defaults_cli
 from queue_manager.cli import nginx_site as nginx_site_cli
 from queue_manager.cli import rehearse as rehearse_cli
+from queue_manager.cli import restore as restore_cli
 from queue_manager.cli import status as status_cli
 from queue_manager.cli import systemd as systemd_cli
-from queue_manager.cli import restore as restore_cli
 from queue_manager.cli import templates as templates_cli
+from queue_manager.cli.session_secret import kept_secret
 from queue_manager.cli.target import add_data_option
 from queue_manager.cli.tokens import run_token_command
 from queue_manager.cli.up import LocalOptions, run, run_local
@@ -41,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--host", help="listen address (default 127.0.0.1)")
         cmd.add_argument("--port", type=int, help="listen port (default 8188)")
         cmd.add_argument("--data", type=Path, help="data folder (default ./data)")
+    serve_.add_argument(
+        "--secret-file",
+        type=Path,
+        metavar="FILE",
+        help="with a placeholder CW_SECRET_KEY (local mode): sign sessions with the secret kept "
+        "in FILE, made random on first start (compose's rehearsal overlay)",
+    )
     up.add_argument("--users", type=int, default=20, help="participants (default 20)")
     up.add_argument("--workers", type=int, default=1, help="simulated GPU workers (default 1)")
     up.add_argument("--comfyui-url", help="run one worker agent for this ComfyUI instead")
@@ -88,9 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     workflows.add_arguments(sub)
     defaults_cli.add_arguments(sub)
     rehearse_cli.add_arguments(sub)
+    nginx_site_cli.add_arguments(sub)
     status_cli.add_arguments(sub)
     systemd_cli.add_arguments(sub)
-    nginx_site_cli.add_arguments(sub)
+    healthcheck.add_arguments(sub)
+    sub.add_parser(
+        "preflight",
+        help="check a docker compose deployment's .env, prepare its folders (its setup service)",
+        add_help=False,
+    )
     tok = sub.add_parser("worker-token", help="create, list or revoke GPU worker tokens")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", help="the worker's name (lowercase, digits, - and _)")
@@ -113,9 +127,10 @@ OPERATOR_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "workflows": workflows.run_workflows_command,
     "defaults": defaults_cli.run_defaults_command,
     "rehearse": rehearse_cli.run_rehearse_command,
+    "nginx-site": nginx_site_cli.run_nginx_site_command,
     "status": status_cli.run_status_command,
     "systemd": systemd_cli.run_systemd_command,
-    "nginx-site": nginx_site_cli.run_nginx_site_command,
+    "healthcheck": healthcheck.run_healthcheck_command,
 }
 
 
@@ -123,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in GPU_SIDE:
         os.execv(sys.executable, [sys.executable, "-m", GPU_SIDE[argv[0]], *argv[1:]])
+    if argv and argv[0] == "preflight":
+        # Before Settings: its own words for a .env that Settings would refuse.
+        return preflight.main(argv[1:])
     args = _parser().parse_args(argv)
     # The servers log what they do; an operator command says it in its own lines (the use
     # cases' INFO lines would repeat them), so only warnings and errors are logged there.
@@ -164,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             LocalOptions(args.users, args.workers, args.comfyui_url, args.step_delay, chosen),
         )
     else:
+        if args.secret_file is not None and settings.has_placeholder_secret():
+            secret = kept_secret(args.secret_file)
+            settings = settings.model_copy(update={"secret_key": SecretStr(secret)})
         run(settings)
     return 0
 
