@@ -30,6 +30,7 @@ from queue_manager.cli.target import add_data_option, workshop_settings
 from queue_manager.core.accounts import Role
 from queue_manager.core.ids import UserId
 from queue_manager.core.room_reset import BadKeep, Part, cleared, folders, parse_keep, summary
+from queue_manager.core.sizes import human_bytes
 from queue_manager.service.room_reset import RoomReset
 from queue_manager.settings import Settings
 from queue_manager.storage.clearing import clear_user_folders
@@ -37,7 +38,6 @@ from queue_manager.storage.export import plan_room, users_on_disk, zip_chunks
 from queue_manager.storage.export_plan import (
     Plan,
     archive_name,
-    human_bytes,
     room_download_name,
 )
 from queue_manager.store.connection import connect

@@ -16,7 +16,7 @@ from typing import Any
 
 from queue_manager.core.endpoints import endpoint_of
 from queue_manager.core.room import EndpointShown, RoomState, WorkerShown
-from queue_manager.storage.export_plan import human_bytes
+from queue_manager.core.sizes import human_bytes
 
 # The data folder's disk is nearly full below either of these (outputs are images and videos).
 LOW_FREE_BYTES = 5 * 10**9

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 
 from queue_manager.core.ids import UserId
+from queue_manager.core.sizes import human_bytes
 
 # (folder in the zip, folder below DATA holding a folder per user, folder inside the user's)
 AREAS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -140,15 +141,3 @@ def progress_line(p: Progress) -> str:
         f"{p.files_done}/{p.files_total} files, "
         f"{human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)} ({share}%)"
     )
-
-
-def human_bytes(n: int) -> str:
-    """Decimal units, as file managers show sizes: `999 B`, `1.5 kB`, `2.0 GB`."""
-    if n < 1000:
-        return f"{n} B"
-    value, unit = n / 1000, "kB"
-    for bigger in ("MB", "GB", "TB"):
-        if value < 1000:
-            break
-        value, unit = value / 1000, bigger
-    return f"{value:.1f} {unit}"
