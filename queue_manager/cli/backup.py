@@ -38,10 +38,11 @@ from queue_manager.core.backups import (
     sort_key,
     to_delete,
 )
+from queue_manager.core.sizes import human_bytes
 from queue_manager.settings import Settings
 from queue_manager.storage.backup_files import plan_files, write_tar
 from queue_manager.storage.backup_targets import Counted, Target, open_target
-from queue_manager.storage.export_plan import Progress, human_bytes
+from queue_manager.storage.export_plan import Progress
 from queue_manager.store.snapshot import open_client, read_snapshot, record_last
 
 INTERRUPTED = 130

@@ -45,10 +45,11 @@ from queue_manager.core.backups import (
     newest_complete,
     parse_manifest,
 )
+from queue_manager.core.sizes import human_bytes
 from queue_manager.settings import Settings
 from queue_manager.storage.backup_files import remove_tree, swap_in, unpack
 from queue_manager.storage.backup_targets import Target, checksum, open_target
-from queue_manager.storage.export_plan import Progress, human_bytes
+from queue_manager.storage.export_plan import Progress
 from queue_manager.store.snapshot import (
     check_loadable,
     live_signs,
