@@ -24,8 +24,12 @@ system:
 install: system $(STAMP)
 
 install-test: install
-	@# Page tests drive Debian's chromium; nginx configs are checked by a real nginx.
-	scripts/ensure-system-packages.sh nginx:nginx chromium:chromium
+	@# Page tests drive Debian's chromium; nginx configs are checked by a real nginx; the
+	@# deployment tests run their own dockerd (images built on a debootstrapped Debian, certs
+	@# by openssl) and check systemd units with systemd-analyze.
+	scripts/ensure-system-packages.sh nginx:nginx chromium:chromium dockerd:docker.io \
+		docker-compose:docker-compose debootstrap:debootstrap openssl:openssl \
+		systemd-analyze:systemd ss:iproute2
 
 run: install
 	$(BIN)/comfy-workshop up --port $(PORT) --data $(DATA)
