@@ -183,3 +183,19 @@ def test_redis_keeps_its_append_only_file_in_the_host_data_folder(site: Site) ->
         "inspect", "--format", "{{json .Config.User}}",
         str(site.stack.containers("queue-manager")[0]["Id"]),
     )) in ("", "10001:10001")  # fmt: skip
+
+
+def test_operator_commands_find_the_workshop_inside_the_container(site: Site) -> None:
+    def inside(*command: str) -> str:
+        return site.stack.compose(
+            "exec", "-T", "--index=1", "queue-manager", "comfy-workshop", *command
+        )
+
+    inside("backup")
+    (manifest,) = (site.stack.folder / "data" / "backups").glob("*/manifest.json")
+    status = json.loads(inside("status", "--json"))
+    assert status["exit_code"] == 0, status
+    shown = inside("status")
+    assert "AOF on" in shown and "sim-1" in shown and "Backup" in shown
+    assert "never" not in shown
+    assert manifest.parent.name in json.dumps(status)  # the last backup
