@@ -12,7 +12,6 @@ submitted on the other.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import signal
@@ -20,7 +19,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,35 +32,12 @@ from queue_manager.rehearsal.client import Login
 from queue_manager.settings import Settings
 from tests.support.cli import run_cli
 from tests.support.deployed_run import deployed_run
-from tests.support.nginx import Nginx, Ports, free_port, parse
+from tests.support.nginx import free_port
+from tests.support.nginx_site import DOMAIN, render, serving
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
-DOMAIN = "workshop.example.org"
 PNG = b"\x89PNG\r\n\x1a\n"
 START_TIMEOUT = 60.0
-
-
-def render_command(
-    out: Path, cert: Path, key: Path, ports: Ports, acme: Path, upstreams: list[str]
-) -> list[str]:
-    """The command line for a site on loopback ports; browsers would still use 443."""
-    flags = [f"--upstream={u}" for u in upstreams]
-    return [
-        "nginx-site", "--domain", DOMAIN, "--cert", str(cert), "--key", str(key), *flags,
-        "--http-port", str(ports.http), "--https-port", str(ports.https), "--public-port",
-        "443", "--listen-address", "127.0.0.1", "--no-ipv6", "--acme-webroot", str(acme),
-        "--out", str(out),
-    ]  # fmt: skip
-
-
-def render(tmp: Path, tls: tuple[Path, Path], upstreams: list[str]) -> tuple[Path, Ports]:
-    ports = Ports(http=free_port(), https=free_port(), upstream=0)
-    out, acme = tmp / "comfy-workshop.conf", tmp / "acme"
-    acme.mkdir(exist_ok=True)
-    done = run_cli(dict(os.environ), *render_command(out, *tls, ports, acme, upstreams))
-    assert done.returncode == 0, done.stderr
-    assert "nginx -t: the site is accepted" in done.stderr
-    return out, ports
 
 
 # --- The command -----------------------------------------------------------------------------
@@ -217,18 +193,6 @@ def _wait_ready(replica: Replica, log: Path) -> None:
         if replica.process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"the second replica did not start:\n{log.read_text()}")
         time.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def serving(nginx_bin: str, site: Path, ports: Ports, prefix: Path) -> AsyncIterator[str]:
-    """The site file nginx-site wrote, served by our own nginx; its HTTPS base URL."""
-    text = await asyncio.to_thread(site.read_text)
-    server = Nginx(nginx_bin, prefix, parse(text), ports)
-    await asyncio.to_thread(server.start)
-    try:
-        yield f"https://127.0.0.1:{server.ports.https}"
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 def host(running: Workshop) -> str:

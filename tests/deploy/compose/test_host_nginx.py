@@ -20,9 +20,9 @@ from tests.deploy.compose.stacks import (
     write_env,
 )
 from tests.deploy.support.docker import Engine
-from tests.nginx.test_nginx_site import render, serving
 from tests.support.deployed_run import deployed_run
 from tests.support.nginx import free_port, nginx_binary, self_signed
+from tests.support.nginx_site import render, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
