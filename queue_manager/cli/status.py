@@ -19,8 +19,9 @@ import time
 
 from queue_manager.cli.target import add_data_option, workshop_settings
 from queue_manager.core.operator_status import Reading, as_json, exit_code, findings, render
-from queue_manager.service.operator_status import disk_use, read_workshop
+from queue_manager.service.operator_status import read_workshop
 from queue_manager.settings import Settings
+from queue_manager.storage.disk_use import disk_use
 
 INTERRUPTED = 130
 
