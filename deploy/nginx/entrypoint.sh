@@ -10,10 +10,10 @@ if [ ! -s "$certs/fullchain.pem" ] || [ ! -s "$certs/privkey.pem" ]; then
     openssl req -x509 -nodes -newkey rsa:2048 -days 7 -subj "/CN=${CW_DOMAIN:-localhost}" \
         -keyout "$certs/privkey.pem" -out "$certs/fullchain.pem" 2>/dev/null
 fi
-stamp() { stat -c %Y "$certs/fullchain.pem" "$certs/privkey.pem" 2>/dev/null || true; }
+stamp() { stat -c "%i %s %y" "$certs/fullchain.pem" "$certs/privkey.pem" 2>/dev/null || true; }
 (
     last=$(stamp)
-    while sleep 60; do
+    while sleep "${CW_CERT_CHECK_SECONDS:-60}"; do
         now=$(stamp)
         if [ "$now" != "$last" ]; then
             echo "cw-nginx: the certificate changed; reloading" >&2

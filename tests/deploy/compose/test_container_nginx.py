@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -199,3 +202,58 @@ def test_operator_commands_find_the_workshop_inside_the_container(site: Site) ->
     assert "AOF on" in shown and "sim-1" in shown and "Backup" in shown
     assert "never" not in shown
     assert manifest.parent.name in json.dumps(status)  # the last backup
+
+
+def test_without_certificates_nginx_starts_on_a_temporary_one_and_reloads_for_the_real_one(
+    site: Site, tmp_path: Path
+) -> None:
+    """The Let's Encrypt mode's first start: nothing in CW_CERT_PATH yet."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    engine = site.stack.engine
+    name = f"cwtest-nginx-{uuid.uuid4().hex[:8]}"
+    engine.docker(
+        "run", "-d", "--name", name, "-e", f"CW_DOMAIN={DOMAIN}", "-e", "CW_CERT_CHECK_SECONDS=1",
+        "-v", f"{certs}:/etc/nginx/certs", "cw-test/nginx:local",
+    )  # fmt: skip
+    try:
+        wait_for(lambda: pid_file(engine, name))
+        subject = engine.docker(
+            "exec", name, "openssl", "x509", "-noout", "-subject",
+            "-in", "/etc/nginx/certs/fullchain.pem",
+        )  # fmt: skip
+        assert DOMAIN in subject
+        assert "temporary self-signed" in logs(engine, name)
+        real = tmp_path / "real"
+        real.mkdir()
+        certificates(real)
+        for pem in ("privkey.pem", "fullchain.pem"):
+            (certs / pem).write_bytes((real / "certs" / pem).read_bytes())
+        wait_for(lambda: "the certificate changed; reloading" in logs(engine, name))
+        assert engine.docker("inspect", "--format", "{{.State.Running}}", name).strip() == "true"
+    finally:
+        engine.docker("rm", "-f", name, check=False)
+
+
+def pid_file(engine: Engine, name: str) -> bool:
+    done = subprocess.run(
+        ["docker", "exec", name, "test", "-s", "/run/nginx.pid"],
+        env=engine.env,
+        capture_output=True,
+        timeout=30,
+    )
+    return done.returncode == 0
+
+
+def logs(engine: Engine, name: str) -> str:
+    done = subprocess.run(
+        ["docker", "logs", name], env=engine.env, capture_output=True, text=True, timeout=30
+    )
+    return done.stdout + done.stderr
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)

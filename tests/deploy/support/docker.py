@@ -98,6 +98,7 @@ def running_engine() -> Iterator[Engine]:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        (data_root.parent / "dockerd.pid").write_text(f"{process.pid}\n")
         engine = Engine(socket, process, log)
         try:
             _wait_until_up(engine)
@@ -116,7 +117,35 @@ def _data_root(stack: contextlib.ExitStack) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cw-docker-"))) / "root"
+    _stop_orphan(cached)
     return cached / "root"
+
+
+def _stop_orphan(cached: Path) -> None:
+    """A dockerd that an earlier run started on this data root and could not stop (the run was
+    killed): two engines on one data root would corrupt it."""
+    try:
+        pid = int((cached / "dockerd.pid").read_text())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return
+    if not command or Path(command[0].decode()).name != "dockerd":
+        return
+    if f"--data-root={cached / 'root'}".encode() not in command:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaps is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def _wait_until_up(engine: Engine) -> None:
