@@ -1,48 +1,25 @@
 """`docker compose up` refuses a .env that is unsafe, with words that say what to change, and
-starts nothing; the rehearsal overlay listens on 127.0.0.1 only."""
+starts nothing (the rehearsal, where nothing listens beyond 127.0.0.1: test_rehearsal.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.deploy.compose.conftest import Images
-from tests.deploy.support.compose import Stack, env_file, fresh_checkout
+from tests.deploy.compose.stacks import stack_in, write_env
+from tests.deploy.support.compose import Stack
 from tests.deploy.support.docker import Engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-SECRET = "compose-test-secret-0123456789abcdef"
-
 
 @pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    return fresh_checkout(tmp_path / "checkout")
-
-
-@pytest.fixture
-def stack(engine: Engine, checkout: Path) -> Iterator[Stack]:
-    made = Stack(engine, checkout, f"cwtest{uuid.uuid4().hex[:8]}")
-    yield made
-    made.down()
-
-
-def write_env(checkout: Path, images: Images, **values: str) -> None:
-    (checkout / ".env").write_text(
-        env_file(
-            {
-                "CW_BASE_IMAGE": images.base,
-                "CW_NGINX_BASE_IMAGE": images.base,
-                "CW_REDIS_IMAGE": images.redis,
-                "CW_IMAGE": f"cw-test/app:{checkout.parent.name}"[:120].lower(),
-                "CW_LISTEN_ADDRESS": "127.0.0.1",
-                **values,
-            }
-        )
-    )
+def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
+    with stack_in(engine, tmp_path / "checkout") as made:
+        yield made
 
 
 def test_no_secret_at_all_stops_compose_before_anything_starts(
