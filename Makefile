@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python -m benchmarks.fanout
 	$(BIN)/python -m benchmarks.eta
 	$(BIN)/python -m benchmarks.burst
+	$(BIN)/python -m benchmarks.duty
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,12 +45,13 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
 
 @dataclass(frozen=True)
 class Proc:
-    """A process seen in /proc; `starttime` tells it apart from a later one with the same pid."""
+    """A process seen in /proc; `starttime` tells it apart from a later one with the same pid.
+    Two readings of one process are equal: its state (running, sleeping) is not compared."""
 
     pid: int
     ppid: int
     starttime: int
-    state: str
+    state: str = field(compare=False)
     cmdline: tuple[str, ...]
 
     @staticmethod

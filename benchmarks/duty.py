@@ -1,0 +1,208 @@
+"""GPU duty cycle with a backlog: the fraction of wall time the ComfyUI is executing a prompt.
+
+One worker agent pulls a backlog of ~2 s jobs (the default text-to-image graph, 20 sampler
+steps of --step-delay each, saved as an animated WEBP of --output-mb) from a queue manager, all
+separate processes on loopback with a private redis-server. The simulator's own history says
+when each prompt started and ended executing (`execution_start` / `execution_success`
+timestamps, as ComfyUI records them); duty = executing time / (last end - first start).
+
+Beside it, in the same run and on the same simulator: the physical limit, a plain loop that puts
+the whole backlog into the simulator's own queue at once (ComfyUI starts the next prompt the
+instant one ends). Figures are printed, never asserted.
+
+  python -m benchmarks.duty [--jobs 12] [--step-delay 0.1] [--output-mb 1 --output-mb 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import itertools
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.worker import ROOT, finished, spawn, stop, wait_http
+from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.core.ids import UserId, WorkerId
+from queue_manager.core.jobs import Lane
+from queue_manager.service.queue import QueueService
+from queue_manager.settings import Settings
+from queue_manager.store.connection import connect
+from queue_manager.store.keys import Keys
+from queue_manager.store.tokens import TokenStore
+
+JOB: dict[str, Any] = {
+    "4": {
+        "class_type": "CheckpointLoaderSimple",
+        "inputs": {"ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"},
+    },
+    "5": {
+        "class_type": "EmptyLatentImage",
+        "inputs": {"width": 64, "height": 64, "batch_size": 1},
+    },
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+    "3": {
+        "class_type": "KSampler",
+        "inputs": {
+            "seed": 1,
+            "steps": 20,
+            "cfg": 8.0,
+            "sampler_name": "euler",
+            "scheduler": "normal",
+            "denoise": 1.0,
+            "model": ["4", 0],
+            "positive": ["6", 0],
+            "negative": ["7", 0],
+            "latent_image": ["5", 0],
+        },
+    },
+    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+    "9": {
+        "class_type": "SaveAnimatedWEBP",
+        "inputs": {
+            "images": ["8", 0],
+            "filename_prefix": "duty",
+            "fps": 6.0,
+            "lossless": False,
+            "quality": 80,
+            "method": "default",
+        },
+    },
+}
+
+
+def job(seed: int) -> dict[str, Any]:
+    """A fresh seed each time: ComfyUI (and the simulator) would otherwise reuse cached nodes."""
+    prompt = copy.deepcopy(JOB)
+    prompt["3"]["inputs"]["seed"] = seed
+    return prompt
+
+
+async def executing(sim: str, prompt_ids: set[str] | None = None) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each prompt the simulator executed (of `prompt_ids`)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        history = (await http.get(f"{sim}/history", params={"max_items": 100_000})).json()
+    spans = []
+    for prompt_id, entry in history.items():
+        if prompt_ids is not None and prompt_id not in prompt_ids:
+            continue
+        stamps = {kind: data.get("timestamp") for kind, data in entry["status"]["messages"]}
+        start, end = stamps.get("execution_start"), stamps.get("execution_success")
+        if start is not None and end is not None:
+            spans.append((start / 1000, end / 1000))
+    return sorted(spans)
+
+
+def duty(spans: list[tuple[float, float]]) -> tuple[float, float]:
+    """(duty cycle, mean gap between one end and the next start in ms)."""
+    busy = sum(end - start for start, end in spans)
+    wall = spans[-1][1] - spans[0][0]
+    gaps = [b[0] - a[1] for a, b in itertools.pairwise(spans)]
+    return busy / wall, 1000 * sum(gaps) / max(1, len(gaps))
+
+
+async def plain_loop(sim: str, jobs: int) -> list[tuple[float, float]]:
+    """The whole backlog into the simulator's own queue at once; its spans when all are done."""
+    client_id = uuid.uuid4().hex
+    async with httpx.AsyncClient(timeout=30) as http:
+        ids = set()
+        for n in range(jobs):
+            answer = await http.post(
+                f"{sim}/prompt", json={"prompt": job(10_000 + n), "client_id": client_id}
+            )
+            answer.raise_for_status()
+            ids.add(answer.json()["prompt_id"])
+        while True:
+            queue = (await http.get(f"{sim}/queue")).json()
+            if not queue["queue_running"] and not queue["queue_pending"]:
+                break
+            await asyncio.sleep(0.05)
+    return await executing(sim, ids)
+
+
+async def one_size(work: Path, jobs: int, step_delay: float, output_mb: int) -> None:
+    redis = RedisServer(work / "redis", appendonly=False)
+    redis.start()
+    qm_port, sim_port = free_port(), free_port()
+    sim = f"http://127.0.0.1:{sim_port}"
+    qm = spawn(
+        [sys.executable, "-m", "queue_manager", "serve"],
+        {
+            "CW_REDIS_URL": redis.url,
+            "CW_DATA_DIR": str(work / "data"),
+            "CW_PORT": str(qm_port),
+            "CW_MAX_QUEUED_PER_USER": "-1",
+            "CW_MAX_RUNNING_PER_USER": "-1",
+        },
+        work / "qm.log",
+    )
+    simulator = spawn(
+        [sys.executable, "-m", "queue_manager", "simulator", "--port", str(sim_port), "--data",
+         str(work / "sim"), "--step-delay", str(step_delay), "--large-output-bytes",
+         str(output_mb * 2**20)],
+        {},
+        work / "sim.log",
+    )  # fmt: skip
+    agent = None
+    client = connect(redis.url)
+    try:
+        await wait_http(f"http://127.0.0.1:{qm_port}/readyz")
+        await wait_http(f"{sim}/api/features")
+        settings = Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1)
+        svc = QueueService(settings, client)
+        token = await TokenStore(client, Keys("cw:")).create(WorkerId("duty"))
+        agent = spawn(
+            [sys.executable, "-m", "worker"],
+            {
+                "CW_WORKER_MANAGER_URL": f"http://127.0.0.1:{qm_port}",
+                "CW_WORKER_TOKEN": token,
+                "CW_WORKER_COMFYUI_URL": sim,
+                "CW_WORKER_WORK_DIR": str(work / "agent"),
+            },
+            work / "agent.log",
+        )
+        while not await svc.gpu_workers():  # noqa: ASYNC110 - another process registers
+            await asyncio.sleep(0.02)
+        ids = [
+            (await svc.submit(UserId(f"user{n % 20 + 1:03d}"), Lane.NORMAL, job(n))).id
+            for n in range(jobs)
+        ]
+        for job_id in ids:
+            await finished(svc, job_id, timeout=60 + jobs * 30)
+        ours, ours_gap = duty(await executing(sim))
+        stop(agent)
+        agent = None
+        limit, limit_gap = duty(await plain_loop(sim, jobs))
+        print(
+            f"{jobs} jobs of {20 * step_delay:.1f} s, {output_mb} MB outputs, one worker: "
+            f"duty {ours:.2%} (idle {ours_gap:.0f} ms between jobs); the simulator's own queue "
+            f"fed at once {limit:.2%} ({limit_gap:.0f} ms); ours / limit {ours / limit:.3f}"
+        )
+    finally:
+        for proc in (agent, simulator, qm):
+            if proc is not None:
+                stop(proc)
+        await client.aclose()
+        redis.stop()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--jobs", type=int, default=12)
+    ap.add_argument("--step-delay", type=float, default=0.1, help="seconds per sampler step")
+    ap.add_argument("--output-mb", type=int, action="append", help="default: 1 and 100")
+    a = ap.parse_args()
+    for size in a.output_mb or [1, 100]:
+        with tempfile.TemporaryDirectory(prefix="cw-duty-", dir=ROOT.parent) as tmp:
+            await one_size(Path(tmp), a.jobs, a.step_delay, size)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
