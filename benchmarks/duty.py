@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import itertools
 import sys
 import tempfile
@@ -27,44 +26,22 @@ from typing import Any
 
 import httpx
 
-from benchmarks.worker import ROOT, finished, spawn, stop, wait_http
+from benchmarks.worker import ROOT, finished, pull_agent, spawn, stop, wait_http
 from queue_manager.cli.redis_server import RedisServer, free_port
-from queue_manager.core.ids import UserId, WorkerId
+from queue_manager.core.ids import UserId
 from queue_manager.core.jobs import Lane
 from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
-from queue_manager.store.keys import Keys
-from queue_manager.store.tokens import TokenStore
+from tests.support.graphs import sampler
 
-JOB: dict[str, Any] = {
-    "4": {
-        "class_type": "CheckpointLoaderSimple",
-        "inputs": {"ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"},
-    },
-    "5": {
-        "class_type": "EmptyLatentImage",
-        "inputs": {"width": 64, "height": 64, "batch_size": 1},
-    },
-    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-    "3": {
-        "class_type": "KSampler",
-        "inputs": {
-            "seed": 1,
-            "steps": 20,
-            "cfg": 8.0,
-            "sampler_name": "euler",
-            "scheduler": "normal",
-            "denoise": 1.0,
-            "model": ["4", 0],
-            "positive": ["6", 0],
-            "negative": ["7", 0],
-            "latent_image": ["5", 0],
-        },
-    },
-    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-    "9": {
+
+def job(seed: int) -> dict[str, Any]:
+    """The default graph, saved as an animated WEBP; a fresh seed each time (ComfyUI, and the
+    simulator, would otherwise reuse cached nodes)."""
+    prompt = sampler(20)
+    prompt["3"]["inputs"]["seed"] = seed
+    prompt["9"] = {
         "class_type": "SaveAnimatedWEBP",
         "inputs": {
             "images": ["8", 0],
@@ -74,14 +51,7 @@ JOB: dict[str, Any] = {
             "quality": 80,
             "method": "default",
         },
-    },
-}
-
-
-def job(seed: int) -> dict[str, Any]:
-    """A fresh seed each time: ComfyUI (and the simulator) would otherwise reuse cached nodes."""
-    prompt = copy.deepcopy(JOB)
-    prompt["3"]["inputs"]["seed"] = seed
+    }  # an output of --large-output-bytes (the simulator's video/animated saves)
     return prompt
 
 
@@ -157,19 +127,7 @@ async def one_size(work: Path, jobs: int, step_delay: float, output_mb: int) -> 
         await wait_http(f"{sim}/api/features")
         settings = Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1)
         svc = QueueService(settings, client)
-        token = await TokenStore(client, Keys("cw:")).create(WorkerId("duty"))
-        agent = spawn(
-            [sys.executable, "-m", "worker"],
-            {
-                "CW_WORKER_MANAGER_URL": f"http://127.0.0.1:{qm_port}",
-                "CW_WORKER_TOKEN": token,
-                "CW_WORKER_COMFYUI_URL": sim,
-                "CW_WORKER_WORK_DIR": str(work / "agent"),
-            },
-            work / "agent.log",
-        )
-        while not await svc.gpu_workers():  # noqa: ASYNC110 - another process registers
-            await asyncio.sleep(0.02)
+        agent = await pull_agent(svc, client, "duty", f"http://127.0.0.1:{qm_port}", sim, work)
         ids = [
             (await svc.submit(UserId(f"user{n % 20 + 1:03d}"), Lane.NORMAL, job(n))).id
             for n in range(jobs)

@@ -25,16 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.worker import SMALL, finished, spawn, stop, wait_http
+from benchmarks.worker import SMALL, finished, pull_agent, spawn, stop, wait_http
 from queue_manager.cli.redis_server import RedisServer, free_port
 from queue_manager.core.endpoints import endpoint
-from queue_manager.core.ids import UserId, WorkerId
+from queue_manager.core.ids import UserId
 from queue_manager.core.jobs import Job, Lane
 from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
-from queue_manager.store.keys import Keys
-from queue_manager.store.tokens import TokenStore
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = UserId("bench")
@@ -110,19 +108,9 @@ async def main() -> None:
                 redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1
             )
             svc = QueueService(settings, client)
-            token = await TokenStore(client, Keys("cw:")).create(WorkerId("pull"))
-            agent = spawn(
-                [sys.executable, "-m", "worker"],
-                {
-                    "CW_WORKER_MANAGER_URL": f"http://127.0.0.1:{qm_port}",
-                    "CW_WORKER_TOKEN": token,
-                    "CW_WORKER_COMFYUI_URL": sim_url,
-                    "CW_WORKER_WORK_DIR": str(work / "agent"),
-                },
-                work / "agent.log",
+            agent = await pull_agent(
+                svc, client, "pull", f"http://127.0.0.1:{qm_port}", sim_url, work
             )
-            while not await svc.gpu_workers():  # noqa: ASYNC110 - another process registers
-                await asyncio.sleep(0.02)
             await backlog(svc, 5)  # warm both ends up
             pull = await backlog(svc, a.jobs)
             stop(agent)  # SIGTERM: it leaves the room

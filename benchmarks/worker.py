@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from redis.asyncio import Redis
 
 from queue_manager.cli.redis_server import RedisServer, free_port
 from queue_manager.core.ids import UserId, WorkerId
@@ -96,6 +97,27 @@ async def wait_http(url: str) -> None:
                 pass
             await asyncio.sleep(0.02)
     raise RuntimeError(f"{url} did not come up")
+
+
+async def pull_agent(
+    svc: QueueService, client: Redis, name: str, manager: str, comfyui: str, work: Path
+) -> subprocess.Popen[bytes]:
+    """A worker agent process named `name` between `manager` and `comfyui` (its token made in
+    Redis), once it has registered."""
+    token = await TokenStore(client, Keys("cw:")).create(WorkerId(name))
+    agent = spawn(
+        [sys.executable, "-m", "worker"],
+        {
+            "CW_WORKER_MANAGER_URL": manager,
+            "CW_WORKER_TOKEN": token,
+            "CW_WORKER_COMFYUI_URL": comfyui,
+            "CW_WORKER_WORK_DIR": str(work / "agent"),
+        },
+        work / "agent.log",
+    )
+    while name not in [w.id for w in await svc.gpu_workers()]:  # noqa: ASYNC110 - another process
+        await asyncio.sleep(0.02)
+    return agent
 
 
 async def finished(svc: QueueService, job_id: str, timeout: float = 300) -> None:
@@ -170,19 +192,10 @@ async def main() -> None:
                 Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1),
                 client,
             )
-            token = await TokenStore(client, Keys("cw:")).create(WorkerId("bench"))
-            agent = spawn(
-                [sys.executable, "-m", "worker"],
-                {
-                    "CW_WORKER_MANAGER_URL": f"http://127.0.0.1:{qm_port}",
-                    "CW_WORKER_TOKEN": token,
-                    "CW_WORKER_COMFYUI_URL": f"http://127.0.0.1:{sim_port}",
-                    "CW_WORKER_WORK_DIR": str(work / "agent"),
-                },
-                work / "agent.log",
-            )
-            while not await svc.gpu_workers():  # noqa: ASYNC110 - another process registers
-                await asyncio.sleep(0.02)
+            agent = await pull_agent(
+                svc, client, "bench", f"http://127.0.0.1:{qm_port}",
+                f"http://127.0.0.1:{sim_port}", work,
+            )  # fmt: skip
 
             # 1. a big output through the whole path
             peak = 0.0
