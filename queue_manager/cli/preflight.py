@@ -50,14 +50,14 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        mode = check(os.environ)
+        mode, settings = check(os.environ)
         data = Path(os.environ.get("CW_DATA_DIR", "/data"))
         prepare_data(data)
         if mode.container_nginx:
             if args.certs is not None and mode.tls is Tls.FILES:
                 check_certificates(args.certs)
             if args.site is not None:
-                write_site(mode, args.site)
+                write_site(mode, settings.max_upload_bytes, args.site)
     except PreflightError as exc:
         for line in str(exc).splitlines():
             print(f"comfy-workshop preflight: {line}", file=sys.stderr)
@@ -68,21 +68,20 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def check(env: Mapping[str, str]) -> Mode:
-    """The deployment's mode; PreflightError listing every problem when there are any."""
+def check(env: Mapping[str, str]) -> tuple[Mode, Settings]:
+    """The deployment's mode and the queue manager's settings; PreflightError listing every
+    problem when there are any."""
     found = problems(env)
     if not found:
         try:
-            Settings()
+            return read_mode(env), Settings()
         except ValidationError as exc:
             found = [
                 f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
             ]
-    if found:
-        raise PreflightError(
-            "\n".join([*found, "docker compose up refused: fix .env and run it again"])
-        )
-    return read_mode(env)
+    raise PreflightError(
+        "\n".join([*found, "docker compose up refused: fix .env and run it again"])
+    )
 
 
 def prepare_data(data: Path) -> None:
@@ -115,7 +114,7 @@ def check_certificates(folder: Path) -> None:
         )
 
 
-def write_site(mode: Mode, path: Path) -> None:
+def write_site(mode: Mode, max_upload_bytes: int, path: Path) -> None:
     from queue_manager.deploy.nginx_site import SiteOptions, render_site
 
     text = render_site(
@@ -129,7 +128,7 @@ def write_site(mode: Mode, path: Path) -> None:
             resolver=(DOCKER_DNS,),
             # Redirects to HTTPS name the port the host publishes, not the container's 443.
             public_https_port=mode.https_port,
-            max_upload_bytes=Settings().max_upload_bytes,
+            max_upload_bytes=max_upload_bytes,
         )
     )
     part = path.with_name(f".{path.name}.part")
