@@ -12,10 +12,16 @@ zero-delay simulated GPU worker = ComfyUI simulator + worker agent).
                 context each time (no cache): `/user001/` through our server beside the same
                 frontend served by the ComfyUI simulator directly (its `front_end_root`,
                 plus the settings/userdata routes a page needs, answered as ours answers them)
+  --comfyui-url URL  run -> image on the trivial graph (EmptyImage -> SaveImage, a fresh colour
+                each run) against a real ComfyUI: our workshop with one agent in front of it
+                (`up --comfyui-url`) beside the same frontend served by that ComfyUI directly
+                (start it with the same frontend: `--front-end-root` of comfyui-frontend-package,
+                e.g. /work/shared/tools/real-comfyui.sh ... PORT STATIC_DIR)
 Figures are printed, never asserted. Chromium is Debian's (/usr/bin/chromium, or
 CW_TEST_CHROMIUM); no browser is ever downloaded. Requests to the internet (release notes,
 model checks) are aborted, as in the page tests.
 Usage: python -m benchmarks.pages [--runs 20] [--loads 10] [--pages 20] [--json PATH]
+           [--parts runs,memory,loads] [--comfyui-url URL]
 """
 
 from __future__ import annotations
@@ -120,14 +126,17 @@ class Workshop:
         return out
 
 
-def start_workshop(data: Path, users: int, workers: int = 1) -> Workshop:
+def start_workshop(
+    data: Path, users: int, workers: int = 1, comfyui_url: str | None = None
+) -> Workshop:
+    """`comfy-workshop up` with zero-delay simulated GPUs, or one agent for `comfyui_url`."""
     data.mkdir(parents=True, exist_ok=True)
     port, log = free_port(), data / "up.log"
+    gpus = ("--comfyui-url", comfyui_url) if comfyui_url else ("--workers", str(workers))
     proc = spawn(
         [
             *(sys.executable, "-m", "queue_manager", "up", "--port", str(port)),
-            *("--data", str(data), "--users", str(users), "--workers", str(workers)),
-            *("--step-delay", "0"),
+            *("--data", str(data), "--users", str(users), *gpus, "--step-delay", "0"),
         ],
         log,
     )
@@ -140,7 +149,7 @@ def start_workshop(data: Path, users: int, workers: int = 1) -> Workshop:
         # The page needs the workers' node catalogue: wait until a worker has registered.
         auth = ("user001", workshop.passwords["user001"])
         deadline = time.monotonic() + 60
-        while "KSampler" not in object_info(f"{url}/user001/api/object_info", auth):
+        while "SaveImage" not in object_info(f"{url}/user001/api/object_info", auth):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no worker registered:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
@@ -369,6 +378,32 @@ SEED = (
     "() => { app.graph.nodes.find(n => n.type === 'KSampler').widgets"
     ".find(w => w.name === 'seed').value = Math.floor(Math.random() * 1e15); }"
 )
+# EmptyImage -> SaveImage, as the issue's trivial graph; on screen, like the default graph's.
+TRIVIAL = """async () => {
+  app.graph.clear();
+  const image = LiteGraph.createNode('EmptyImage'); image.pos = [100, 100]; app.graph.add(image);
+  const save = LiteGraph.createNode('SaveImage'); save.pos = [500, 100]; app.graph.add(save);
+  image.connect(0, save, 0);
+  app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.canvas.setDirty(true, true);
+}"""
+COLOUR = (
+    "() => { app.graph.nodes.find(n => n.type === 'EmptyImage').widgets"
+    ".find(w => w.name === 'color').value = Math.floor(Math.random() * 0xffffff); }"
+)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """What a page runs: `load` puts it on the canvas, `vary` changes an input before each run
+    (a repeated prompt would be answered from ComfyUI's cache)."""
+
+    name: str
+    load: str
+    vary: str
+
+
+DEFAULT_GRAPH = Graph("the default graph", "async () => { await app.loadGraphData(); }", SEED)
+TRIVIAL_GRAPH = Graph("the trivial graph (EmptyImage -> SaveImage)", TRIVIAL, COLOUR)
 SCREEN = (1920, 1080)  # the whole default graph, SaveImage included, is on screen
 IMAGE_WAIT = 15.0  # seconds after `executed` for the page to fetch the image
 
@@ -394,27 +429,28 @@ async def until(condition: Callable[[], bool], deadline: float) -> bool:
 class RunPage:
     """A page showing the frontend's default graph, run again and again with a fresh seed."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, graph: Graph) -> None:
         self.page = page
+        self.graph = graph
         self.executed: dict[str, tuple[float, str]] = {}  # prompt id -> (when, image file)
         self.views: dict[str, tuple[float, int]] = {}  # image file -> (when, status)
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
         page.on("response", self._response)
 
     @classmethod
-    async def open(cls, page: Page, url: str) -> tuple[RunPage, int]:
-        self = cls(page)  # listening before the page opens its socket
+    async def open(cls, page: Page, url: str, graph: Graph) -> tuple[RunPage, int | None]:
+        self = cls(page, graph)  # listening before the page opens its socket
         await open_page(page, url)
-        await page.evaluate("async () => { await app.loadGraphData(); }")  # the default graph
+        await page.evaluate(graph.load)
         await page.keyboard.press("Escape")
         # The canvas fetches an output image once its node is on screen (else only the
         # "completed" banner does, after the "queued" banner's 4 s): keep SaveImage in view.
         await page.wait_for_function(
             "() => app.canvas.visible_nodes?.some(n => n.type === 'SaveImage')", timeout=10_000
         )
-        steps: int = await page.evaluate(
+        steps: int | None = await page.evaluate(
             "() => app.graph.nodes.find(n => n.type === 'KSampler')"
-            ".widgets.find(w => w.name === 'steps').value"
+            "?.widgets.find(w => w.name === 'steps').value ?? null"
         )
         return self, steps
 
@@ -439,7 +475,7 @@ class RunPage:
 
     async def run(self) -> Run:
         await close_dialogs(self.page)
-        await self.page.evaluate(SEED)
+        await self.page.evaluate(self.graph.vary)
         async with self.page.expect_response(lambda r: r.url.endswith("/api/prompt")) as sent:
             t0, wall0 = time.perf_counter(), time.time()
             await self.page.click("button[data-testid='queue-button']")
@@ -462,18 +498,26 @@ class RunPage:
 
 
 async def run_to_image(
-    browser: Browser, workshop: Workshop, simulator_url: str, runs: int
+    browser: Browser,
+    workshop: Workshop,
+    base_url: str,
+    runs: int,
+    graph: Graph = DEFAULT_GRAPH,
+    base: str = "simulator",
 ) -> dict[str, Any]:
-    """Our page and the simulator's page side by side, runs alternating between them."""
+    """Our page and the baseline's page (the same frontend served by the GPU side's own server,
+    `base`) side by side, runs alternating between them."""
     user = "user001"
     ours_context = await logged_in(browser, workshop, user, SCREEN)
-    sim_context = await offline_context(browser, simulator_url, SCREEN)
+    sim_context = await offline_context(browser, base_url, SCREEN)
     try:
-        ours, steps = await RunPage.open(await ours_context.new_page(), f"{workshop.url}/{user}/")
-        sim, _ = await RunPage.open(await sim_context.new_page(), f"{simulator_url}/")
-        got: dict[str, list[Run]] = {"ours": [], "simulator": []}
+        ours, steps = await RunPage.open(
+            await ours_context.new_page(), f"{workshop.url}/{user}/", graph
+        )
+        sim, _ = await RunPage.open(await sim_context.new_page(), f"{base_url}/", graph)
+        got: dict[str, list[Run]] = {"ours": [], base: []}
         for i in range(runs + 1):  # the first run of each warms up (worker, caches): not counted
-            for name, page in (("ours", ours), ("simulator", sim)):
+            for name, page in (("ours", ours), (base, sim)):
                 run = await page.run()
                 if i:
                     got[name].append(run)
@@ -492,7 +536,7 @@ async def run_to_image(
     finally:
         await ours_context.close()
         await sim_context.close()
-    out: dict[str, Any] = {"steps": steps, "runs": runs}
+    out: dict[str, Any] = {"steps": steps, "runs": runs, "graph": graph.name, "base": base}
     for name, done in got.items():
         images = [r.image_ms for r in done if r.image_ms is not None]
         out[name] = {
@@ -586,31 +630,56 @@ def chromium_version() -> str:
 async def measure(
     browser: Browser, work: Path, args: argparse.Namespace, results: dict[str, Any]
 ) -> None:
+    parts = set(args.parts.split(","))
+    if args.comfyui_url:
+        results["run_to_image_comfyui"] = await real_comfyui_runs(browser, work, args)
+    if not parts & {"runs", "memory", "loads"}:
+        return
     workshop = start_workshop(work / "runs", users=2)
     simulator: subprocess.Popen[bytes] | None = None
     try:
         simulator, simulator_url = start_simulator_page(work)
-        results["run_to_image"] = await run_to_image(browser, workshop, simulator_url, args.runs)
-        report_runs(results["run_to_image"])
-        # On its own workshop (this one idles meanwhile, in other processes).
-        results["memory_mb"] = await pages_memory(browser, work, args.pages)
-        report_memory(results["memory_mb"])
-        loads = await page_loads(browser, workshop, simulator_url, args.loads)
-        results["page_load"] = report_loads(loads)
+        if "runs" in parts:
+            r = await run_to_image(browser, workshop, simulator_url, args.runs)
+            results["run_to_image"] = r
+            report_runs(r, "1. Run -> image, zero-delay simulated GPU")
+        if "memory" in parts:  # on its own workshop (this one idles meanwhile)
+            results["memory_mb"] = await pages_memory(browser, work, args.pages)
+            report_memory(results["memory_mb"])
+        if "loads" in parts:
+            loads = await page_loads(browser, workshop, simulator_url, args.loads)
+            results["page_load"] = report_loads(loads)
     finally:
         if simulator is not None:
             stop(simulator)
         stop_workshop(workshop)
 
 
-def report_runs(r: dict[str, Any]) -> None:
-    ours, sim = r["ours"], r["simulator"]
+async def real_comfyui_runs(
+    browser: Browser, work: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The trivial graph on a real ComfyUI: through our workshop (one agent in front of it)
+    beside its own page."""
+    url = args.comfyui_url.rstrip("/")
+    workshop = start_workshop(work / "real", users=2, comfyui_url=url)
+    try:
+        r = await run_to_image(browser, workshop, url, args.runs, TRIVIAL_GRAPH, "ComfyUI")
+    finally:
+        stop_workshop(workshop)
+    report_runs(r, f"0. Run -> image, a real ComfyUI at {url}")
+    return r
+
+
+def report_runs(r: dict[str, Any], title: str) -> None:
+    base = r["base"]
+    ours, sim = r["ours"], r[base]
+    steps = f" ({r['steps']} steps)" if r["steps"] else ""
     print(
-        f"1. Run -> image: {r['runs']} runs on each page after one warm-up, alternating between "
-        f"our page and the same frontend served by the simulator directly; the default graph "
-        f"({r['steps']} steps), a fresh seed each run, zero-delay simulated GPU."
+        f"{title}: {r['runs']} runs on each page after one warm-up, alternating between our page "
+        f"and the same frontend served by the {base} directly; {r['graph']}{steps}, a fresh "
+        "input each run."
     )
-    for name, x in (("ours", ours), ("simulator", sim)):
+    for name, x in (("ours", ours), (base, sim)):
         image = (
             f"{fmt(x['image'])} ({len(x['image_ms'])} runs"
             + (
@@ -626,14 +695,17 @@ def report_runs(r: dict[str, Any]) -> None:
         print(f"   {name:9} click -> `executed` on the page's socket: {fmt(x['executed'])}")
     if ours["image"] and sim["image"]:
         r["ratio_image_p50"] = ours["image"]["p50"] / sim["image"]["p50"]
+        r["added_image_p50_ms"] = ours["image"]["p50"] - sim["image"]["p50"]
     r["ratio_executed_p50"] = ours["executed"]["p50"] / sim["executed"]["p50"]
     ratio = f"image {r['ratio_image_p50']:.2f}x, " if "ratio_image_p50" in r else ""
-    print(f"   ours / simulator (p50): {ratio}executed {r['ratio_executed_p50']:.2f}x")
+    print(f"   ours / {base} (p50): {ratio}executed {r['ratio_executed_p50']:.2f}x")
+    if "added_image_p50_ms" in r:
+        print(f"   ours - {base}, click -> image (p50): {r['added_image_p50_ms']:+.0f} ms")
     print("   our run, split by the job's own timestamps (p50):")
     for name, ms in ours["phases_p50_ms"].items():
         print(f"     {name}: {ms:.0f} ms ({PHASES[name]})")
     print(
-        f"   `executed` -> image on the simulator's page (p50): "
+        f"   `executed` -> image on the {base}'s page (p50): "
         f"{sim['executed_to_image_p50_ms']:.0f} ms",
         flush=True,
     )
@@ -709,6 +781,15 @@ if __name__ == "__main__":
     ap.add_argument("--loads", type=int, default=10)
     ap.add_argument("--pages", type=int, default=20)
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument(
+        "--parts",
+        default="runs,memory,loads",
+        help="which of runs, memory, loads to measure (comma-separated; default all)",
+    )
+    ap.add_argument(
+        "--comfyui-url",
+        help="also run -> image on the trivial graph against this real ComfyUI (see above)",
+    )
     ap.add_argument("--serve-simulator", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.serve_simulator:

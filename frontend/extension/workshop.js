@@ -227,4 +227,17 @@ function start(api) {
   refresh();
 }
 
-await whenReady("comfy.workshop", (app, api) => start(api));
+// The stock page redraws its canvas on `executing` and `progress`, not on `executed`: a node's new
+// output image is fetched and drawn at the next `executing`, which on ComfyUI follows at once but
+// here comes only once the worker has finished the job (history read, outcome reported). Redraw
+// when an output arrives, so the image is fetched as soon as it is stored.
+function drawOutputsAtOnce(app, api) {
+  api.addEventListener("executed", () => {
+    try { app?.canvas?.setDirty(true, false); } catch (e) { console.warn("[comfy-workshop] redraw failed", e); }
+  });
+}
+
+await whenReady("comfy.workshop", (app, api) => {
+  drawOutputsAtOnce(app, api);
+  start(api);
+});

@@ -185,3 +185,33 @@ async def test_the_job_queued_banner_does_not_outlive_the_job(
         job = (await carol.get(f"/user003/api/jobs/{prompt_id}")).json()
         assert job["status"] == "completed"
     await page.context.close()
+
+
+async def test_an_output_image_is_fetched_when_executed_arrives_not_at_the_end_of_the_job(
+    browser: Browser, workshop: Workshop
+) -> None:
+    # The stock page draws a node's new image at its next redraw, which only `executing` and
+    # `progress` ask for; here the job's end (`executing` null) comes after the worker has
+    # reported its outcome, so the extension redraws on `executed` itself. Only `executed` is
+    # sent to the page here: without that redraw nothing would ever ask for the image.
+    page = await participant(browser, workshop, "user004")
+    await load_default_graph(page)
+    await page.wait_for_function(
+        "() => app.canvas.visible_nodes?.some(n => n.type === 'SaveImage')", timeout=10_000
+    )
+    async with page.expect_request(
+        lambda r: "/user004/api/view?" in r.url and "filename=cw-at-once.png" in r.url,
+        timeout=10_000,
+    ) as asked:
+        await page.evaluate(
+            """() => {
+                const save = app.graph.nodes.find(n => n.type === 'SaveImage');
+                const image = {filename: 'cw-at-once.png', subfolder: '', type: 'output'};
+                window.comfyAPI.api.api.dispatchCustomEvent('executed', {
+                    node: String(save.id), display_node: String(save.id),
+                    output: {images: [image]}, prompt_id: 'cw-test',
+                });
+            }"""
+        )
+    assert "type=output" in (await asked.value).url
+    await page.context.close()
