@@ -1,10 +1,15 @@
 """The worker agent: claims jobs from the queue manager and runs them on the local ComfyUI.
 
-One job at a time per ComfyUI. For each job: bring the participant's input files over (renamed
-so that users cannot collide), submit with the job id as `prompt_id`, follow `/ws` (relaying
-progress, coalesced), copy every output to the queue manager as it is produced, then complete
-or fail with ComfyUI's own error. Heartbeats renew the lease meanwhile; a 409 from the manager
-(job cancelled or given away) interrupts exactly that prompt.
+ComfyUI runs one prompt at a time; the agent keeps it busy. For each job: bring the
+participant's input files over (renamed so that users cannot collide), submit with the job id
+as `prompt_id`, follow `/ws` (relaying progress, coalesced), copy every output to the queue
+manager as it is produced, then complete or fail with ComfyUI's own error. While a job runs,
+the next one (`prefetch`) is claimed, staged and already waiting in ComfyUI's own queue, so
+ComfyUI starts it the instant the current one ends; the last job's outputs are copied while
+the next one runs. A job waiting there that the queue wants elsewhere (a cancel, or an
+instructor's job that must go first) is deleted from ComfyUI's queue and given back before it
+starts, its attempt not counted. Heartbeats renew every held job's lease; signals (a long
+poll) and a 409 from the manager (job cancelled or given away) stop exactly that prompt.
 
 If the local ComfyUI dies mid-job, the job is released back to the queue (not failed): the GPU
 box is at fault, not the prompt, and the queue's attempt limit still stops a prompt that kills
@@ -37,7 +42,12 @@ from queue_manager.comfy.remote import (
     with_renamed_inputs,
 )
 from queue_manager.contract.agent_api import TAKEN_PHASE
-from queue_manager.contract.worker_api import OutputUpload, ReportType, StoredOutput
+from queue_manager.contract.worker_api import (
+    NEXT_ON_GPU_PHASE,
+    OutputUpload,
+    ReportType,
+    StoredOutput,
+)
 from worker.comfy_client import ComfyClient, EventStream
 from worker.errors import (
     ComfyUIUnavailable,
@@ -46,7 +56,7 @@ from worker.errors import (
     PromptRefused,
     WorkerUnknown,
 )
-from worker.manager_client import Assignment, ManagerClient
+from worker.manager_client import Assignment, ManagerClient, SignalItem
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +68,38 @@ _CHUNK = 1 << 20
 _GIVE_BACK_SECONDS = 5.0
 
 
+class GivenBack(Exception):
+    """A job handed early went back to the queue before it started (nothing more to report)."""
+
+
+@dataclass(eq=False)
+class _Held:
+    """One job this agent holds, from its claim until its outcome is reported."""
+
+    job: Assignment
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # cancelled or given away
+    back: bool = False  # the queue wants it back (it was handed early)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # lost or back: look now
+    posted: asyncio.Event = field(default_factory=asyncio.Event)  # in ComfyUI's queue (or over)
+    ran: asyncio.Event = field(default_factory=asyncio.Event)  # ComfyUI is done with it
+    started: bool = False  # ComfyUI began executing it
+    behind: bool = False  # posted while another job of ours was on ComfyUI
+    recv: asyncio.Future[Any] | None = None  # a pending read of its /ws
+
+    def on_comfy(self) -> bool:
+        """Staged, waiting in ComfyUI's queue or running: it holds a place on the GPU."""
+        return not self.ran.is_set()
+
+    def lose(self) -> None:
+        self.lost.set()
+        self.wake.set()
+
+    def want_back(self) -> None:
+        if not self.started:
+            self.back = True
+            self.wake.set()
+
+
 class Agent:
     def __init__(
         self, settings: WorkerSettings, manager: ManagerClient, comfy: ComfyClient
@@ -66,23 +108,40 @@ class Agent:
         self.manager = manager
         self.comfy = comfy
         self.draining = asyncio.Event()
-        self.current: Assignment | None = None
-        self._lost = asyncio.Event()
+        self._held: dict[str, _Held] = {}  # in claim order: the GPU runs them in this order
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()  # a held job left the GPU or ended: room to claim
+        self._holding = asyncio.Event()  # set while any job is held (signals are read then)
         self._comfy_down = False
+        self._comfy_failed = asyncio.Event()  # set with _comfy_down: a pending claim ends
+        self._not_claiming = asyncio.Event()  # no claim long poll is open
+        self._not_claiming.set()
         self._unknown = False
         self._object_info: dict[str, Any] = {}
-        # A job being handed back as we stop now: leaving waits for it (else the job would
+        # Jobs being handed back as we stop now: leaving waits for them (else a job would
         # read "worker left" rather than "given back", and lose the reason).
-        self._handing_back: asyncio.Future[None] | None = None
+        self._handing_back: set[asyncio.Future[None]] = set()
+
+    @property
+    def current(self) -> Assignment | None:
+        """The job our ComfyUI runs or runs next (the oldest held one still on it)."""
+        return next((h.job for h in self._held.values() if h.on_comfy()), None)
 
     def drain(self) -> None:
-        """Finish the current job, claim no more (SIGTERM)."""
+        """Finish the jobs ComfyUI has started, claim no more (SIGTERM); a job waiting in its
+        queue behind them goes back to the queue at once."""
         log.info("draining: finishing the current job, then stopping")
         self.draining.set()
+        for held in self._waiting_behind():
+            held.want_back()
 
     async def run(self) -> None:
         await self._register()
-        beats = asyncio.create_task(self._heartbeats(), name="heartbeats")
+        helpers = {
+            asyncio.create_task(self._heartbeats(), name="heartbeats"),
+            asyncio.create_task(self._signals(), name="signals"),
+        }
+        stopped_now = False
         try:
             backoff = 0.5
             while not self.draining.is_set():
@@ -90,8 +149,12 @@ class Agent:
                     # Claim nothing while our ComfyUI is away (every job would bounce); when
                     # it is back it may be another install: register what it has now. The
                     # same when the manager forgot us (removed, or its Redis lost us).
+                    await self._settle()
                     await self._register()
                     self._comfy_down = self._unknown = False
+                    self._comfy_failed.clear()
+                if not await self._room_to_claim():
+                    break
                 try:
                     job = await self._claim_unless_draining()
                 except WorkerUnknown:
@@ -104,33 +167,95 @@ class Agent:
                     backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
                     continue
                 backoff = 0.5
-                if job is not None:
-                    await self._run_job(job)
+                if job is not None and self._comfy_down:
+                    # Claimed as our ComfyUI failed: back at once, the attempt not counted.
+                    with contextlib.suppress(ManagerUnavailable, JobLost, WorkerUnknown):
+                        await self.manager.give_back(job)
+                elif job is not None:
+                    held = self._start(job)
+                    await held.posted.wait()  # ComfyUI's queue keeps our claim order
+            await self._settle()  # draining: the jobs we hold run to their end
+        except asyncio.CancelledError:
+            stopped_now = True
+            raise
         finally:
-            beats.cancel()
-            await asyncio.wait({beats})
+            if stopped_now:  # each job hands itself back (`_run_job`)
+                for task in self._tasks:
+                    task.cancel()
+                if self._tasks:
+                    await asyncio.shield(asyncio.wait(set(self._tasks)))
+            for task in helpers:
+                task.cancel()
+            await asyncio.wait(helpers)
             await asyncio.shield(self._leave())
+
+    def _start(self, job: Assignment) -> _Held:
+        held = _Held(job)
+        self._held[job.id] = held
+        self._holding.set()
+        task = asyncio.create_task(self._run_job(held), name=f"job {job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return held
+
+    def _has_room(self) -> bool:
+        """Another job may be claimed: ComfyUI holds at most `prefetch` jobs behind the
+        running one, and at most one more job's outputs are still being copied."""
+        on_comfy = sum(1 for h in self._held.values() if h.on_comfy())
+        prefetch = self.settings.prefetch
+        return on_comfy <= prefetch and len(self._held) <= prefetch + 1 and not self._comfy_down
+
+    async def _room_to_claim(self) -> bool:
+        """Wait until another job may be claimed; False when draining instead."""
+        while not self._has_room():
+            self._freed.clear()
+            if self._has_room():
+                break
+            await _first(self._freed.wait(), self.draining.wait())
+            if self.draining.is_set():
+                return False
+        return not self.draining.is_set()
+
+    async def _settle(self) -> None:
+        """Wait for every held job to end (reported, given back or released)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def _waiting_behind(self) -> list[_Held]:
+        """Held jobs posted behind another of ours that ComfyUI has not started."""
+        ahead, waiting = False, []
+        for held in self._held.values():
+            if held.on_comfy() and not held.started and ahead:
+                waiting.append(held)
+            ahead = ahead or held.on_comfy()
+        return waiting
 
     async def _leave(self) -> None:
         """Tell the queue manager we are gone (a few seconds at most): the room shows it at once,
         and a claim answered just as we stopped (its answer lost) goes straight back."""
         try:
             async with asyncio.timeout(_GIVE_BACK_SECONDS):
-                if self._handing_back is not None:
-                    await asyncio.wait({self._handing_back})
+                if self._handing_back:
+                    await asyncio.wait(self._handing_back)
                 await self.manager.leave()
             log.info("left the queue")
         except (TimeoutError, ManagerUnavailable, WorkerUnknown, JobLost) as exc:
             log.warning("could not tell the queue manager we left (%s)", exc or "timed out")
 
     async def _claim_unless_draining(self) -> Assignment | None:
+        self._not_claiming.clear()
+        try:
+            return await self._claim_or_stop()
+        finally:
+            self._not_claiming.set()
+
+    async def _claim_or_stop(self) -> Assignment | None:
         claim = asyncio.create_task(self.manager.claim())
-        drained = asyncio.create_task(self.draining.wait())
-        await asyncio.wait({claim, drained}, return_when=asyncio.FIRST_COMPLETED)
-        drained.cancel()
+        await _first(claim, self.draining.wait(), self._comfy_failed.wait())
         if not claim.done():
-            # Stopping: the long poll may have just been given a job whose answer is on its
-            # way. Ask the manager to answer now, and run what it gave us before we leave.
+            # Stopping (or our ComfyUI failed): the long poll may have just been given a job
+            # whose answer is on its way. Ask the manager to answer now, and run (or give
+            # back) what it gave us.
             gone = (TimeoutError, ManagerUnavailable, WorkerUnknown, JobLost, httpx.HTTPError)
             with contextlib.suppress(*gone):
                 async with asyncio.timeout(_GIVE_BACK_SECONDS):
@@ -173,17 +298,52 @@ class Agent:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
-            job = self.current
+            holding: list[_Held | None] = [*self._held.values()] or [None]
+            for held in holding:
+                try:
+                    await self.manager.heartbeat(held.job if held else None)
+                except JobLost:
+                    if held is not None and self._held.get(held.job.id) is held:
+                        log.info("job=%s is no longer ours (cancelled or requeued)", held.job.id)
+                        held.lose()
+                except WorkerUnknown:
+                    self._unknown = True
+                except ManagerUnavailable as exc:
+                    log.warning("heartbeat failed: %s", exc)
+
+    async def _signals(self) -> None:
+        """Act at once on what the queue manager says about the jobs we hold: a cancel stops
+        one, a take-back returns one still waiting in ComfyUI's queue (heartbeats would notice
+        a cancel only seconds later; a take-back, too late)."""
+        backoff = 0.5
+        while True:
+            await self._holding.wait()
             try:
-                await self.manager.heartbeat(job)
-            except JobLost:
-                if job is not None and job is self.current:
-                    log.info("job=%s is no longer ours (cancelled or requeued)", job.id)
-                    self._lost.set()
-            except WorkerUnknown:
-                self._unknown = True
-            except ManagerUnavailable as exc:
-                log.warning("heartbeat failed: %s", exc)
+                items = await self.manager.signals()
+            except (ManagerUnavailable, WorkerUnknown) as exc:
+                log.debug("signals: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
+                continue
+            except httpx.HTTPStatusError as exc:  # a queue manager older than signals
+                log.info("the queue manager sends no signals (%s): heartbeats only", exc)
+                return
+            backoff = 0.5
+            for item in items:
+                self._on_signal(item)
+            if not self._held:
+                self._holding.clear()
+
+    def _on_signal(self, item: SignalItem) -> None:
+        held = self._held.get(item.job)
+        if held is None:
+            return
+        if item.action == "stop":
+            log.info("job=%s cancelled: stopping it", item.job)
+            held.lose()
+        elif not held.started:
+            log.info("job=%s wanted back before it starts", item.job)
+            held.want_back()
 
     # -- one job ----------------------------------------------------------------------------
 
@@ -192,42 +352,51 @@ class Agent:
         said taken at once, then run as a claimed job, its lease renewed by our heartbeats.
         Nothing is registered or claimed."""
         beats = asyncio.create_task(self._heartbeats(), name=f"heartbeats {job.id}")
+        held = _Held(job)
+        self._held[job.id] = held
         try:
             await self._tell(job, "job.phase", {"detail": TAKEN_PHASE})
-            await self._run_job(job)
+            await self._run_job(held)
         finally:
             beats.cancel()
             await asyncio.wait({beats})
 
     def lose(self, job_id: str) -> bool:
         """The queue manager took the job away (cancelled, timed out, given to another): stop
-        it without reporting anything more. True when this call stopped it (False: not the job
-        running, or stopped already)."""
-        if self.current is None or self.current.id != job_id or self._lost.is_set():
+        it without reporting anything more. True when this call stopped it (False: not a job
+        we hold, or stopped already)."""
+        held = self._held.get(job_id)
+        if held is None or held.lost.is_set():
             return False
-        self._lost.set()
+        held.lose()
         return True
 
-    async def _run_job(self, job: Assignment) -> None:
-        self.current = job
-        self._lost.clear()
+    async def _run_job(self, held: _Held) -> None:
+        job = held.job
         started = time.monotonic()
         log.info("running job=%s user=%s attempt=%d", job.id, job.user, job.attempt)
         try:
-            await self._execute(job)
+            await self._execute(held)
+        except GivenBack:
+            log.info("job=%s given back before it started", job.id)
         except JobLost:
-            log.info("job=%s lost; interrupting it on ComfyUI", job.id)
-            await self.comfy.interrupt(job.id)
+            log.info("job=%s lost; stopping it on ComfyUI", job.id)
+            with contextlib.suppress(ComfyUIUnavailable):
+                await self._stop_on_comfy(held)
         except asyncio.CancelledError:  # stopped now (a second SIGTERM, Ctrl-C)
-            self._handing_back = asyncio.ensure_future(self._give_back(job))
-            await asyncio.shield(self._handing_back)
+            handing = asyncio.ensure_future(self._give_back(held))
+            self._handing_back.add(handing)
+            await asyncio.shield(handing)
             raise
         except PromptRefused as exc:
             await self._report_failure(job, refusal_error(exc.body, str(exc)))
         except ComfyUIUnavailable as exc:
             log.warning("ComfyUI failed during job=%s (%s): releasing it", job.id, exc)
             self._comfy_down = True
-            with contextlib.suppress(ManagerUnavailable, JobLost):
+            self._comfy_failed.set()
+            # Our pending claim ends first, or it would take this job straight back.
+            await self._not_claiming.wait()
+            with contextlib.suppress(ManagerUnavailable, JobLost, WorkerUnknown):
                 await self.manager.release(job)
         except (ManagerUnavailable, WorkerUnknown) as exc:
             # The lease runs out and the queue gives the job to someone else.
@@ -238,23 +407,53 @@ class Agent:
                 job, {"type": "agent_error", "message": f"the worker agent failed: {exc!r}"}
             )
         finally:
-            self.current = None
+            if held.recv is not None:
+                held.recv.cancel()
+            held.posted.set()
+            held.ran.set()
+            if self._held.get(job.id) is held:
+                del self._held[job.id]
+            self._freed.set()
             log.info("job=%s done in %.2fs", job.id, time.monotonic() - started)
 
-    async def _give_back(self, job: Assignment) -> None:
+    async def _stop_on_comfy(self, held: _Held) -> None:
+        """Stop a job of ours on ComfyUI: out of its queue if it waits there, else interrupted
+        (only that prompt: never the one before it)."""
+        if not held.posted.is_set() or held.ran.is_set():
+            return
+        if held.started or not await self.comfy.delete_queued(held.job.id):
+            await self.comfy.interrupt(held.job.id)
+
+    async def _give_back(self, held: _Held) -> None:
         """Stop the job on ComfyUI and hand it back to the queue at once (rather than after
-        its lease), as far as that works within a few seconds."""
+        its lease), as far as that works within a few seconds: one that never started goes
+        back without its attempt counted."""
+        job = held.job
         with contextlib.suppress(Exception):
             async with asyncio.timeout(_GIVE_BACK_SECONDS):
+                if not held.started and await self._returned(held):
+                    return
                 await self.comfy.interrupt(job.id)
                 await self.manager.release(job)
                 log.info("job=%s given back to the queue", job.id)
+
+    async def _returned(self, held: _Held) -> bool:
+        """Take a job that has not started out of ComfyUI's queue and give it back, its
+        attempt not counted. False: it started meanwhile (it is still ours)."""
+        if held.posted.is_set() and not await self.comfy.delete_queued(held.job.id):
+            return False
+        if not await self.manager.give_back(held.job):
+            # The queue saw it start, yet ComfyUI no longer has it: hand it back the usual
+            # way (the attempt counts) rather than leave it to its lease.
+            await self.manager.release(held.job)
+        return True
 
     async def _report_failure(self, job: Assignment, error: dict[str, Any]) -> None:
         with contextlib.suppress(ManagerUnavailable, JobLost, WorkerUnknown):
             await self.manager.fail(job, error)
 
-    async def _execute(self, job: Assignment) -> None:
+    async def _execute(self, held: _Held) -> None:
+        job = held.job
         if not self._object_info:  # serve mode: nothing was registered
             self._object_info = await self.comfy.object_info()
         prompt = await self._stage_inputs(job)
@@ -262,15 +461,25 @@ class Agent:
         outputs = _Outputs()
         async with self.comfy.events(client_id) as stream:
             await stream.next()  # the first status frame (sid)
-            if self._lost.is_set():  # taken away while its inputs were staged
+            if held.lost.is_set():  # taken away while its inputs were staged
                 raise JobLost(job.id)
+            if held.back and await self._returned(held):
+                raise GivenBack(job.id)
+            held.behind = any(
+                h is not held and h.posted.is_set() and h.on_comfy() for h in self._held.values()
+            )
             await self.comfy.post_prompt(prompt, job.id, client_id, job.extra_data)
+            held.posted.set()
+            if held.behind:
+                await self._tell(job, "job.phase", {"detail": NEXT_ON_GPU_PHASE})
             try:
-                error = await self._follow(job, stream, outputs)
+                error = await self._follow(held, stream, outputs)
             except JobLost:
                 # Stop the GPU at once, before anything else (closing the socket included).
-                await self.comfy.interrupt(job.id)
+                await self._stop_on_comfy(held)
+                held.ran.set()
                 raise
+        # ComfyUI has moved on to our next job: this one's files are copied meanwhile.
         entry = await self._history(job.id)
         refs, values = history_outputs(entry or {})
         for ref in refs:  # anything `executed` did not announce
@@ -309,18 +518,26 @@ class Agent:
 
     async def _follow(
         self,
-        job: Assignment,
+        held: _Held,
         stream: EventStream,
         outputs: _Outputs,
     ) -> dict[str, Any] | None:
-        """Relay the run until it ends; returns ComfyUI's error (None on success)."""
+        """Relay the run until ComfyUI is done with it; returns ComfyUI's error (None on
+        success). Until it starts, a take-back returns it (GivenBack)."""
+        job = held.job
         relay = _ProgressRelay(self.manager, job, self.settings.progress_interval_seconds)
-        deadline = time.monotonic() + self.settings.job_timeout_seconds
+        timeout = self.settings.job_timeout_seconds
+        deadline = time.monotonic() + (2 * timeout if held.behind else timeout)
         error: dict[str, Any] | None = None
         while True:
-            if self._lost.is_set():
+            if held.lost.is_set():
                 raise JobLost(job.id)
-            message = await self._next_message(stream, deadline, job)
+            if held.back and not held.started:
+                held.wake.clear()
+                if await self._returned(held):
+                    raise GivenBack(job.id)
+                held.back = False  # too late: it runs here
+            message = await self._next_message(held, stream, deadline)
             if message is None:
                 continue
             if isinstance(message, Preview):
@@ -332,8 +549,11 @@ class Agent:
             if data.get("prompt_id") not in (None, job.id):
                 continue
             if kind == "execution_start":
+                held.started = True
+                deadline = time.monotonic() + timeout
                 await self._tell(job, "job.started", {})
             elif kind == "executing" and data.get("node") is not None:
+                held.started = True
                 await relay.flush()
                 await self._tell(job, "job.executing", {"node": data["node"]})
             elif kind == "progress":
@@ -347,22 +567,34 @@ class Agent:
             elif kind == "execution_interrupted":
                 error = interrupted_error(data)
             elif kind == "executing" and data.get("node") is None:
+                held.ran.set()
+                self._freed.set()
                 await relay.flush()
                 return error
 
-    async def _next_message(self, stream: EventStream, deadline: float, job: Assignment) -> Any:
+    async def _next_message(self, held: _Held, stream: EventStream, deadline: float) -> Any:
+        """The job's next ComfyUI message, or None: at least every heartbeat (to notice a
+        lost job) and at once when a signal wakes it. A read cut short stays pending for the
+        next call, so no message is ever dropped."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            await self.comfy.interrupt(job.id)
-            raise ComfyUIUnavailable(f"job {job.id} ran past the job timeout")
+            await self.comfy.interrupt(held.job.id)
+            raise ComfyUIUnavailable(f"job {held.job.id} ran past the job timeout")
+        if held.recv is None:
+            held.recv = asyncio.ensure_future(stream.next())
+        woken = asyncio.ensure_future(held.wake.wait())
         try:
-            # Wake up at least every heartbeat to notice a cancelled job. (`asyncio.timeout`,
-            # not `wait_for`: on Python 3.11 wait_for can swallow a cancellation that lands as
-            # the message arrives, and a stop-now would then be lost.)
-            async with asyncio.timeout(min(remaining, self.settings.heartbeat_seconds)):
-                return await stream.next()
-        except TimeoutError:
+            await asyncio.wait(
+                {held.recv, woken},
+                timeout=min(remaining, self.settings.heartbeat_seconds),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            woken.cancel()
+        if not held.recv.done():
             return None
+        recv, held.recv = held.recv, None
+        return recv.result()
 
     async def _copy_executed(
         self,
@@ -481,3 +713,15 @@ class _ProgressRelay:
             self._sent_at = time.monotonic()
             with contextlib.suppress(ManagerUnavailable):  # progress may be lost, never the run
                 await self._manager.report(self._job, "job.progress", data)
+
+
+async def _first(*waits: Awaitable[Any]) -> None:
+    """Return when the first of `waits` is done; the coroutines among them are cancelled (a
+    task or future passed in is left running)."""
+    made = [asyncio.ensure_future(w) for w in waits if not isinstance(w, asyncio.Future)]
+    given = [w for w in waits if isinstance(w, asyncio.Future)]
+    try:
+        await asyncio.wait({*made, *given}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in made:
+            task.cancel()

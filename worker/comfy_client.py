@@ -83,6 +83,21 @@ class ComfyClient:
         if r.status_code != 200:
             raise ComfyUIUnavailable(f"ComfyUI /prompt answered {r.status_code}")
 
+    async def delete_queued(self, prompt_id: str) -> bool:
+        """Take a prompt out of ComfyUI's queue before it starts; True when it is neither
+        pending nor running afterwards (a running one is ComfyUI's to finish or interrupt)."""
+        try:
+            await self._http.post("/api/queue", json={"delete": [prompt_id]})
+        except httpx.HTTPError as exc:
+            raise ComfyUIUnavailable(f"ComfyUI /queue: {exc!r}") from exc
+        queue = await self._get_json("/api/queue")
+        listed = [*queue.get("queue_running", []), *queue.get("queue_pending", [])]
+        if any(
+            isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in listed
+        ):
+            return False
+        return not await self.history(prompt_id)  # it may have run and ended meanwhile
+
     async def interrupt(self, prompt_id: str) -> None:
         with contextlib.suppress(httpx.HTTPError):
             await self._http.post("/api/interrupt", json={"prompt_id": prompt_id})

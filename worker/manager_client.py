@@ -17,18 +17,21 @@ from queue_manager.contract.worker_api import (
     ErrorAnswer,
     ErrorCode,
     Failure,
+    GivenBack,
     Heartbeat,
     OutputUpload,
     Registration,
     Report,
     ReportType,
+    SignalItem,
+    Signals,
     StoredOutput,
 )
 from queue_manager.core.jobs import JobError
 from worker.errors import JobLost, ManagerUnavailable, WorkerUnknown
 from worker.settings import WorkerSettings
 
-__all__ = ["Assignment", "ManagerClient"]
+__all__ = ["Assignment", "ManagerClient", "SignalItem"]
 
 # Answers after which the same request may work a little later.
 _TRY_AGAIN = frozenset({401, 403, 429})
@@ -97,6 +100,17 @@ class ManagerClient:
     async def leave(self) -> None:
         """This agent stops: the queue forgets it now and requeues anything still given to it."""
         await self._request("POST", "/leave")
+
+    async def signals(self) -> list[SignalItem]:
+        """Long poll: what to do at once about the jobs we hold (a cancel, a take-back)."""
+        r = await self._request("POST", "/signals", params={"wait": self._claim_wait})
+        return Signals.model_validate_json(r.content).signals
+
+    async def give_back(self, job: Assignment) -> bool:
+        """Return a job handed early that never started (deleted from our ComfyUI's queue):
+        False when it started first, and is still ours to run."""
+        r = await self._post(f"/jobs/{job.id}/give-back", Attempt(attempt=job.attempt))
+        return GivenBack.model_validate_json(r.content).returned
 
     async def heartbeat(self, job: Assignment | None) -> None:
         body = Heartbeat(job_id=job.id, attempt=job.attempt) if job else Heartbeat()

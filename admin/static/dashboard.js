@@ -165,8 +165,9 @@ function updateRunning(row, j, c) {
   const attempt = num(j.attempt);
   text(c.worker, `${str(j.worker) || "–"}${attempt > 1 ? ` (try ${attempt})` : ""}`);
   since(c.elapsed, num(j.started_at) ?? num(j.claimed_at));
-  c.elapsed.title = num(j.started_at) == null ? "claimed, not started yet" : "since it started";
+  c.elapsed.title = num(j.started_at) == null ? str(j.phase) || "claimed, not started yet" : "since it started";
   setProgress(c, j.progress, j.node);
+  if (num(j.started_at) == null && str(j.phase)) text(c.node, str(j.phase).startsWith("next") ? "next on GPU" : str(j.phase));
   const left = num(j.eta_finish);
   c.elapsed.dataset.left = left == null ? "" : `about ${fmtDur(left)} left`;
   c.elapsed.title = [c.elapsed.title, c.elapsed.dataset.left].filter(Boolean).join(" · ");
@@ -274,6 +275,7 @@ function updateWorker(row, w, c) {
   const st = str(w.state) || "unknown";
   text(c.badge, st);
   c.badge.className = `badge st-${st}`;
+  c.job.title = w.next ? `next on this GPU (waiting in its ComfyUI's queue): ${str(w.next)}` : "";
   if (w.job) linkTo(c.job, w.job);
   else if (c.job.textContent !== "idle") c.job.replaceChildren(h("span", { class: "muted" }, "idle"));
   const age = num(w.heartbeat_age);

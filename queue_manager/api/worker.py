@@ -18,11 +18,14 @@ from queue_manager.contract.worker_api import (
     PREFIX,
     Attempt,
     Failure,
+    GivenBack,
     Heartbeat,
     OutputUpload,
     PreviewMime,
     Registration,
     Report,
+    SignalItem,
+    Signals,
     StoredOutput,
 )
 from queue_manager.core.events import EventType
@@ -160,6 +163,36 @@ async def download_file(
 async def release(job_id: JobId, body: Attempt, caller: JobCaller, service: Service) -> None:
     """This worker cannot finish the job (its ComfyUI died): back to the queue now."""
     await service.release(job_id, caller.acting_on(job_id, body.attempt), body.attempt)
+
+
+@router.post("/jobs/{job_id}/give-back")
+async def give_back(job_id: JobId, body: Attempt, caller: JobCaller, service: Service) -> GivenBack:
+    """A job handed early, deleted from this worker's ComfyUI queue before it started: back in
+    the queue where it was, the attempt not counted (`returned` false: it started first)."""
+    worker = caller.acting_on(job_id, body.attempt)
+    return GivenBack(returned=await service.give_back(job_id, worker, body.attempt))
+
+
+@router.post("/signals")
+async def signals(
+    request: Request,
+    worker: Worker,
+    service: Service,
+    wait: Annotated[float, Query(ge=0)] = 0,
+) -> Signals:
+    """Long poll: what to do at once about jobs this worker holds (a cancel, a take-back);
+    empty after `wait` seconds (capped)."""
+    waiting = asyncio.create_task(service.signals(worker, wait))
+    gone = asyncio.create_task(_disconnected(request))
+    try:
+        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not waiting.done():
+        waiting.cancel()
+        await asyncio.wait({waiting})
+        return Signals()
+    return Signals(signals=[SignalItem(action=s.action.value, job=s.job) for s in waiting.result()])
 
 
 @router.put("/jobs/{job_id}/preview", status_code=204)

@@ -18,6 +18,10 @@ from queue_manager.core.jobs import JobError
 
 PREFIX = "/worker/v1"
 
+# The phase an agent reports for a job it put in its ComfyUI's queue behind the one running
+# there: the participant and the dashboard show it as the GPU's next job.
+NEXT_ON_GPU_PHASE = "next on this GPU, starting the moment the job before it ends"
+
 # What a worker may report about the job it holds (core.events.REPORTS; the rest are ours).
 ReportType = Literal["job.started", "job.executing", "job.progress", "job.executed", "job.phase"]
 PreviewMime = Literal["image/jpeg", "image/png", "image/webp"]
@@ -90,6 +94,27 @@ class Assignment(BaseModel):
 class Heartbeat(BaseModel):
     job_id: str | None = None
     attempt: AttemptNumber = 0
+
+
+class SignalItem(BaseModel):
+    """`stop`: the job was cancelled, stop it now; `back`: it was handed early and a job the
+    policy puts first wants its place: return it (`/give-back`) unless it has started."""
+
+    action: Literal["stop", "back"]
+    job: str
+
+
+class Signals(BaseModel):
+    """The answer of `POST /signals` (a long poll): what the queue manager asks of this
+    worker about the jobs it holds; empty when the wait ran out."""
+
+    signals: list[SignalItem] = []
+
+
+class GivenBack(BaseModel):
+    """The answer of `/give-back`: False when the job had started meanwhile (keep running it)."""
+
+    returned: bool
 
 
 class Report(BaseModel):

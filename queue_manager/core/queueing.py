@@ -64,3 +64,25 @@ class Wakeup(Enum):
 
     WAKE = "wake"  # something may be claimable now: claim again
     STOP = "stop"  # the worker asked to end its wait (it is stopping): answer what it holds
+
+
+class SignalAction(Enum):
+    """What the queue manager asks of a worker about one job it holds, at once (a signal)."""
+
+    STOP = "stop"  # cancelled: stop it (delete it from ComfyUI's queue, or interrupt it)
+    BACK = "back"  # handed early and wanted back: return it if it has not started
+
+
+@dataclass(frozen=True)
+class Signal:
+    action: SignalAction
+    job: JobId
+
+    @classmethod
+    def parse(cls, item: str) -> Signal | None:
+        """`<action>:<job id>` as the Lua scripts write it; None for anything else."""
+        action, _, job = item.partition(":")
+        try:
+            return cls(SignalAction(action), JobId(job)) if job else None
+        except ValueError:
+            return None

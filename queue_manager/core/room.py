@@ -46,6 +46,7 @@ class RunningRow:
     node: str | None
     progress: str | None  # JSON as the worker reported it
     has_preview: bool
+    phase: str | None = None  # before it starts: e.g. next on its GPU, behind the running job
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class RunningJob(TypedDict):
     node: str | None
     progress: ProgressShown | None
     has_preview: bool
+    phase: str | None  # before it starts: e.g. next on its GPU, behind the running job
     eta_finish: float | None  # seconds from `now`
 
 
@@ -114,6 +116,7 @@ class WorkerShown(TypedDict):
     id: WorkerId
     state: str
     job: JobId | None
+    next: JobId | None  # handed early: waits in its ComfyUI's queue behind `job`
     heartbeat_age: float
     joined: float
     done: int
@@ -256,6 +259,7 @@ def _running(row: RunningRow, eta: Estimate) -> RunningJob:
         "node": row.node,
         "progress": {"value": shown.get("value"), "max": shown.get("max")} if shown else None,
         "has_preview": row.has_preview,
+        "phase": row.phase if row.started_at is None else None,
         "eta_finish": _seconds(eta.finish),
     }
 
@@ -269,6 +273,7 @@ def _worker(w: WorkerInfo, now: float) -> WorkerShown:
         "id": w.id,
         "state": w.state.value,
         "job": w.job,
+        "next": w.next,
         "heartbeat_age": max(0.0, now - w.seen),
         "joined": w.joined,
         "done": w.done,

@@ -24,6 +24,7 @@ class WorkerInfo(BaseModel):
     id: WorkerId
     state: WorkerState
     job: JobId | None = None
+    next: JobId | None = None  # handed early: waits in its ComfyUI's queue behind `job`
     seen: float
     joined: float
     done: int = 0

@@ -31,7 +31,7 @@ from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import Job, JobError
 from queue_manager.core.paths import Kind, requested_path, safe_output_path
-from queue_manager.core.queueing import Claimed, Wakeup
+from queue_manager.core.queueing import Claimed, Signal, Wakeup
 from queue_manager.core.reports import stored_fields
 from queue_manager.core.requirements import Capabilities
 from queue_manager.service.estimates import EstimateCases
@@ -252,6 +252,26 @@ class DispatchCases(EstimateCases):
         reason = f"given back by worker {worker_id} ({why})"
         await self._jobs.release_held(job_id, worker_id, attempt, reason)
         self._did("released", "job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
+
+    async def give_back(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> bool:
+        """A job handed to the worker early, deleted from its ComfyUI's queue before it
+        started: queued again where it was, its attempt not counted. False: too late, it
+        started (the worker keeps running it)."""
+        reason = f"given back by worker {worker_id} before it started (attempt not counted)"
+        returned = await self._jobs.give_back(job_id, worker_id, attempt, reason)
+        self._did(
+            "given back" if returned else "give-back too late",
+            "job=%s worker=%s attempt=%d", job_id, worker_id, attempt,
+        )  # fmt: skip
+        return returned
+
+    async def signals(self, worker_id: WorkerId, wait: float) -> list[Signal]:
+        """What the worker must act on at once for the jobs it holds (a cancel, a take-back),
+        waiting up to `wait` seconds (capped by the claim wait) for something to say."""
+        await self._workers.get(worker_id)  # an unknown worker hears so, not silence
+        return await self._workers.wait_signals(
+            worker_id, min(wait, self.settings.claim_wait_seconds, 10.0)
+        )
 
     async def leave(self, worker_id: WorkerId) -> None:
         """The worker stops (drained, or told to stop now) and says so: it is gone from the

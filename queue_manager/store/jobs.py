@@ -5,7 +5,8 @@ extra_data (JSON), req (requirement signature), node_types and models (JSON list
 (JSON: ComfyUI's output nodes to execute), created_at, claimed_at, started_at, finished_at, node
 (executing now), progress (JSON), outputs (JSON), `ui:<node>` (JSON), error (JSON), hold,
 preview and preview_mime (the latest preview image, base64), shape (what decides its run time:
-`core.runtimes`).
+`core.runtimes`), prev_served / served (the user's round-robin stamps before and at its
+hand-over, for give_back.lua) and takeback (the job wanting it back, while asked).
 """
 
 from __future__ import annotations
@@ -235,6 +236,16 @@ class JobStore:
     ) -> None:
         """Requeue a job its worker gives back (the attempt still counts)."""
         await self._run("release", job_id, worker_id, attempt, reason)
+
+    async def give_back(
+        self, job_id: JobId, worker_id: WorkerId, attempt: int, reason: str
+    ) -> bool:
+        """Requeue a job handed early that never started, where it was and without counting
+        the attempt (give_back.lua). False: it has started, and stays with the worker."""
+        res = await self._run("give_back", job_id, worker_id, attempt, reason)
+        if res[0] == "lost":
+            raise LeaseLost(job_id, worker_id, res[1])
+        return bool(res[0] == "ok")
 
     async def held_by(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> UserId:
         """The job's user, if `worker_id` holds its current attempt; else LeaseLost."""

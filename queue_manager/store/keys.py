@@ -19,9 +19,11 @@
 {p}showcase                string: the output shown to everyone now (JSON, core.gallery.Showcase)
 {p}failures                list: the newest failed jobs (ids, newest first, capped at 50)
 {p}req:{sig}:nodes/models  sets: what a requirement signature needs
-{p}worker:{id}             hash: state, info, job, seen, joined, done, failed, reports_models
+{p}worker:{id}             hash: state, info, job, next (a job handed early, queued behind
+                           `job` on its ComfyUI), seen, joined, done, failed, reports_models
 {p}worker:{id}:nodes/models/fit   sets of capabilities; hash sig -> '1'/'0' fit cache
 {p}worker:{id}:inbox       list: a job handed to the idle worker (JSON), or 'wake'
+{p}worker:{id}:signals     list: 'stop:<job>' / 'back:<job>' for the agent (`Signal`)
 {p}worker:{id}:object_info string: the worker's ComfyUI object_info (JSON)
 {p}catalog_version         counter: bumped at each object_info upload (caches compare it)
 {p}idle                    set: workers waiting in a blocking claim
@@ -131,6 +133,9 @@ class Keys:
 
     def inbox(self, worker_id: WorkerId) -> str:
         return self._k("worker", worker_id, "inbox")
+
+    def signals(self, worker_id: WorkerId) -> str:
+        return self._k("worker", worker_id, "signals")
 
     def worker_object_info(self, worker_id: WorkerId) -> str:
         return self._k("worker", worker_id, "object_info")

@@ -57,7 +57,7 @@ def _queued(row: list[Any]) -> QueuedRow:
 
 
 def _running(row: list[Any]) -> RunningRow:
-    job, user, lane, worker, attempts, claimed_at, started_at, node, progress, preview = row
+    job, user, lane, worker, attempts, claimed_at, started_at, node, progress, phase, preview = row
     return RunningRow(
         id=JobId(job),
         user=UserId(user),
@@ -69,6 +69,7 @@ def _running(row: list[Any]) -> RunningRow:
         node=node or None,
         progress=progress or None,
         has_preview=bool(preview),
+        phase=phase or None,
     )
 
 

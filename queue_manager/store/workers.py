@@ -10,6 +10,7 @@ from pydantic import JsonValue
 
 from queue_manager.core.errors import WorkerNotFound
 from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.queueing import Signal
 from queue_manager.core.requirements import Capabilities, Requirements
 from queue_manager.core.workers import WorkerInfo, WorkerState
 from queue_manager.store.scripts import ScriptRunner
@@ -42,6 +43,17 @@ class WorkerStore:
         if res[0] == "unknown_worker":
             raise WorkerNotFound(worker_id)
         return JobId(res[1]) if res[1] else None
+
+    async def wait_signals(self, worker_id: WorkerId, timeout: float) -> list[Signal]:
+        """Block until the queue manager has something to tell this worker about a job it
+        holds (`Signal`s, oldest first), or `timeout` seconds: then []."""
+        key = self._keys.signals(worker_id)
+        got = await self._redis.blpop([key], timeout=timeout)
+        if got is None:
+            return []
+        items = [cast("list[str]", got)[1]]
+        items += cast("list[str]", await self._redis.lpop(key, 100) or [])
+        return [s for s in map(Signal.parse, items) if s is not None]
 
     async def get(self, worker_id: WorkerId) -> WorkerInfo:
         fields = cast("dict[str, str]", await self._redis.hgetall(self._keys.worker(worker_id)))
@@ -87,6 +99,7 @@ def worker_from_fields(fields: dict[str, str]) -> WorkerInfo:
         id=WorkerId(fields["id"]),
         state=WorkerState(fields["state"]),
         job=JobId(fields["job"]) if fields.get("job") else None,
+        next=JobId(fields["next"]) if fields.get("next") else None,
         seen=float(fields["seen"]),
         joined=float(fields["joined"]),
         done=int(fields.get("done", 0)),

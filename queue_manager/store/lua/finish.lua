@@ -41,7 +41,7 @@ else
   redis.call('HSET', k('job', jid), 'finished_at', NOW, 'error', payload)
 end
 redis.call('HDEL', k('job', jid), 'preview', 'preview_mime')
-redis.call('HSET', k('worker', wid), 'job', '')
+worker_drop(wid, jid)
 redis.call('HINCRBY', k('worker', wid), outcome == 'completed' and 'done' or 'failed', 1)
 local claimed = tonumber(redis.call('HGET', k('job', jid), 'claimed_at') or NOW)
 local data = {attempt = tonumber(attempt), ran = now - claimed}

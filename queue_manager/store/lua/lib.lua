@@ -143,12 +143,50 @@ local function fits(wid, sig)
   return ok
 end
 
+-- A worker holds at most two jobs: `job`, the one its GPU runs (or will run first), and `next`,
+-- one handed early that waits in its ComfyUI's own queue behind it (so the GPU never idles
+-- between jobs). A job already running there makes a new hand-over the `next` one.
+local function worker_hold(wid, jid)
+  local wkey = k('worker', wid)
+  local cur = redis.call('HGET', wkey, 'job')
+  if cur and cur ~= '' and cur ~= jid then
+    local f = redis.call('HMGET', k('job', cur), 'status', 'worker')
+    if f[1] == 'running' and f[2] == wid then
+      redis.call('HSET', wkey, 'next', jid)
+      return
+    end
+  end
+  redis.call('HSET', wkey, 'job', jid, 'next', '')
+end
+
+-- A job leaves its worker (finished, requeued, cancelled, taken back): its `next` moves up.
+local function worker_drop(wid, jid)
+  if not wid or wid == '' then return end
+  local wkey = k('worker', wid)
+  local f = redis.call('HMGET', wkey, 'job', 'next')
+  if f[1] == jid then
+    redis.call('HSET', wkey, 'job', f[2] or '', 'next', '')
+  elseif f[2] == jid then
+    redis.call('HSET', wkey, 'next', '')
+  end
+end
+
+-- Tell a worker agent at once about one job it holds ('stop:<job>' cancelled, 'back:<job>'
+-- wanted back); it reads them with a long poll (`signals`). Old signals are dropped.
+local function signal(wid, what, jid)
+  local key = k('worker', wid, 'signals')
+  redis.call('RPUSH', key, what .. ':' .. jid)
+  redis.call('LTRIM', key, -100, -1)
+  redis.call('EXPIRE', key, 3600)
+end
+
 -- Hand a queued job to a worker: out of every queue structure, running, leased, the user
 -- stamped as just served. Returns what the worker needs, as JSON.
 local function take(jid, wid)
   local f = redis.call('HMGET', k('job', jid), 'user', 'lane')
   local user, lane = f[1], f[2]
   lane_remove(lane, user, jid)
+  local prev_served = redis.call('HGET', k('served'), user)
   local stamp = redis.call('INCR', k('served_ctr'))
   redis.call('HSET', k('served'), user, stamp)
   for _, l in ipairs(LANES) do
@@ -156,12 +194,15 @@ local function take(jid, wid)
   end
   BLOCKED[user] = nil
   local attempt = redis.call('HINCRBY', k('job', jid), 'attempts', 1)
+  -- what give_back.lua restores if this hand-over is taken back before the job starts
+  redis.call('HSET', k('job', jid), 'prev_served', prev_served or '', 'served', stamp,
+    'takeback', '')
   transition(jid, user, 'queued', 'running', 'claimed', wid, attempt)
   -- a new attempt starts clean: nothing of an earlier attempt's run shows as this one's
   redis.call('HSET', k('job', jid), 'worker', wid, 'claimed_at', NOW, 'hold', '', 'started_at', '',
     'node', '', 'phase', '')
   redis.call('ZADD', k('leases'), now + tonumber(control('lease_seconds') or '30'), jid)
-  redis.call('HSET', k('worker', wid), 'job', jid)
+  worker_hold(wid, jid)
   local j = redis.call('HMGET', k('job', jid), 'client_id', 'prompt', 'extra_data', 'created_at')
   local wait = now - tonumber(j[4])
   emit('job.claimed', jid, user, wid, {attempt = attempt, wait = wait})
@@ -173,6 +214,44 @@ local function take(jid, wid)
   return cjson.encode({id = jid, user = user, lane = lane, worker = wid, attempts = attempt,
     client_id = j[1] or '', prompt = j[2], extra_data = j[3] or '{}',
     created_at = j[4], claimed_at = NOW})
+end
+
+-- Where the claim order puts a queued job: 0 in the front list, else its lane's place (1..).
+local function rank(jid, lane)
+  if redis.call('ZSCORE', k('front'), jid) then return 0 end
+  for i, l in ipairs(LANES) do
+    if l == lane then return i end
+  end
+  return #LANES + 1
+end
+
+-- A queued job `jid` that the policy puts before a job already handed early to a busy worker
+-- (its `next`, not started yet, waiting in that ComfyUI's queue) takes that hand-over back:
+-- the worker is told to return it (give_back.lua), and claims again, getting `jid` first.
+-- Only when no idle worker can run `jid`, and one early hand-over per queued job at most.
+local function take_back_for(jid)
+  local f = redis.call('HMGET', k('job', jid), 'status', 'user', 'lane', 'req')
+  if f[1] ~= 'queued' or control('paused') == '1' or blocked(f[2]) then return nil end
+  for _, wid in ipairs(redis.call('SMEMBERS', k('idle'))) do
+    if redis.call('HGET', k('worker', wid), 'state') == 'online' and fits(wid, f[4]) then
+      return nil
+    end
+  end
+  local mine = rank(jid, f[3])
+  for _, wid in ipairs(redis.call('ZRANGE', k('workers'), 0, -1)) do
+    local w = redis.call('HMGET', k('worker', wid), 'state', 'next')
+    if w[1] == 'online' and w[2] and w[2] ~= '' and fits(wid, f[4]) then
+      local n = redis.call('HMGET', k('job', w[2]), 'status', 'worker', 'started_at', 'takeback',
+        'lane')
+      if n[1] == 'running' and n[2] == wid and (n[3] or '') == '' and (n[4] or '') == ''
+          and rank(w[2], n[5]) > mine then
+        redis.call('HSET', k('job', w[2]), 'takeback', jid)
+        signal(wid, 'back', w[2])
+        return wid
+      end
+    end
+  end
+  return nil
 end
 
 -- Idle workers wait (BLPOP) on their inbox. A submission that one of them can run is handed
@@ -215,9 +294,7 @@ local function expire(jid, reason)
   if f[1] ~= 'running' then return f[1] end
   local user, lane, seq, attempts, worker = f[2], f[3], f[4], tonumber(f[5]), f[6]
   local max_attempts = tonumber(control('max_attempts') or '3')
-  if redis.call('HGET', k('worker', worker), 'job') == jid then
-    redis.call('HSET', k('worker', worker), 'job', '')
-  end
+  worker_drop(worker, jid)
   if attempts >= max_attempts then
     local err = {type = 'attempts_exhausted',
       message = 'gave up after ' .. attempts .. ' attempts: ' .. reason}

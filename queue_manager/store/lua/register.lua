@@ -9,10 +9,12 @@
 --   A worker an admin drained stays draining.
 local wid, nodes_json, models_json, info = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local wkey = k('worker', wid)
-local old = redis.call('HMGET', wkey, 'state', 'job')
+local old = redis.call('HMGET', wkey, 'state', 'job', 'next')
 local requeued = ''
-if old[2] and old[2] ~= '' then
-  if expire(old[2], 'worker ' .. wid .. ' restarted') == 'queued' then requeued = old[2] end
+for i = 3, 2, -1 do  -- the early hand-over first: it goes back behind the one that ran
+  if old[i] and old[i] ~= '' then
+    if expire(old[i], 'worker ' .. wid .. ' restarted') == 'queued' then requeued = old[i] end
+  end
 end
 redis.call('DEL', k('worker', wid, 'nodes'), k('worker', wid, 'models'), k('worker', wid, 'fit'),
   k('worker', wid, 'inbox'))
@@ -29,7 +31,7 @@ if reports_models then
   end
 end
 local state = old[1] == 'draining' and 'draining' or 'online'
-redis.call('HSET', wkey, 'id', wid, 'state', state, 'info', info, 'job', '',
+redis.call('HSET', wkey, 'id', wid, 'state', state, 'info', info, 'job', '', 'next', '',
   'reports_models', reports_models and '1' or '0', 'seen', NOW)
 if not old[1] then redis.call('HSET', wkey, 'joined', NOW, 'done', 0, 'failed', 0) end
 redis.call('ZADD', k('workers'), now, wid)

@@ -13,6 +13,7 @@ if what == 'front' then
   local n = redis.call('INCR', k('front_ctr'))
   redis.call('ZADD', k('front'), -n, jid)
   emit('job.moved', jid, user, nil, {front = true})
+  take_back_for(jid)
   return {'ok'}
 end
 local was_front = redis.call('ZSCORE', k('front'), jid)
@@ -23,4 +24,5 @@ redis.call('HSET', k('job', jid), 'lane', new_lane)
 redis.call('RPUSH', k('job', jid, 'tl'), cjson.encode(
   {at = NOW, to = 'queued', ['from'] = 'queued', reason = 'priority ' .. lane .. ' -> ' .. new_lane}))
 emit('job.moved', jid, user, nil, {lane = new_lane, previous = lane})
+take_back_for(jid)
 return {'ok'}

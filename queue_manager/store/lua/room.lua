@@ -4,7 +4,7 @@
 -- Returns: {snapshot (as snapshot.lua), control (flat hash),
 --           queued: {{job, user, lane, created_at, hold}, ...} in snapshot order,
 --           running: {{job, user, lane, worker, attempts, claimed_at, started_at, node,
---                      progress, preview length}, ...},
+--                      progress, phase, preview length}, ...},
 --           failures: {{job, user, worker, finished_at, error}, ...} newest first,
 --           queued per user (flat hash), running per user (flat hash),
 --           people: {{name, role, stats (flat hash), controls (flat hash)}, ...} by name,
@@ -25,7 +25,7 @@ end
 local running = {}
 for _, jid in ipairs(redis.call('ZRANGE', k('leases'), 0, -1)) do
   local row = redis.call('HMGET', k('job', jid), 'user', 'lane', 'worker', 'attempts',
-    'claimed_at', 'started_at', 'node', 'progress')
+    'claimed_at', 'started_at', 'node', 'progress', 'phase')
   table.insert(row, 1, jid)
   row[#row + 1] = redis.call('HSTRLEN', k('job', jid), 'preview')
   running[#running + 1] = row

@@ -45,6 +45,7 @@ if control('paused') ~= '1' and not blocked(user) then
     end
   end
 end
+take_back_for(jid)  -- an instructor's job does not wait behind a participant's handed early
 local workers = redis.call('ZRANGE', k('workers'), 0, -1)
 if #workers == 0 then
   redis.call('HSET', k('job', jid), 'hold', 'waiting for a GPU worker to connect')

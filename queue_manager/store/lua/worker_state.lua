@@ -21,7 +21,10 @@ if state ~= 'removed' and state ~= 'left' then
   return {'ok', ''}
 end
 local requeued = ''
-if job ~= '' and expire(job, 'worker ' .. wid .. ' ' .. state) == 'queued' then requeued = job end
+local early = redis.call('HGET', wkey, 'next') or ''
+for _, jid in ipairs({early, job}) do
+  if jid ~= '' and expire(jid, 'worker ' .. wid .. ' ' .. state) == 'queued' then requeued = jid end
+end
 redis.call('DEL', wkey, k('worker', wid, 'nodes'), k('worker', wid, 'models'),
   k('worker', wid, 'fit'))
 redis.call('ZREM', k('workers'), wid)

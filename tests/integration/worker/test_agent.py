@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.redis_server import RedisServer
+from queue_manager.contract.worker_api import NEXT_ON_GPU_PHASE
 from queue_manager.core.ids import JobId, UserId, WorkerId
 from queue_manager.core.jobs import Job, JobStatus, Lane
 from queue_manager.service.queue import QueueService
@@ -157,12 +158,12 @@ class Stack:
     async def job(self, job_id: JobId, owner: UserId = OWNER) -> Job:
         return await self.service.user_job(owner, job_id)
 
-    async def finished(self, job_id: JobId, timeout: float = 30) -> Job:
+    async def finished(self, job_id: JobId, timeout: float = 30, owner: UserId = OWNER) -> Job:
         async def done() -> bool:
-            return (await self.job(job_id)).status.is_final
+            return (await self.job(job_id, owner)).status.is_final
 
         await until(done, timeout)
-        return await self.job(job_id)
+        return await self.job(job_id, owner)
 
 
 def agent_warnings(caplog: pytest.LogCaptureFixture, text: str) -> int:
@@ -625,3 +626,78 @@ async def test_a_worker_the_manager_forgot_registers_again_and_works_on(stack: S
         submitted = await stack.service.submit(user(1), Lane.NORMAL, SAVE)
         job = await stack.finished(submitted.id)
     assert job.status is JobStatus.COMPLETED
+
+
+# -- keeping the GPU busy: the next job waits in ComfyUI's own queue ---------------------------
+
+
+def pending_ids(stack: Stack) -> list[str]:
+    return [item.prompt_id for item in stack.sim.sim.state.pending]
+
+
+def running_id(stack: Stack) -> str | None:
+    running = stack.sim.sim.state.running
+    return running.prompt_id if running else None
+
+
+async def test_the_next_job_waits_in_comfyuis_own_queue_while_one_runs(stack: Stack) -> None:
+    async with stack.agent():
+        first = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=40))
+        second = await stack.service.submit(user(2), Lane.NORMAL, sampler(steps=2))
+        await until(lambda: running_id(stack) == first.id and pending_ids(stack) == [second.id])
+
+        async def said_next() -> bool:  # what the participant and the dashboard show
+            return (await stack.job(second.id, user(2))).phase == NEXT_ON_GPU_PHASE
+
+        await until(said_next, 10, "the waiting job said to be next on the GPU")
+        waiting = await stack.job(second.id, user(2))
+        assert waiting.status is JobStatus.RUNNING and waiting.started_at is None
+        (worker,) = await stack.service.gpu_workers()
+        assert (worker.job, worker.next) == (first.id, second.id)
+        done = [await stack.finished(first.id), await stack.finished(second.id, owner=user(2))]
+    assert [j.status for j in done] == [JobStatus.COMPLETED, JobStatus.COMPLETED]
+    assert [j.attempts for j in done] == [1, 1]
+    # ComfyUI started the second the moment the first ended: it was already in its queue.
+    history = stack.sim.sim.state.history
+    assert history[second.id].start_ms - history[first.id].end_ms < 1000
+
+
+async def test_a_cancelled_job_waiting_in_comfyuis_queue_is_taken_out_and_never_runs(
+    stack: Stack,
+) -> None:
+    async with stack.agent():
+        first = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=60))
+        second = await stack.service.submit(user(2), Lane.NORMAL, sampler(steps=2))
+        await until(lambda: pending_ids(stack) == [second.id])
+        await stack.service.cancel(second.id, INSTRUCTOR)
+        await until(lambda: pending_ids(stack) == [], 10, "taken out of ComfyUI's queue")
+        assert running_id(stack) == first.id  # the job before it runs on, untouched
+        done = await stack.finished(first.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert second.id not in stack.sim.sim.state.history
+    assert (await stack.job(second.id, user(2))).status is JobStatus.CANCELLED
+
+
+async def test_an_instructors_job_takes_back_a_participants_job_handed_early(
+    stack: Stack,
+) -> None:
+    async with stack.agent():
+        first = await stack.service.submit(user(1), Lane.NORMAL, sampler(steps=60))
+        early = await stack.service.submit(user(2), Lane.NORMAL, sampler(steps=2))
+        await until(lambda: pending_ids(stack) == [early.id])
+        demo = await stack.service.submit(INSTRUCTOR, Lane.INSTRUCTOR, sampler(steps=2))
+        # The participant's job leaves ComfyUI's queue and the instructor's takes its place.
+        await until(lambda: pending_ids(stack) == [demo.id], 10, "the instructor's job next")
+        returned = await stack.job(early.id, user(2))
+        assert returned.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+        jobs = [
+            await stack.finished(first.id),
+            await stack.finished(demo.id, owner=INSTRUCTOR),
+            await stack.finished(early.id, owner=user(2)),
+        ]
+    assert [j.status for j in jobs] == [JobStatus.COMPLETED] * 3
+    history = stack.sim.sim.state.history
+    assert history[first.id].end_ms <= history[demo.id].start_ms
+    assert history[demo.id].end_ms <= history[early.id].start_ms
+    assert jobs[2].attempts == 1  # the hand-over taken back is not an attempt
+    assert any("before it started" in t.reason for t in jobs[2].timeline)

@@ -1,0 +1,100 @@
+"""Jobs handed to a busy worker early (they wait in its ComfyUI's queue) against a real
+redis-server: what the worker shows, taking one back for a job the policy puts first, and giving
+one back without changing anyone's turn or counting an attempt."""
+
+from __future__ import annotations
+
+import pytest
+
+from queue_manager.core.errors import LeaseLost
+from queue_manager.core.ids import JobId, WorkerId
+from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.core.queueing import Signal, SignalAction
+from queue_manager.store import JobStore, WorkerStore
+from tests.integration.store.test_jobs import register, submit
+from tests.support.jobs import user
+
+
+async def claim(jobs: JobStore, worker: WorkerId) -> JobId:
+    job = await jobs.claim(worker)
+    assert job is not None
+    return job.id
+
+
+async def test_a_job_claimed_while_another_runs_is_the_workers_next(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    w = await register(workers)
+    first, second, third = [await submit(jobs, user(n)) for n in (1, 2, 3)]
+    assert await claim(jobs, w) == first
+    assert await claim(jobs, w) == second
+    shown = await workers.get(w)
+    assert (shown.job, shown.next) == (first, second)
+    await jobs.complete(first, w, 1)  # the GPU moved on to the next
+    shown = await workers.get(w)
+    assert (shown.job, shown.next) == (second, None)
+    # Claimed while the last one's outputs are still copied: the GPU runs `second` now.
+    assert await claim(jobs, w) == third
+    shown = await workers.get(w)
+    assert (shown.job, shown.next) == (second, third)
+
+
+async def test_giving_back_an_early_job_keeps_every_turn_and_counts_no_attempt(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    w = await register(workers)
+    a1, b1, c1, a2 = [await submit(jobs, user(n)) for n in (1, 2, 3, 1)]
+    assert await claim(jobs, w) == a1
+    assert await claim(jobs, w) == b1  # handed early
+    assert await jobs.give_back(b1, w, 1, "taken back") is True
+    back = await jobs.get(b1)
+    assert back.status is JobStatus.QUEUED and back.attempts == 0 and back.worker is None
+    assert (await workers.get(w)).next is None
+    await jobs.complete(a1, w, 1)
+    # user002 still goes next, as if the hand-over never happened; then 3, then 1 again.
+    other = await register(workers, "gpu2")
+    order = []
+    while (job := await jobs.claim(other)) is not None:
+        order.append((job.id, job.attempts))
+        await jobs.complete(job.id, other, job.attempts)
+    assert order == [(b1, 1), (c1, 1), (a2, 1)]
+
+
+async def test_a_job_that_started_is_not_given_back(jobs: JobStore, workers: WorkerStore) -> None:
+    w = await register(workers)
+    first, second = [await submit(jobs, user(n)) for n in (1, 2)]
+    await claim(jobs, w)
+    await claim(jobs, w)
+    await jobs.report(second, w, 1, "job.started", {}, {"started_at": "1.0"})
+    assert await jobs.give_back(second, w, 1, "taken back") is False
+    assert (await jobs.get(second)).status is JobStatus.RUNNING
+    with pytest.raises(LeaseLost):  # nor by a worker that does not hold it
+        await jobs.give_back(first, WorkerId("gpu9"), 1, "taken back")
+
+
+async def test_an_instructors_job_signals_the_worker_to_take_back_its_early_job(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    w = await register(workers)
+    first, early = [await submit(jobs, user(n)) for n in (1, 2)]
+    await claim(jobs, w)
+    await claim(jobs, w)
+    await submit(jobs, user(3))  # a participant's job wants nothing back
+    assert await workers.wait_signals(w, 0.05) == []
+    demo = await submit(jobs, user(0), Lane.INSTRUCTOR)
+    assert await workers.wait_signals(w, 1) == [Signal(SignalAction.BACK, early)]
+    await submit(jobs, user(0), Lane.INSTRUCTOR)  # one take-back per early job
+    assert await workers.wait_signals(w, 0.05) == []
+    assert await jobs.give_back(early, w, 1, "taken back") is True
+    await jobs.complete(first, w, 1)
+    assert await claim(jobs, w) == demo
+
+
+async def test_cancelling_a_running_job_signals_its_worker_at_once(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    w = await register(workers)
+    job = await submit(jobs, user(1))
+    await claim(jobs, w)
+    await jobs.cancel(job, "cancelled by the instructor")
+    assert await workers.wait_signals(w, 1) == [Signal(SignalAction.STOP, job)]
