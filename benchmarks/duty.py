@@ -4,7 +4,10 @@ One worker agent pulls a backlog of ~2 s jobs (the default text-to-image graph, 
 steps of --step-delay each, saved as an animated WEBP of --output-mb) from a queue manager, all
 separate processes on loopback with a private redis-server. The simulator's own history says
 when each prompt started and ended executing (`execution_start` / `execution_success`
-timestamps, as ComfyUI records them); duty = executing time / (last end - first start).
+timestamps, as ComfyUI records them); duty = executing time / (last end - first start). The
+agent runs twice: as it is (`prefetch` 1: the next job already waits in ComfyUI's queue) and
+with `CW_WORKER_PREFETCH=0` (it claims only when ComfyUI is idle, as before issue 16; the last
+job's outputs are still copied while the next one runs).
 
 Beside it, in the same run and on the same simulator: the physical limit, a plain loop that puts
 the whole backlog into the simulator's own queue at once (ComfyUI starts the next prompt the
@@ -127,21 +130,29 @@ async def one_size(work: Path, jobs: int, step_delay: float, output_mb: int) -> 
         await wait_http(f"{sim}/api/features")
         settings = Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1)
         svc = QueueService(settings, client)
-        agent = await pull_agent(svc, client, "duty", f"http://127.0.0.1:{qm_port}", sim, work)
-        ids = [
-            (await svc.submit(UserId(f"user{n % 20 + 1:03d}"), Lane.NORMAL, job(n))).id
-            for n in range(jobs)
-        ]
-        for job_id in ids:
-            await finished(svc, job_id, timeout=60 + jobs * 30)
-        ours, ours_gap = duty(await executing(sim))
-        stop(agent)
-        agent = None
+        figures = {}
+        for prefetch in (0, 1):
+            agent = await pull_agent(
+                svc, client, f"duty{prefetch}", f"http://127.0.0.1:{qm_port}", sim, work,
+                {"CW_WORKER_PREFETCH": str(prefetch)},
+            )  # fmt: skip
+            ids = {
+                (await svc.submit(UserId(f"user{n % 20 + 1:03d}"), Lane.NORMAL, job(n))).id
+                for n in range(prefetch * jobs, (prefetch + 1) * jobs)
+            }
+            for job_id in ids:
+                await finished(svc, job_id, timeout=60 + jobs * 30)
+            figures[prefetch] = duty(await executing(sim, ids))
+            stop(agent)
+            agent = None
         limit, limit_gap = duty(await plain_loop(sim, jobs))
+        (idle, idle_gap), (ours, ours_gap) = figures[0], figures[1]
         print(
             f"{jobs} jobs of {20 * step_delay:.1f} s, {output_mb} MB outputs, one worker: "
-            f"duty {ours:.2%} (idle {ours_gap:.0f} ms between jobs); the simulator's own queue "
-            f"fed at once {limit:.2%} ({limit_gap:.0f} ms); ours / limit {ours / limit:.3f}"
+            f"duty {ours:.2%} (idle {ours_gap:.0f} ms between jobs); claiming only when idle "
+            f"(prefetch 0) {idle:.2%} ({idle_gap:.0f} ms); the simulator's own queue fed at "
+            f"once {limit:.2%} ({limit_gap:.0f} ms); ours / limit {ours / limit:.3f}, "
+            f"prefetch 0 / limit {idle / limit:.3f}"
         )
     finally:
         for proc in (agent, simulator, qm):

@@ -100,10 +100,16 @@ async def wait_http(url: str) -> None:
 
 
 async def pull_agent(
-    svc: QueueService, client: Redis, name: str, manager: str, comfyui: str, work: Path
+    svc: QueueService,
+    client: Redis,
+    name: str,
+    manager: str,
+    comfyui: str,
+    work: Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """A worker agent process named `name` between `manager` and `comfyui` (its token made in
-    Redis), once it has registered."""
+    Redis, more CW_WORKER_* settings in `env`), once it has registered."""
     token = await TokenStore(client, Keys("cw:")).create(WorkerId(name))
     agent = spawn(
         [sys.executable, "-m", "worker"],
@@ -112,8 +118,9 @@ async def pull_agent(
             "CW_WORKER_TOKEN": token,
             "CW_WORKER_COMFYUI_URL": comfyui,
             "CW_WORKER_WORK_DIR": str(work / "agent"),
+            **(env or {}),
         },
-        work / "agent.log",
+        work / f"agent-{name}.log",
     )
     while name not in [w.id for w in await svc.gpu_workers()]:  # noqa: ASYNC110 - another process
         await asyncio.sleep(0.02)
