@@ -15,6 +15,7 @@ from playwright.async_api import Browser
 
 from queue_manager.cli.redis_server import free_port
 from tests.support.pages import Frames, load_default_graph, logged_in, open_page, run
+from tests.support.waiting import until
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -75,6 +76,8 @@ async def test_a_run_on_an_endpoint_only_shows_progress_then_the_image(
     shown = await image.value
     assert shown.status == 200
     assert shown.headers["content-type"] == "image/png"
+    # The image is asked for at `executed`, which may come before the job's last messages.
+    await until(lambda: "execution_success" in frames.about(prompt_id))
     about = frames.about(prompt_id)
     assert "progress" in about and "executed" in about and "execution_success" in about
     assert list((workshop.data / "outputs/user001").rglob("*.png"))

@@ -18,6 +18,7 @@ from playwright.async_api import Browser
 
 from tests.support.frontends import older_frontend
 from tests.support.pages import Frames, PageLog, load_default_graph, logged_in, open_page, run
+from tests.support.waiting import until
 from tests.support.workshop import Workshop, start_workshop, stop_workshop
 
 # Whole workshops driven in Chromium: tens of seconds each here, more on a slow machine.
@@ -81,6 +82,9 @@ async def test_run_shows_progress_then_the_image_and_a_second_participant_sees_n
     shown = await image.value
     assert shown.status == 200
     assert shown.headers["content-type"] == "image/png"
+    # The page asks for the image as soon as `executed` comes (the workshop extension redraws
+    # then), which may be before the job's last messages: wait for those.
+    await until(lambda: "execution_success" in alice_frames.about(prompt_id))
     about = alice_frames.about(prompt_id)
     assert "progress" in about and "executed" in about and "execution_success" in about
     assert alice_frames.binary > 0  # sampler previews
@@ -256,6 +260,8 @@ async def test_the_page_works_after_a_reload_mid_job(
     ) as image:
         pass
     assert (await image.value).status == 200
+    # The image is asked for at `executed`, which may come before the job's last messages.
+    await until(lambda: "execution_success" in frames.about(prompt_id))
     about = frames.about(prompt_id)
     assert "progress" in about and "execution_success" in about, about
     assert await job_status(slow_workshop, "user001", prompt_id) == "completed"
