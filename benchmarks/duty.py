@@ -11,7 +11,8 @@ job's outputs are still copied while the next one runs).
 
 Beside it, in the same run and on the same simulator: the physical limit, a plain loop that puts
 the whole backlog into the simulator's own queue at once (ComfyUI starts the next prompt the
-instant one ends). Figures are printed, never asserted.
+instant one ends), and one slot of an endpoint of kind comfyui (the queue manager pushing to
+the same simulator). Figures are printed, never asserted.
 
   python -m benchmarks.duty [--jobs 12] [--step-delay 0.1] [--output-mb 1 --output-mb 100]
 """
@@ -31,6 +32,7 @@ import httpx
 
 from benchmarks.worker import ROOT, finished, pull_agent, spawn, stop, wait_http
 from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.core.endpoints import endpoint
 from queue_manager.core.ids import UserId
 from queue_manager.core.jobs import Lane
 from queue_manager.service.queue import QueueService
@@ -145,6 +147,17 @@ async def one_size(work: Path, jobs: int, step_delay: float, output_mb: int) -> 
             figures[prefetch] = duty(await executing(sim, ids))
             stop(agent)
             agent = None
+        await svc.add_endpoint(endpoint("duty", sim), UserId("instructor"))
+        while "duty.1" not in [w.id for w in await svc.gpu_workers()]:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        ids = {
+            (await svc.submit(UserId(f"user{n % 20 + 1:03d}"), Lane.NORMAL, job(n))).id
+            for n in range(2 * jobs, 3 * jobs)
+        }
+        for job_id in ids:
+            await finished(svc, job_id, timeout=60 + jobs * 30)
+        slot, slot_gap = duty(await executing(sim, ids))
+        await svc.remove_endpoint("duty", UserId("instructor"))
         limit, limit_gap = duty(await plain_loop(sim, jobs))
         (idle, idle_gap), (ours, ours_gap) = figures[0], figures[1]
         print(
@@ -153,6 +166,10 @@ async def one_size(work: Path, jobs: int, step_delay: float, output_mb: int) -> 
             f"(prefetch 0) {idle:.2%} ({idle_gap:.0f} ms); the simulator's own queue fed at "
             f"once {limit:.2%} ({limit_gap:.0f} ms); ours / limit {ours / limit:.3f}, "
             f"prefetch 0 / limit {idle / limit:.3f}"
+        )
+        print(
+            f"  one endpoint slot (kind comfyui, the same simulator): duty {slot:.2%} (idle "
+            f"{slot_gap:.0f} ms between jobs); slot / limit {slot / limit:.3f}"
         )
     finally:
         for proc in (agent, simulator, qm):

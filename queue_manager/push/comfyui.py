@@ -120,6 +120,9 @@ class ComfyUIRun(RunBase):
             await self._submit(prompt, client_id)
             async with asyncio.timeout(self.config.job_timeout):
                 entry = await self._wait()
+            # The GPU is free: the slot's next job starts while this one's socket closes and
+            # its outputs are copied.
+            self.executed.set()
         finally:
             listener.cancel()
             await asyncio.wait({listener}, timeout=_SOCKET_CLOSE)
@@ -315,6 +318,10 @@ class ComfyUIRun(RunBase):
             await self.started_now()
         elif kind == "executing" and data.get("node") is not None:
             await self.handle.tell(EventType.JOB_EXECUTING, {"node": str(data["node"])})
+        elif kind == "executing":
+            # ComfyUI says this after writing the history entry: ask for it now (asked at
+            # `execution_success`, a moment before, it is often not there yet).
+            self._ended.set()
         elif kind == "progress" and time.monotonic() - self._progress_at >= _PROGRESS_EVERY:
             self._progress_at = time.monotonic()
             progress: dict[str, JsonValue] = {

@@ -3,6 +3,7 @@ there. The slots and the dispatcher are the same for all."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol, assert_never
 
@@ -24,6 +25,9 @@ class EndpointRun(Protocol):
     # Whether the slot renews the job's lease while it runs; False once another renews it
     # (our agent in a serverless image heartbeats its own job).
     renews_lease: bool
+    # Set once the endpoint is done executing it: what is left (copying its outputs,
+    # reporting the outcome) runs beside the slot's next job.
+    executed: asyncio.Event
 
     async def run(self) -> None:
         """Run it to its end: complete or fail the job, or raise an outcome (`outcomes`)."""

@@ -35,6 +35,7 @@ class RunBase:
         self.id: str = handle.job.id
         self._said_starting = False
         self._started = False
+        self.executed = asyncio.Event()  # the endpoint is done with it (kinds.EndpointRun)
 
     async def say_starting(self) -> None:
         """The participant reads "GPU starting, usually about N s" (once, before the run)."""

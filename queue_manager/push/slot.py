@@ -72,6 +72,8 @@ class Slot:
         self.number = number
         self.worker = slot_worker(self.config.name, number)
         self.current: EndpointRun | None = None
+        # A run the endpoint is done executing, its outputs still being copied beside `current`.
+        self._finishing: dict[EndpointRun, asyncio.Task[None]] = {}
         self._offered: tuple[Capabilities, Mapping[str, Any]] | None = None
         self._lost = asyncio.Event()
 
@@ -91,6 +93,10 @@ class Slot:
         except SlotRemoved:
             log.info("slot=%s stops: its endpoint was removed or shrunk", self.worker)
         finally:
+            if self._finishing:  # stopping: each hands its job back (`_finish`)
+                for task in self._finishing.values():
+                    task.cancel()
+                await asyncio.shield(asyncio.wait(set(self._finishing.values())))
             beats.cancel()
             await asyncio.wait({beats})
             with contextlib.suppress(*STORE_OUTAGES):
@@ -152,23 +158,24 @@ class Slot:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
-            current = self.current
-            try:
-                if current is None or not current.renews_lease:
-                    # Idle, or the job's lease is renewed by the agent running it (kind
-                    # `agent`): renewing it here would keep a dead agent's job forever.
-                    await self.service.heartbeat(self.worker, None, 0)
-                else:
-                    await current.handle.heartbeat()
-            except LeaseLost:
-                if current is not None and current is self.current:
-                    self._lost.set()
-            except WorkerNotFound:
-                if current is not None and current is self.current:
-                    self._lost.set()
-            except STORE_OUTAGES as exc:
-                reraise_if_cancelled()
-                log.warning("slot=%s heartbeat failed: %s", self.worker, exc)
+            for current in [self.current, *self._finishing]:
+                await self._heartbeat(current)
+
+    async def _heartbeat(self, current: EndpointRun | None) -> None:
+        try:
+            if current is None or not current.renews_lease:
+                # Idle, or the job's lease is renewed by the agent running it (kind
+                # `agent`): renewing it here would keep a dead agent's job forever.
+                await self.service.heartbeat(self.worker, None, 0)
+            else:
+                await current.handle.heartbeat()
+        except (LeaseLost, WorkerNotFound):
+            # A finishing run learns it from its next report (and is taken off then).
+            if current is not None and current is self.current:
+                self._lost.set()
+        except STORE_OUTAGES as exc:
+            reraise_if_cancelled()
+            log.warning("slot=%s heartbeat failed: %s", self.worker, exc)
 
     async def _run(self, claimed: Claimed) -> None:
         handle = JobHandle(self.service, self.worker, claimed)
@@ -180,18 +187,23 @@ class Slot:
         await self.monitor.job_started()
         log.info("slot=%s running job=%s user=%s attempt=%d", self.worker, claimed.id,
                  claimed.user, claimed.attempts)  # fmt: skip
+        finishing = False
         try:
-            await self._until_lost(run)
+            finishing = await self._until_lost(run)
         finally:
             self.current = None
-            await self.monitor.job_ended()
+            if not finishing:
+                await self.monitor.job_ended()
 
-    async def _until_lost(self, run: EndpointRun) -> None:
-        """The run, stopped where the lease is lost; every ending mapped to the job's state."""
+    async def _until_lost(self, run: EndpointRun) -> bool:
+        """The run, stopped where the lease is lost; every ending mapped to the job's state.
+        True when the endpoint is done executing it and the rest (copying its outputs, the
+        outcome) goes on beside the next job (`_finish`)."""
         task = asyncio.create_task(run.run(), name=f"run {run.id}")
         lost = asyncio.create_task(self._lost.wait())
+        executed = asyncio.create_task(run.executed.wait())
         try:
-            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, lost, executed}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the dispatcher stops: the job goes back at once
             task.cancel()
             await asyncio.wait({task})
@@ -199,12 +211,36 @@ class Slot:
             raise
         finally:
             lost.cancel()
+            executed.cancel()
+        if not task.done() and run.executed.is_set() and not self._lost.is_set():
+            if self._finishing:  # one run copied at a time beside the next
+                await asyncio.wait(set(self._finishing.values()))
+            finish = asyncio.create_task(self._finish(run, task), name=f"finish {run.id}")
+            self._finishing[run] = finish
+            finish.add_done_callback(lambda _: self._finishing.pop(run, None))
+            return True
         if not task.done():
             task.cancel()
             await asyncio.wait({task})
             await self._taken_away(run)
-            return
+            return False
         await self._ended(run, task)
+        return False
+
+    async def _finish(self, run: EndpointRun, task: asyncio.Task[None]) -> None:
+        """The end of a run the endpoint is done executing: its outputs copied and its outcome
+        reported while the slot's next job runs."""
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # the dispatcher stops: the job goes back at once
+            task.cancel()
+            await asyncio.wait({task})
+            await asyncio.shield(self._give_back(run, "the queue manager's dispatcher stopped"))
+            raise
+        try:
+            await self._ended(run, task)
+        finally:
+            await self.monitor.job_ended()
 
     async def _ended(self, run: EndpointRun, task: asyncio.Task[None]) -> None:
         handle = run.handle

@@ -24,7 +24,14 @@ PANEL = "document.querySelector('#cw-status')?.innerText ?? ''"
 
 @pytest.fixture(scope="module")
 def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
-    proc, running = start_workshop(tmp_path_factory.mktemp("panel"), users=4, step_delay=0.1)
+    # The GPU's next job is not handed to it early here (prefetch 0): this file is about what a
+    # queued job shows. (Handed early, it reads "next on this GPU": tests/integration/worker.)
+    proc, running = start_workshop(
+        tmp_path_factory.mktemp("panel"),
+        users=4,
+        step_delay=0.1,
+        env={"CW_WORKER_PREFETCH": "0"},
+    )
     try:
         yield running
     finally:

@@ -216,35 +216,47 @@ local function take(jid, wid)
     created_at = j[4], claimed_at = NOW})
 end
 
--- Where the claim order puts a queued job: 0 in the front list, else its lane's place (1..).
-local function rank(jid, lane)
-  if redis.call('ZSCORE', k('front'), jid) then return 0 end
+-- Where the claim order puts a job: {0} in the front list, else {lane's place (1..), then its
+-- user's turn in that lane: their served stamp (fair mode; `served` as it stood before an early
+-- hand-over) or the job's seq (fifo mode)}. Smaller goes first.
+local function rank(jid, lane, user, served, seq)
+  if redis.call('ZSCORE', k('front'), jid) then return {0, 0} end
+  local place = #LANES + 1
   for i, l in ipairs(LANES) do
-    if l == lane then return i end
+    if l == lane then place = i end
   end
-  return #LANES + 1
+  if control('mode') == 'fifo' then return {place, tonumber(seq)} end
+  local turn = tonumber(served or '')
+  if turn == nil then turn = tonumber(seq) - NEVER_SERVED end
+  return {place, turn}
+end
+
+local function before(a, b)
+  return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2])
 end
 
 -- A queued job `jid` that the policy puts before a job already handed early to a busy worker
 -- (its `next`, not started yet, waiting in that ComfyUI's queue) takes that hand-over back:
--- the worker is told to return it (give_back.lua), and claims again, getting `jid` first.
--- Only when no idle worker can run `jid`, and one early hand-over per queued job at most.
+-- the worker is told to return it (give_back.lua), and claims again, getting `jid` first. So an
+-- instructor's job, a job moved up, or a participant whose turn comes first (a newcomer) is not
+-- held back by an early hand-over. Only when no idle worker can run `jid`; one take-back per
+-- early hand-over.
 local function take_back_for(jid)
-  local f = redis.call('HMGET', k('job', jid), 'status', 'user', 'lane', 'req')
+  local f = redis.call('HMGET', k('job', jid), 'status', 'user', 'lane', 'req', 'seq')
   if f[1] ~= 'queued' or control('paused') == '1' or blocked(f[2]) then return nil end
   for _, wid in ipairs(redis.call('SMEMBERS', k('idle'))) do
     if redis.call('HGET', k('worker', wid), 'state') == 'online' and fits(wid, f[4]) then
       return nil
     end
   end
-  local mine = rank(jid, f[3])
+  local mine = rank(jid, f[3], f[2], redis.call('HGET', k('served'), f[2]), f[5])
   for _, wid in ipairs(redis.call('ZRANGE', k('workers'), 0, -1)) do
     local w = redis.call('HMGET', k('worker', wid), 'state', 'next')
     if w[1] == 'online' and w[2] and w[2] ~= '' and fits(wid, f[4]) then
       local n = redis.call('HMGET', k('job', w[2]), 'status', 'worker', 'started_at', 'takeback',
-        'lane')
+        'lane', 'user', 'prev_served', 'seq')
       if n[1] == 'running' and n[2] == wid and (n[3] or '') == '' and (n[4] or '') == ''
-          and rank(w[2], n[5]) > mine then
+          and before(mine, rank(w[2], n[5], n[6], n[7], n[8])) then
         redis.call('HSET', k('job', w[2]), 'takeback', jid)
         signal(wid, 'back', w[2])
         return wid

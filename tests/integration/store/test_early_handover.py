@@ -79,7 +79,7 @@ async def test_an_instructors_job_signals_the_worker_to_take_back_its_early_job(
     first, early = [await submit(jobs, user(n)) for n in (1, 2)]
     await claim(jobs, w)
     await claim(jobs, w)
-    await submit(jobs, user(3))  # a participant's job wants nothing back
+    await submit(jobs, user(2))  # user002's next turn comes after user002's: nothing back
     assert await workers.wait_signals(w, 0.05) == []
     demo = await submit(jobs, user(0), Lane.INSTRUCTOR)
     assert await workers.wait_signals(w, 1) == [Signal(SignalAction.BACK, early)]
@@ -98,3 +98,23 @@ async def test_cancelling_a_running_job_signals_its_worker_at_once(
     await claim(jobs, w)
     await jobs.cancel(job, "cancelled by the instructor")
     assert await workers.wait_signals(w, 1) == [Signal(SignalAction.STOP, job)]
+
+
+async def test_a_participant_whose_turn_comes_first_takes_back_an_early_job(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    w = await register(workers)
+    a1, b1 = [await submit(jobs, user(n)) for n in (1, 2)]
+    assert await claim(jobs, w) == a1
+    await jobs.complete(a1, w, 1)
+    assert await claim(jobs, w) == b1
+    a2 = await submit(jobs, user(1))
+    early = await submit(jobs, user(1))
+    assert await claim(jobs, w) == a2
+    assert await claim(jobs, w) == early  # user001 again: nobody else waits
+    assert await workers.wait_signals(w, 0.05) == []
+    newcomer = await submit(jobs, user(3))  # never served: goes before user001's second turn
+    assert await workers.wait_signals(w, 1) == [Signal(SignalAction.BACK, early)]
+    assert await jobs.give_back(early, w, 1, "taken back") is True
+    await jobs.complete(b1, w, 1)
+    assert await claim(jobs, w) == newcomer
