@@ -3,15 +3,17 @@
 Sends are not wrapped in a timeout each (at 20,000 frames/s that overhead alone cost ~17 % of
 a core in `benchmarks/fanout.py`); instead a watchdog per socket looks at the oldest send in
 flight and declares the client `Stalled` once it has waited longer than `SEND_TIMEOUT`.
+`send_now` runs a send on the spot, for the fan-out that writes one frame to many sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from fastapi import WebSocket
@@ -56,6 +58,56 @@ async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
             task.exception()  # retrieved: an ending loop's error is not "never retrieved"
 
 
+def send_now(send: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run `send` here and now until it first waits (Python 3.12's eager task start, which
+    3.11 lacks): None when it finished without waiting, as a send to a peer that reads always
+    does (the server writes to the transport); else the task that finishes it. Errors raised
+    before it waits are raised here.
+
+    Why: a dashboard event sent from its socket's own task cost a task wake-up per socket per
+    event, about as much as the send itself (benchmarks/fanout.py)."""
+    try:
+        waiting_on = send.send(None)
+    except StopIteration:
+        return None
+    except BaseException:
+        send.close()
+        raise
+    task = asyncio.ensure_future(_Resumed(send, waiting_on))
+    task.add_done_callback(_retrieved)  # whoever awaits it still gets its error
+    return task
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+class _Resumed:
+    """Awaitable: a coroutine already started by hand, continued from the future it waits on
+    (yielded on to the task that awaits this, so the task waits on it in its place)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self._coro, self._waiting_on = coro, waiting_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waiting_on = self._coro, self._waiting_on
+        while True:
+            try:
+                value = yield waiting_on
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # a cancellation: the send gets it where it waits
+                step = functools.partial(coro.throw, exc)
+            else:
+                step = functools.partial(coro.send, value)
+            try:
+                waiting_on = step()
+            except StopIteration:
+                return
+
+
 def encode(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"))
 
@@ -81,6 +133,17 @@ class GuardedSocket:
             await self.ws.send_bytes(data)
         finally:
             del self._inflight[token]
+
+    def send_text_now(self, text: str) -> asyncio.Task[None] | None:
+        """`send_text`, run at once (`send_now`): None once written, else the task that
+        finishes it, watched like any send in flight. Starts below `send_text`, since at
+        thousands of frames a second its layers are a visible share of the cost."""
+        task = send_now(self.ws.send({"type": "websocket.send", "text": text}))
+        if task is not None:
+            token = next(self._ids)
+            self._inflight[token] = time.monotonic()
+            task.add_done_callback(lambda _: self._inflight.pop(token))
+        return task
 
     async def send_json(self, message: dict[str, Any]) -> None:
         await self.send_text(encode(message))

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from redis.exceptions import RedisError
 
@@ -39,12 +39,20 @@ class Subscription:
         self.user = user
         self.maxsize = maxsize
         self.overflowed = False
+        # A consumer that can take an event at once, from inside the reader's dispatch
+        # (True: taken; False: queue it). Tried only while nothing is queued, so order holds;
+        # it spares the consumer's task one wake-up per event (see api/sockets.py send_now).
+        self.direct: Callable[[Event], bool] | None = None
         self._items: deque[Event | tuple[str, str]] = deque()
         self._latest: dict[tuple[str, str], Event] = {}
-        self._ready = asyncio.Event()
+        # One future per wait, not an asyncio.Event: the hub offers every event to every
+        # subscription, and an Event's waiter bookkeeping was a visible share of that cost.
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, event: Event) -> None:
         if self.overflowed or not self.wants(event):
+            return
+        if self.direct is not None and not self._items and self.direct(event):
             return
         if event.type in COALESCED and event.job is not None:
             key = (event.job, event.type)
@@ -56,12 +64,16 @@ class Subscription:
             item = event
         if len(self._items) >= self.maxsize:
             self.overflowed = True
-            self._ready.set()  # wake the consumer so it notices
+            self._wake()  # the consumer notices
             return
         if isinstance(item, tuple):
             self._latest[item] = event
         self._items.append(item)
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def wants(self, event: Event) -> bool:
         """Its own user's events, and the room-wide pushes every page gets (they name no user
@@ -73,11 +85,27 @@ class Subscription:
 
     async def get(self) -> Event:
         """The next event; raises `Overflowed` once the consumer fell too far behind."""
+        await self._pending()
+        return self._take()
+
+    async def get_all(self) -> list[Event]:
+        """Every event waiting now, in order (at least one: waits for it); raises `Overflowed`
+        once the consumer fell too far behind. A consumer that fell behind takes its backlog
+        in one wake-up instead of one per event."""
+        await self._pending()
+        return [self._take() for _ in range(len(self._items))]
+
+    async def _pending(self) -> None:
         while not self._items:
             if self.overflowed:
                 raise Overflowed()
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _take(self) -> Event:
         item = self._items.popleft()
         return self._latest.pop(item) if isinstance(item, tuple) else item
 
@@ -91,7 +119,9 @@ class EventHub:
         self._log = log_
         self._block_ms = block_ms
         self._queue_size = queue_size
-        self._subs: set[Subscription] = set()
+        # Subscriptions by the user they follow (None: every event): an event is offered to
+        # its own user's and the room's, not to every socket of the process.
+        self._subs: dict[UserId | None, set[Subscription]] = {}
         self.position = "0-0"
         self.running = False
         self.started = asyncio.Event()  # set once reading: from then on no event is missed
@@ -106,15 +136,18 @@ class EventHub:
     @contextlib.contextmanager
     def subscribe(self, user: UserId | None = None) -> Iterator[Subscription]:
         sub = Subscription(user, self._queue_size)
-        self._subs.add(sub)
+        self._subs.setdefault(user, set()).add(sub)
         try:
             yield sub
         finally:
-            self._subs.discard(sub)
+            subs = self._subs[user]
+            subs.discard(sub)
+            if not subs:
+                del self._subs[user]
 
     @property
     def subscribers(self) -> int:
-        return len(self._subs)
+        return sum(len(subs) for subs in self._subs.values())
 
     def stop(self) -> None:
         """Ask `run` to return after its current read (the caller then breaks that read by
@@ -170,8 +203,15 @@ class EventHub:
         moved = False
         for event in events:
             moved = moved or event.type in QUEUE_MOVES
-            for sub in tuple(self._subs):
+            for sub in self._audience(event):
                 sub.offer(event)
         if moved:
             self._queue_moved.set()
             self._queue_moved = asyncio.Event()
+
+    def _audience(self, event: Event) -> list[Subscription]:
+        """The subscriptions that may want `event` (each still decides by `wants`); a copy, so
+        a socket that leaves meanwhile changes nothing here."""
+        if event.type in ROOM_WIDE:
+            return [sub for subs in self._subs.values() for sub in subs]
+        return [*self._subs.get(None, ()), *(self._subs.get(event.user, ()) if event.user else ())]

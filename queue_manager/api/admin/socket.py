@@ -1,8 +1,11 @@
 """`/admin/ws`: the dashboard's live feed.
 
-Every event goes out as it comes (progress and previews coalesced for a slow socket by its
-subscription), and the whole room state follows whenever something changed: built and encoded
-once per process for every dashboard (`room_feed.RoomFeed`). A dashboard that stalls is
+Every event goes out as it comes: its frame is encoded once per process and written to each
+dashboard from the stream reader's dispatch itself, as `websockets.broadcast` does, while the
+socket takes it without waiting; a socket whose sends must wait gets its events queued by its
+subscription (progress and previews coalesced, every other event kept, in order) and sent by
+its own task. The whole room state follows whenever something changed: built and encoded once
+per process for every dashboard (`room_feed.RoomFeed`). A dashboard that stalls is
 closed, never waited for; it reconnects and the first state resyncs it. Prompts and
 workflows are never sent: events carry none.
 
@@ -13,6 +16,7 @@ no longer make an instructor.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import TypeGuard
@@ -21,7 +25,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from queue_manager.core.accounts import Account, Role
-from queue_manager.core.events import EventType
+from queue_manager.core.events import Event, EventType
 from queue_manager.service.fanout import Overflowed, Subscription
 from queue_manager.service.queue import QueueService
 from queue_manager.service.room_feed import RoomFeed
@@ -73,26 +77,61 @@ class _Feed:
         self.service = service
         self.room = room
         self.account = account
+        self._catching_up = False  # `_events` is sending what queued up
+        self._sending: asyncio.Task[None] | None = None  # a send that had to wait
 
     async def run(self) -> None:
         with self.service.subscribe(None) as sub:
+            sub.direct = self._send_at_once
             self.room.changed()
-            await until_first_ends(
-                self._events(sub),
-                self._states(),
-                self._until_closed(),
-                self.out.watch(),
-            )
+            try:
+                await until_first_ends(
+                    self._events(sub),
+                    self._states(),
+                    self._until_closed(),
+                    self.out.watch(),
+                )
+            finally:
+                if self._sending is not None:
+                    self._sending.cancel()
+
+    def _send_at_once(self, event: Event) -> bool:
+        """The reader's dispatch hands the event straight to the socket (no task wake-up per
+        socket per event), unless something is still on its way or the event needs a look
+        first: then it queues, and `_events` sends it in order."""
+        if self._catching_up or event.type is EventType.SIGNED_OUT:
+            return False
+        if self._sending is not None:
+            if not self._sending.done() or self._sending.cancelled():
+                return False
+            if self._sending.exception() is not None:  # `_events` raises it
+                self._catching_up = True
+                return False
+            self._sending = None
+        try:
+            self._sending = self.out.send_text_now(self.room.event_frame(event))
+        except Exception:  # the socket is going: `_events` sends again and meets the error
+            self._catching_up = True
+            return False
+        return True
 
     async def _events(self, sub: Subscription) -> None:
         while True:
-            event = await sub.get()
-            if event.type is EventType.SIGNED_OUT and event.user == self.account.name:
-                again = await authenticate_socket(self.ws)
-                if not _is_instructor(again) or again.name != self.account.name:
-                    raise _SignedOut()
-            await self.out.send_text(self.room.event_frame(event))
-            self.room.changed()
+            events = await sub.get_all()
+            self._catching_up = True
+            if self._sending is not None:
+                await self._sending  # sent before what queued behind it
+                self._sending = None
+            for event in events:
+                if event.type is EventType.SIGNED_OUT and event.user == self.account.name:
+                    await self._still_instructor()
+                await self.out.send_text(self.room.event_frame(event))
+            self._catching_up = False
+
+    async def _still_instructor(self) -> None:
+        again = await authenticate_socket(self.ws)
+        if not _is_instructor(again) or again.name != self.account.name:
+            raise _SignedOut()
 
     async def _states(self) -> None:
         seen = 0
