@@ -58,6 +58,7 @@ from worker.errors import (
 )
 from worker.manager_client import Assignment, ManagerClient, SignalItem
 from worker.settings import WorkerSettings
+from worker.spare_socket import JobSocket, SpareSocket, one_socket
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -118,6 +119,7 @@ class Agent:
         self._not_claiming.set()
         self._unknown = False
         self._object_info: dict[str, Any] = {}
+        self._spare: SpareSocket | None = None  # pull mode: a ComfyUI socket opened ahead
         # Jobs being handed back as we stop now: leaving waits for them (else a job would
         # read "worker left" rather than "given back", and lose the reason).
         self._handing_back: set[asyncio.Future[None]] = set()
@@ -136,7 +138,9 @@ class Agent:
             held.want_back()
 
     async def run(self) -> None:
+        self._spare = SpareSocket(self.comfy)
         await self._register()
+        self._spare.prime()
         helpers = {
             asyncio.create_task(self._heartbeats(), name="heartbeats"),
             asyncio.create_task(self._signals(), name="signals"),
@@ -184,9 +188,14 @@ class Agent:
                     task.cancel()
                 if self._tasks:
                     await asyncio.shield(asyncio.wait(set(self._tasks)))
+                # A job whose task was cancelled before it began never ran `_run_job`.
+                for held in self._held.values():
+                    self._handing_back.add(asyncio.ensure_future(self._give_back(held)))
+                self._held.clear()
             for task in helpers:
                 task.cancel()
             await asyncio.wait(helpers)
+            await asyncio.shield(self._spare.close())
             await asyncio.shield(self._leave())
 
     def _start(self, job: Assignment) -> _Held:
@@ -457,10 +466,9 @@ class Agent:
         if not self._object_info:  # serve mode: nothing was registered
             self._object_info = await self.comfy.object_info()
         prompt = await self._stage_inputs(job)
-        client_id = f"cw-agent-{uuid.uuid4().hex[:12]}"
         outputs = _Outputs()
-        async with self.comfy.events(client_id) as stream:
-            await stream.next()  # the first status frame (sid)
+        async with self._job_socket() as socket:
+            stream, client_id = socket.stream, socket.client_id
             if held.lost.is_set():  # taken away while its inputs were staged
                 raise JobLost(job.id)
             if held.back and await self._returned(held):
@@ -493,6 +501,9 @@ class Agent:
             await self._persist("fail", lambda: self.manager.fail(job, error))
         else:
             await self._persist("complete", lambda: self.manager.complete(job))
+
+    def _job_socket(self) -> contextlib.AbstractAsyncContextManager[JobSocket]:
+        return self._spare.job_socket() if self._spare else one_socket(self.comfy)
 
     async def _persist(self, what: str, call: Callable[[], Awaitable[_T]]) -> _T:
         """A call that must reach the queue manager (an output, the outcome): retried with

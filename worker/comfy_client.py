@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.protocol import State
 
 from queue_manager.comfy.frames import Preview, Text, parse_frame
 from queue_manager.comfy.remote import OutputRef
@@ -134,6 +135,9 @@ class ComfyClient:
 class EventStream:
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
+
+    def is_open(self) -> bool:
+        return self._ws.state is State.OPEN
 
     async def next(self) -> Message:
         try:
