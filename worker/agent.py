@@ -117,6 +117,7 @@ class Agent:
         self._comfy_failed = asyncio.Event()  # set with _comfy_down: a pending claim ends
         self._not_claiming = asyncio.Event()  # no claim long poll is open
         self._not_claiming.set()
+        self._stop_claim = asyncio.Event()  # stopping now: a pending claim ends
         self._unknown = False
         self._object_info: dict[str, Any] = {}
         self._spare: SpareSocket | None = None  # pull mode: a ComfyUI socket opened ahead
@@ -253,18 +254,35 @@ class Agent:
 
     async def _claim_unless_draining(self) -> Assignment | None:
         self._not_claiming.clear()
+        claiming = asyncio.create_task(self._claim_or_stop())
         try:
-            return await self._claim_or_stop()
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Stopped now (while a job runs, this is the claim of the next one): the claim
+            # ends before the jobs we hold are handed back, or it could take one straight
+            # back; anything it got goes back too.
+            self._stop_claim.set()
+            with contextlib.suppress(Exception):
+                job = await claiming
+                if job is not None:
+                    async with asyncio.timeout(_GIVE_BACK_SECONDS):
+                        await self.manager.give_back(job)
+            raise
         finally:
             self._not_claiming.set()
 
     async def _claim_or_stop(self) -> Assignment | None:
         claim = asyncio.create_task(self.manager.claim())
-        await _first(claim, self.draining.wait(), self._comfy_failed.wait())
+        await _first(
+            claim, self.draining.wait(), self._comfy_failed.wait(), self._stop_claim.wait()
+        )
+        return await self._end_claim(claim)
+
+    async def _end_claim(self, claim: asyncio.Task[Assignment | None]) -> Assignment | None:
+        """What the claim got, once it ended. Stopping (or our ComfyUI failed), the long poll
+        may have just been given a job whose answer is on its way: the manager is asked to
+        answer now, and what it gave us is run (or given back)."""
         if not claim.done():
-            # Stopping (or our ComfyUI failed): the long poll may have just been given a job
-            # whose answer is on its way. Ask the manager to answer now, and run (or give
-            # back) what it gave us.
             gone = (TimeoutError, ManagerUnavailable, WorkerUnknown, JobLost, httpx.HTTPError)
             with contextlib.suppress(*gone):
                 async with asyncio.timeout(_GIVE_BACK_SECONDS):
@@ -535,8 +553,17 @@ class Agent:
     ) -> dict[str, Any] | None:
         """Relay the run until ComfyUI is done with it; returns ComfyUI's error (None on
         success). Until it starts, a take-back returns it (GivenBack)."""
+        reports = _Reports(self, held)
+        try:
+            return await self._relay_run(held, stream, outputs, reports)
+        finally:
+            await reports.close()
+
+    async def _relay_run(
+        self, held: _Held, stream: EventStream, outputs: _Outputs, reports: _Reports
+    ) -> dict[str, Any] | None:
         job = held.job
-        relay = _ProgressRelay(self.manager, job, self.settings.progress_interval_seconds)
+        relay = _ProgressRelay(reports, self.settings.progress_interval_seconds)
         timeout = self.settings.job_timeout_seconds
         deadline = time.monotonic() + (2 * timeout if held.behind else timeout)
         error: dict[str, Any] | None = None
@@ -552,7 +579,7 @@ class Agent:
             if message is None:
                 continue
             if isinstance(message, Preview):
-                await relay.offer_preview(message)
+                relay.offer_preview(message)
                 continue
             if isinstance(message, Text):
                 continue
@@ -562,16 +589,18 @@ class Agent:
             if kind == "execution_start":
                 held.started = True
                 deadline = time.monotonic() + timeout
-                await self._tell(job, "job.started", {})
+                reports.tell("job.started", {})
             elif kind == "executing" and data.get("node") is not None:
                 held.started = True
-                await relay.flush()
-                await self._tell(job, "job.executing", {"node": data["node"]})
+                relay.flush()
+                reports.tell("job.executing", {"node": data["node"]})
             elif kind == "progress":
-                await relay.offer(
+                relay.offer(
                     {"value": data.get("value"), "max": data.get("max"), "node": data.get("node")}
                 )
             elif kind == "executed":
+                relay.flush()
+                await reports.settled()  # the page hears `executing` before the files
                 await self._copy_executed(job, data, outputs)
             elif kind == "execution_error":
                 error = execution_error(data)
@@ -580,7 +609,8 @@ class Agent:
             elif kind == "executing" and data.get("node") is None:
                 held.ran.set()
                 self._freed.set()
-                await relay.flush()
+                relay.flush()
+                await reports.settled()
                 return error
 
     async def _next_message(self, held: _Held, stream: EventStream, deadline: float) -> Any:
@@ -696,34 +726,75 @@ class _Outputs:
         return True
 
 
+class _Reports:
+    """One job's reports of its run (started, executing, progress, previews), sent in order by
+    a task of their own while the agent goes on reading ComfyUI: a slow answer from the queue
+    manager delays no message (and no output copy) behind it. Any may be lost while the
+    manager is away; a refusal (the job is no longer ours) stops the job."""
+
+    def __init__(self, agent: Agent, held: _Held) -> None:
+        self._agent, self._held = agent, held
+        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._task = asyncio.create_task(self._send(), name=f"reports {held.job.id}")
+
+    def tell(self, kind: ReportType, data: dict[str, Any]) -> None:
+        manager, job = self._agent.manager, self._held.job
+        self._queue.put_nowait(lambda: manager.report(job, kind, data))
+
+    def preview(self, preview: Preview) -> None:
+        manager, job = self._agent.manager, self._held.job
+        self._queue.put_nowait(lambda: manager.preview(job, preview.image, preview.mime))
+
+    async def settled(self) -> None:
+        """Every report so far has been answered (or lost)."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.wait({self._task})
+
+    async def _send(self) -> None:
+        while True:
+            call = await self._queue.get()
+            try:
+                await call()
+            except ManagerUnavailable as exc:
+                log.debug("job=%s: a report was lost: %s", self._held.job.id, exc)
+            except (JobLost, WorkerUnknown) as exc:
+                log.info("job=%s: the queue manager refused a report (%s)", self._held.job.id, exc)
+                self._held.lose()
+            except Exception:  # a report must never stop the run
+                log.exception("job=%s: a report failed", self._held.job.id)
+            finally:
+                self._queue.task_done()
+
+
 class _ProgressRelay:
     """At most one progress report and one preview per interval; the latest wins (a fast
     sampler must not flood the queue manager), and the last progress is always sent."""
 
-    def __init__(self, manager: ManagerClient, job: Assignment, interval: float) -> None:
-        self._manager, self._job, self._interval = manager, job, interval
+    def __init__(self, reports: _Reports, interval: float) -> None:
+        self._reports, self._interval = reports, interval
         self._sent_at = 0.0
         self._preview_at = 0.0
         self._pending: dict[str, Any] | None = None
 
-    async def offer_preview(self, preview: Preview) -> None:
+    def offer_preview(self, preview: Preview) -> None:
         # Previews are only a glimpse: one dropped in favour of a newer one loses nothing.
         if time.monotonic() - self._preview_at >= self._interval:
             self._preview_at = time.monotonic()
-            with contextlib.suppress(ManagerUnavailable):
-                await self._manager.preview(self._job, preview.image, preview.mime)
+            self._reports.preview(preview)
 
-    async def offer(self, data: dict[str, Any]) -> None:
+    def offer(self, data: dict[str, Any]) -> None:
         self._pending = data
         if time.monotonic() - self._sent_at >= self._interval:
-            await self.flush()
+            self.flush()
 
-    async def flush(self) -> None:
+    def flush(self) -> None:
         if self._pending is not None:
             data, self._pending = self._pending, None
             self._sent_at = time.monotonic()
-            with contextlib.suppress(ManagerUnavailable):  # progress may be lost, never the run
-                await self._manager.report(self._job, "job.progress", data)
+            self._reports.tell("job.progress", data)
 
 
 async def _first(*waits: Awaitable[Any]) -> None:
