@@ -27,6 +27,7 @@
 {p}worker:{id}:object_info string: the worker's ComfyUI object_info (JSON)
 {p}catalog_version         counter: bumped at each object_info upload (caches compare it)
 {p}idle                    set: workers waiting in a blocking claim
+{p}early                   set: workers holding a job handed early (their `next`)
 {p}workers                 zset: worker -> last seen
 {p}worker_tokens           hash: worker -> SHA-256 of its token's secret
 {p}accounts                hash: name -> JSON {role, hash (argon2), sessions {id: expiry}}

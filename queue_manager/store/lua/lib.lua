@@ -153,6 +153,7 @@ local function worker_hold(wid, jid)
     local f = redis.call('HMGET', k('job', cur), 'status', 'worker')
     if f[1] == 'running' and f[2] == wid then
       redis.call('HSET', wkey, 'next', jid)
+      redis.call('SADD', k('early'), wid)
       return
     end
   end
@@ -166,8 +167,10 @@ local function worker_drop(wid, jid)
   local f = redis.call('HMGET', wkey, 'job', 'next')
   if f[1] == jid then
     redis.call('HSET', wkey, 'job', f[2] or '', 'next', '')
+    redis.call('SREM', k('early'), wid)
   elseif f[2] == jid then
     redis.call('HSET', wkey, 'next', '')
+    redis.call('SREM', k('early'), wid)
   end
 end
 
@@ -194,13 +197,11 @@ local function take(jid, wid)
   end
   BLOCKED[user] = nil
   local attempt = redis.call('HINCRBY', k('job', jid), 'attempts', 1)
-  -- what give_back.lua restores if this hand-over is taken back before the job starts
-  redis.call('HSET', k('job', jid), 'prev_served', prev_served or '', 'served', stamp,
-    'takeback', '')
   transition(jid, user, 'queued', 'running', 'claimed', wid, attempt)
   -- a new attempt starts clean: nothing of an earlier attempt's run shows as this one's
+  -- (prev_served / served: what give_back.lua restores if it is taken back before it starts)
   redis.call('HSET', k('job', jid), 'worker', wid, 'claimed_at', NOW, 'hold', '', 'started_at', '',
-    'node', '', 'phase', '')
+    'node', '', 'phase', '', 'prev_served', prev_served or '', 'served', stamp, 'takeback', '')
   redis.call('ZADD', k('leases'), now + tonumber(control('lease_seconds') or '30'), jid)
   worker_hold(wid, jid)
   local j = redis.call('HMGET', k('job', jid), 'client_id', 'prompt', 'extra_data', 'created_at')
@@ -242,6 +243,8 @@ end
 -- held back by an early hand-over. Only when no idle worker can run `jid`; one take-back per
 -- early hand-over.
 local function take_back_for(jid)
+  local early = redis.call('SMEMBERS', k('early'))
+  if #early == 0 then return nil end  -- the usual case: nothing handed early anywhere
   local f = redis.call('HMGET', k('job', jid), 'status', 'user', 'lane', 'req', 'seq')
   if f[1] ~= 'queued' or control('paused') == '1' or blocked(f[2]) then return nil end
   for _, wid in ipairs(redis.call('SMEMBERS', k('idle'))) do
@@ -250,7 +253,8 @@ local function take_back_for(jid)
     end
   end
   local mine = rank(jid, f[3], f[2], redis.call('HGET', k('served'), f[2]), f[5])
-  for _, wid in ipairs(redis.call('ZRANGE', k('workers'), 0, -1)) do
+  table.sort(early)
+  for _, wid in ipairs(early) do
     local w = redis.call('HMGET', k('worker', wid), 'state', 'next')
     if w[1] == 'online' and w[2] and w[2] ~= '' and fits(wid, f[4]) then
       local n = redis.call('HMGET', k('job', w[2]), 'status', 'worker', 'started_at', 'takeback',

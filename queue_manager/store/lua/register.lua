@@ -19,6 +19,7 @@ end
 redis.call('DEL', k('worker', wid, 'nodes'), k('worker', wid, 'models'), k('worker', wid, 'fit'),
   k('worker', wid, 'inbox'))
 redis.call('SREM', k('idle'), wid)
+redis.call('SREM', k('early'), wid)
 local nodes = cjson.decode(nodes_json)
 for i = 1, #nodes, 5000 do
   redis.call('SADD', k('worker', wid, 'nodes'), unpack(nodes, i, math.min(i + 4999, #nodes)))

@@ -29,6 +29,7 @@ redis.call('DEL', wkey, k('worker', wid, 'nodes'), k('worker', wid, 'models'),
   k('worker', wid, 'fit'))
 redis.call('ZREM', k('workers'), wid)
 redis.call('SREM', k('idle'), wid)
+redis.call('SREM', k('early'), wid)
 redis.call('DEL', k('worker', wid, 'inbox'))
 redis.call('RPUSH', k('worker', wid, 'inbox'), 'wake')  -- a waiting claim returns and learns it
 emit('worker.removed', nil, nil, wid, {})
