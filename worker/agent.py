@@ -160,6 +160,8 @@ class Agent:
                     self._comfy_failed.clear()
                 if not await self._room_to_claim():
                     break
+                if self._comfy_down or self._unknown:
+                    continue  # register again first (above)
                 try:
                     job = await self._claim_unless_draining()
                 except WorkerUnknown:
@@ -213,15 +215,16 @@ class Agent:
         running one, and at most one more job's outputs are still being copied."""
         on_comfy = sum(1 for h in self._held.values() if h.on_comfy())
         prefetch = self.settings.prefetch
-        return on_comfy <= prefetch and len(self._held) <= prefetch + 1 and not self._comfy_down
+        return on_comfy <= prefetch and len(self._held) <= prefetch + 1
 
     async def _room_to_claim(self) -> bool:
-        """Wait until another job may be claimed; False when draining instead."""
-        while not self._has_room():
+        """Wait until another job may be claimed, or our ComfyUI failed (the caller registers
+        again); False when draining instead."""
+        while not self._has_room() and not self._comfy_down:
             self._freed.clear()
             if self._has_room():
                 break
-            await _first(self._freed.wait(), self.draining.wait())
+            await _first(self._freed.wait(), self.draining.wait(), self._comfy_failed.wait())
             if self.draining.is_set():
                 return False
         return not self.draining.is_set()

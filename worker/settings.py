@@ -25,12 +25,14 @@ class WorkerSettings(BaseSettings):
         default=0.2, ge=0, description="At most one progress report per job per interval"
     )
     prefetch: int = Field(
-        default=1,
+        default=0,
         ge=0,
         le=4,
         description="Jobs kept waiting in ComfyUI's own queue behind the running one, so the "
         "GPU starts the next the instant the current ends (0: claim only when it is idle); "
-        "one the policy wants elsewhere is taken back before it starts",
+        "one the policy wants first elsewhere is taken back before it starts. 1 for a room "
+        "with one GPU; with several, a job handed early can wait behind a long one while "
+        "another GPU is free",
     )
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     job_timeout_seconds: float = Field(

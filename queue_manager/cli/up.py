@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,10 @@ def _workers(
             "CW_WORKER_COMFYUI_URL": comfyui,
             "CW_WORKER_WORK_DIR": str(settings.data_dir / "worker" / str(i)),
         }
+        if len(tokens) == 1 and "CW_WORKER_PREFETCH" not in os.environ:
+            # The room's one GPU keeps its next job waiting in ComfyUI's own queue (with more
+            # GPUs a job handed early could wait behind one while another GPU is free).
+            agent_env["CW_WORKER_PREFETCH"] = "1"
         agent = Program([sys.executable, "-m", "worker"], agent_env, logs / f"worker-{i}.log")
         programs.append((f"worker-{i}", agent))
     return programs

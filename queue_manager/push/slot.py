@@ -83,6 +83,9 @@ class Slot:
             await self._register()
             while True:
                 if self._offered is not None:  # the endpoint's own catalogue, learnt meanwhile
+                    # Registering again gives back what the slot holds: a run still being
+                    # copied ends first.
+                    await self._finished()
                     self.caps, self.object_info = self._offered
                     self._offered = None
                     await self._register()
@@ -101,6 +104,11 @@ class Slot:
             await asyncio.wait({beats})
             with contextlib.suppress(*STORE_OUTAGES):
                 await asyncio.shield(self.service.leave(self.worker))
+
+    async def _finished(self) -> None:
+        """Wait for the run whose outputs are still being copied (if any)."""
+        while self._finishing:
+            await asyncio.wait(set(self._finishing.values()))
 
     @property
     def offering(self) -> tuple[Capabilities, Mapping[str, Any]]:
@@ -213,8 +221,7 @@ class Slot:
             lost.cancel()
             executed.cancel()
         if not task.done() and run.executed.is_set() and not self._lost.is_set():
-            if self._finishing:  # one run copied at a time beside the next
-                await asyncio.wait(set(self._finishing.values()))
+            await self._finished()  # one run copied at a time beside the next
             finish = asyncio.create_task(self._finish(run, task), name=f"finish {run.id}")
             self._finishing[run] = finish
             finish.add_done_callback(lambda _: self._finishing.pop(run, None))

@@ -370,7 +370,8 @@ async def _with_records(instructor: Instructor, jobs: list[JobRun]) -> list[JobR
         return replace(
             job,
             queued=record.get("created_at"),
-            started=record.get("claimed_at") or record.get("started_at"),
+            # when its GPU began it (a job is handed to a GPU early, before its turn there)
+            started=record.get("started_at") or record.get("claimed_at"),
             finished=record.get("finished_at"),
             worker=record.get("worker"),
         )

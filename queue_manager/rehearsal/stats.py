@@ -31,7 +31,7 @@ class Problem:
 @dataclass(frozen=True)
 class JobRun:
     """One job as the rehearsal saw it. Client times (`submitted`, `image`) are monotonic
-    seconds on this machine. `queued`, `started` (a GPU took it: the claim) and `finished` are
+    seconds on this machine. `queued`, `started` (its GPU began it) and `finished` are
     the server's clock from the instructor's job records, or this machine's wall clock (when
     it was sent, when ComfyUI said it started) where no record could be read."""
 

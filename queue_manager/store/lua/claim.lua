@@ -20,7 +20,10 @@ if stopped and wait then return {'stopped'} end
 if wstate ~= 'online' then return {'unavailable', wstate} end
 
 local function nothing(reason)
-  if wait then redis.call('SADD', k('idle'), wid) end
+  if wait then
+    redis.call('SADD', k('idle'), wid)
+    if reason == 'none' then take_back_for_idle(wid) end  -- given back, it wakes us
+  end
   return {reason}
 end
 

@@ -270,6 +270,30 @@ local function take_back_for(jid)
   return nil
 end
 
+-- A worker with nothing at all to run (no job held) that finds nothing to claim takes over a
+-- job handed early to a busy worker: there it would wait behind a running job while this GPU
+-- idles, and start after jobs claimed later on other GPUs.
+local function take_back_for_idle(wid)
+  local cur = redis.call('HGET', k('worker', wid), 'job')
+  if cur and cur ~= '' then return nil end
+  local early = redis.call('SMEMBERS', k('early'))
+  table.sort(early)
+  for _, other in ipairs(early) do
+    local jid = other ~= wid and redis.call('HGET', k('worker', other), 'next') or ''
+    if jid and jid ~= '' then
+      local n = redis.call('HMGET', k('job', jid), 'status', 'worker', 'started_at', 'takeback',
+        'req')
+      if n[1] == 'running' and n[2] == other and (n[3] or '') == '' and (n[4] or '') == ''
+          and fits(wid, n[5]) then
+        redis.call('HSET', k('job', jid), 'takeback', 'idle ' .. wid)
+        signal(other, 'back', jid)
+        return other
+      end
+    end
+  end
+  return nil
+end
+
 -- Idle workers wait (BLPOP) on their inbox. A submission that one of them can run is handed
 -- to it there directly; anything else that may make a job claimable (a finished job freeing a
 -- running slot, a requeue, a resume, a changed limit) drops a 'wake' so it claims again.

@@ -78,7 +78,7 @@ def test_a_rehearsal_reports_its_figures_and_removes_the_accounts_it_made(
     assert order is not None
     rounds = [r.split() for r in order.group(1).split(" | ")]
     assert sorted(rounds[0]) == ["001", "002", "003"] and sorted(rounds[1]) == sorted(rounds[0])
-    assert "fair: round-robin respected" in out
+    assert "fair: round-robin respected" in out, out
     busy = re.findall(
         r"^  (sim-\d)\s+(\d+) jobs\s+busy\s+[\d.]+ s of [\d.]+ s\s+\(\d+%\)$", out, re.M
     )

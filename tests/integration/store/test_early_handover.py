@@ -118,3 +118,19 @@ async def test_a_participant_whose_turn_comes_first_takes_back_an_early_job(
     assert await jobs.give_back(early, w, 1, "taken back") is True
     await jobs.complete(b1, w, 1)
     assert await claim(jobs, w) == newcomer
+
+
+async def test_a_gpu_with_nothing_to_run_takes_over_a_job_waiting_behind_another(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    busy = await register(workers)
+    _, early = [await submit(jobs, user(n)) for n in (1, 2)]
+    await claim(jobs, busy)
+    await claim(jobs, busy)  # waits behind the first on the busy GPU
+    idle = await register(workers, "gpu2")
+    assert await jobs.claim(idle, wait=True) is None  # nothing queued: it waits...
+    assert await workers.wait_signals(busy, 1) == [Signal(SignalAction.BACK, early)]
+    assert await jobs.give_back(early, busy, 1, "taken back") is True
+    handed = await jobs.wait_inbox(idle, 1)  # ... and is woken for it
+    assert handed is not None
+    assert await claim(jobs, idle) == early

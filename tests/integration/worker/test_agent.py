@@ -94,6 +94,7 @@ class Stack:
             name=name,
             heartbeat_seconds=0.2,
             claim_wait_seconds=claim_wait,
+            prefetch=1,  # the next job waits in ComfyUI's queue (one GPU)
             request_timeout_seconds=10.0,
             progress_interval_seconds=0.05,
             work_dir=self.tmp / f"work-{name}",
@@ -132,6 +133,7 @@ class Stack:
             "CW_WORKER_COMFYUI_URL": self.sim.url,
             "CW_WORKER_NAME": name,
             "CW_WORKER_HEARTBEAT_SECONDS": "0.2",
+            "CW_WORKER_PREFETCH": "1",
             "CW_WORKER_CLAIM_WAIT_SECONDS": "1",
             "CW_WORKER_REQUEST_TIMEOUT_SECONDS": "10",
             "CW_WORKER_WORK_DIR": str(self.tmp / f"work-{name}"),

@@ -118,13 +118,14 @@ def _stop(programs: list[Program]) -> None:
 
 
 async def under_way(room: RoomView, jobs: Sequence[Accepted]) -> bool:
-    """A burst in full swing: jobs done, both GPUs busy, more waiting."""
+    """A burst in full swing: jobs done, both GPUs busy, more waiting (in our queue, or
+    handed to a GPU early: waiting in its ComfyUI's queue, and running for ours)."""
     found = [await room.job(a.job_id) for a in jobs]
     states = [j.status for j in found if j is not None]
     return (
         states.count(JobStatus.COMPLETED) >= 1
         and states.count(JobStatus.RUNNING) >= 2
-        and states.count(JobStatus.QUEUED) >= 2
+        and states.count(JobStatus.RUNNING) + states.count(JobStatus.QUEUED) >= 4
     )
 
 
