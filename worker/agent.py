@@ -125,11 +125,6 @@ class Agent:
         # read "worker left" rather than "given back", and lose the reason).
         self._handing_back: set[asyncio.Future[None]] = set()
 
-    @property
-    def current(self) -> Assignment | None:
-        """The job our ComfyUI runs or runs next (the oldest held one still on it)."""
-        return next((h.job for h in self._held.values() if h.on_comfy()), None)
-
     def drain(self) -> None:
         """Finish the jobs ComfyUI has started, claim no more (SIGTERM); a job waiting in its
         queue behind them goes back to the queue at once."""
