@@ -129,7 +129,6 @@ class ParticipantCases(EstimateCases):
             validated=validated,
             shape=shape_of(prompt).key(),
         )
-        await self._runtimes.note_run(user, self._clock())  # how soon people come back
         done = await self._jobs.submit(job)
         if not done.runnable and done.hold is None:
             # The rare path: say why no GPU can take it (the claim script skips it meanwhile).

@@ -38,6 +38,7 @@ from queue_manager.core.scheduling import (
     QueueSnapshot,
     UserQueue,
 )
+from queue_manager.store.runtimes import KEPT_THINK, MAX_THINK
 from queue_manager.store.scripts import ScriptRunner
 
 _JSON_FIELDS = (
@@ -133,6 +134,8 @@ class JobStore:
             req.signature,
             json.dumps(sorted(req.node_types)),
             json.dumps(sorted(req.models)),
+            MAX_THINK,
+            KEPT_THINK,
             *fields,
         )
         if res[0] == "limit":

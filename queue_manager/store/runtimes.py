@@ -15,6 +15,7 @@ How participants come back (`core.eta.Returns`):
 
   {p}rt:last                 hash: user -> "<when their last job ended> <its shape>"
   {p}rt:think                list: seconds from a user's result to their next Run, newest first
+                             (written by submit.lua, bounded by MAX_THINK and KEPT_THINK)
 """
 
 from __future__ import annotations
@@ -71,24 +72,6 @@ class RunTimeStore:
     async def note_result(self, user: UserId, at: float, shape: Shape) -> None:
         """The user's latest job ended `at` (what they ran, for the Runs they will make)."""
         await self._redis.hset(self._keys.run_times("last"), user, f"{at!r} {shape.key()}")
-
-    async def note_run(self, user: UserId, now: float) -> None:
-        """A Run click: if the user had nothing queued or running, the time since their last
-        result is one more sample of how long participants look before they run again."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self._keys.queued, user)
-            pipe.hget(self._keys.running, user)
-            pipe.hget(self._keys.run_times("last"), user)
-            queued, running, last = await pipe.execute()
-        if int(queued or 0) or int(running or 0) or not last:
-            return
-        think = now - float(str(last).split(" ")[0])
-        if 0 <= think <= MAX_THINK:
-            key = self._keys.run_times("think")
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.lpush(key, f"{think:.3f}")
-                pipe.ltrim(key, 0, KEPT_THINK - 1)
-                await pipe.execute()
 
     async def returns(self, now: float) -> Returns:
         """The room's habit of coming back, as the estimate reads it."""

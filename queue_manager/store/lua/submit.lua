@@ -1,7 +1,8 @@
 -- submit: queue a new job.
 -- KEYS: none (built from the prefix; see lib.lua)
 -- ARGV: prefix, now, job id, user, lane, requirement signature, node types (JSON list),
---       models (JSON list), then field/value pairs for the job hash (prompt, client_id, ...)
+--       models (JSON list), the longest and the most think times kept (store/runtimes.py),
+--       then field/value pairs for the job hash (prompt, client_id, ...)
 -- Returns: {'ok', seq, runnable} | {'exists', owner, seq} (a retried submit) | {'limit', max}
 --   runnable is 1 when a known (online or offline) worker has what the job needs; 2 when no
 --   worker is known at all (the hold reason is set here); else 0: the caller then records a
@@ -16,8 +17,19 @@ if redis.call('EXISTS', k('job', jid)) == 1 then
   return {'exists', f[1], f[2]}
 end
 local max_queued = limit(user, 'max_queued')
-if tonumber(redis.call('HGET', k('queued'), user) or '0') >= max_queued then
+local queued_before = tonumber(redis.call('HGET', k('queued'), user) or '0')
+if queued_before >= max_queued then
   return {'limit', tostring(max_queued)}
+end
+-- How soon people come back: a Run from someone with nothing queued or running is one more
+-- sample of the time since their last result (rt:last, written when a job ends).
+if queued_before == 0 and tonumber(redis.call('HGET', k('running'), user) or '0') == 0 then
+  local last = redis.call('HGET', k('rt', 'last'), user)
+  local think = last and now - tonumber(string.match(last, '^%S+'))
+  if think and think >= 0 and think <= tonumber(ARGV[9]) then
+    redis.call('LPUSH', k('rt', 'think'), string.format('%.3f', think))
+    redis.call('LTRIM', k('rt', 'think'), 0, tonumber(ARGV[10]) - 1)
+  end
 end
 if redis.call('EXISTS', k('req', sig, 'nodes')) == 0 then
   local nodes = cjson.decode(nodes_json)
@@ -28,7 +40,7 @@ end
 local seq = redis.call('INCR', k('seq'))
 local fields = {'id', jid, 'user', user, 'lane', lane, 'seq', seq, 'attempts', 0,
   'req', sig, 'node_types', nodes_json, 'models', models_json, 'created_at', NOW}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', k('job', jid), unpack(fields))
 transition(jid, user, nil, 'queued', 'submitted')
 lane_add(lane, user, jid, seq)
