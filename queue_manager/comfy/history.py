@@ -1,8 +1,9 @@
 """Our jobs as ComfyUI shows them: queue items, history entries and `/api/jobs` records.
 
-Pure functions of `Job`. The shapes follow ComfyUI 0.25.0's captures (PROTOCOL.md sections 4-6):
-the page's queue panel, history and result views read these and nothing else, so a job that
-ran on a remote worker looks exactly like one that ran locally.
+Pure functions of `Job` (of `JobHead` where a list shows no graph). The shapes follow
+ComfyUI 0.25.0's captures (PROTOCOL.md sections 4-6): the page's queue panel, history and
+result views read these and nothing else, so a job that ran on a remote worker looks exactly
+like one that ran locally.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from queue_manager.core.jobs import Job, JobStatus
+from queue_manager.core.jobs import Job, JobHead, JobStatus
 
 # extra_data keys ComfyUI treats as secrets: kept for the worker, never shown back.
 SECRET_EXTRA = frozenset({"auth_token_comfy_org", "api_key_comfy_org"})
@@ -26,7 +27,7 @@ def ms(seconds: float | None) -> int | None:
     return None if seconds is None else int(seconds * 1000)
 
 
-def api_status(job: Job) -> str:
+def api_status(job: JobHead) -> str:
     """The `/api/jobs` status: an interrupted run reads `cancelled`, as in ComfyUI."""
     if job.status is JobStatus.QUEUED:
         return "pending"
@@ -87,12 +88,12 @@ def messages(job: Job) -> list[list[Any]]:
     return out
 
 
-def _details(job: Job) -> Mapping[str, Any]:
+def _details(job: JobHead) -> Mapping[str, Any]:
     error = job.error
     return error.details if error and isinstance(error.details, Mapping) else {}
 
 
-def error_message(job: Job, timestamp: int | None) -> dict[str, Any]:
+def error_message(job: JobHead, timestamp: int | None) -> dict[str, Any]:
     """ComfyUI's `execution_error` for a failed job, from our structured error."""
     error = job.error
     details = _details(job)
@@ -160,7 +161,7 @@ def history(
     return {j.id: history_entry(j) for j in jobs}
 
 
-def preview_output(job: Job) -> dict[str, Any] | None:
+def preview_output(job: JobHead) -> dict[str, Any] | None:
     """The first previewable output, preferring saved ones (`type: output`)."""
     candidates = [o for o in job.outputs if o.get("media") in ("images", "gifs", "video", "3d")]
     candidates.sort(key=lambda o: o.get("type") != "output")
@@ -176,7 +177,7 @@ def preview_output(job: Job) -> dict[str, Any] | None:
     }
 
 
-def job_summary(job: Job) -> dict[str, Any]:
+def job_summary(job: JobHead) -> dict[str, Any]:
     """A record of `/api/jobs`; absent fields are left out, not null."""
     record: dict[str, Any] = {
         "id": job.id,
@@ -192,11 +193,8 @@ def job_summary(job: Job) -> dict[str, Any]:
     record["outputs_count"] = len(job.outputs) + sum(len(ui) for ui in job.ui.values())
     if (preview := preview_output(job)) is not None:
         record["preview_output"] = preview
-    workflow = job.extra_data.get("extra_pnginfo")
-    if isinstance(workflow, Mapping):
-        wf = workflow.get("workflow")
-        if isinstance(wf, Mapping) and isinstance(wf.get("id"), str):
-            record["workflow_id"] = wf["id"]
+    if job.workflow_id is not None:
+        record["workflow_id"] = job.workflow_id
     return record
 
 
@@ -258,7 +256,7 @@ def _int(raw: str | None, name: str, *, minimum: int) -> int | None:
     return value
 
 
-def list_jobs(jobs: Iterable[Job], query: JobsQuery) -> dict[str, Any]:
+def list_jobs(jobs: Iterable[JobHead], query: JobsQuery) -> dict[str, Any]:
     records = [job_summary(j) for j in jobs]
     if query.statuses is not None:
         records = [r for r in records if r["status"] in query.statuses]

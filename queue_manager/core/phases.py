@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queue_manager.core.eta import Estimate
-from queue_manager.core.jobs import Job, JobStatus
+from queue_manager.core.jobs import JobHead, JobStatus
 
 _HELD_PREFIX = "held: "  # `requirements.hold_reason` says it; the page says "Held" itself
 LOADING = "loading models"
@@ -51,7 +51,7 @@ class Standing:
 
 
 def phase(
-    job: Job,
+    job: JobHead,
     position: int | None,
     standing: Standing,
     eta: Estimate | None = None,
@@ -81,7 +81,7 @@ def phase(
 
 
 def _queued(
-    job: Job, position: int | None, standing: Standing, eta: Estimate | None, reason: str | None
+    job: JobHead, position: int | None, standing: Standing, eta: Estimate | None, reason: str | None
 ) -> dict[str, Any]:
     if job.hold:
         return {"status": "held", "detail": job.hold.removeprefix(_HELD_PREFIX)}
@@ -94,14 +94,14 @@ def _queued(
     return shown | {"eta_start": _seconds(eta.start), "eta_finish": _seconds(eta.finish)}
 
 
-def _running(job: Job, eta: Estimate | None) -> dict[str, Any]:
+def _running(job: JobHead, eta: Estimate | None) -> dict[str, Any]:
     shown: dict[str, Any] = {"eta_finish": _seconds(eta.finish) if eta else None}
     if job.started_at is None:
         shown.update(status="starting", detail=job.phase or LOADING)
     return shown
 
 
-def _ended(job: Job) -> str:
+def _ended(job: JobHead) -> str:
     if job.status is JobStatus.COMPLETED:
         return ""
     if job.status is JobStatus.FAILED:

@@ -26,7 +26,7 @@ from queue_manager.core.accounts import Account
 from queue_manager.core.ahead import ahead_reason
 from queue_manager.core.errors import InvalidTransition, JobNotFound, PromptInvalid, PromptRejected
 from queue_manager.core.ids import JobId, UserId, is_job_id, new_job_id
-from queue_manager.core.jobs import Job, JobStatus, Lane
+from queue_manager.core.jobs import Job, JobHead, JobStatus, Lane
 from queue_manager.core.phases import Standing, phase
 from queue_manager.core.prompts import parse_prompt
 from queue_manager.core.queueing import NewJob, Submitted
@@ -148,6 +148,10 @@ class ParticipantCases(EstimateCases):
         """All of a user's jobs (their queue and history), oldest first."""
         return await self._jobs.get_many(await self._jobs.user_job_ids(user))
 
+    async def user_job_heads(self, user: UserId) -> list[JobHead]:
+        """`user_jobs` without what each runs: for lists, which show no graph."""
+        return await self._jobs.heads(await self._jobs.user_job_ids(user))
+
     async def user_job(self, user: UserId, job_id: JobId) -> Job:
         """One of the user's jobs; someone else's is JobNotFound, exactly like a missing one."""
         job = await self._jobs.get(job_id)
@@ -208,7 +212,7 @@ class ParticipantCases(EstimateCases):
         broadcast, and whether the room or this user is paused."""
         jobs = [
             j
-            for j in await self.user_jobs(user)
+            for j in await self.user_job_heads(user)
             if not j.status.is_final or (j.finished_at or 0) > now - RECENT_SECONDS
         ]
         if not jobs:

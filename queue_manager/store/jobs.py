@@ -28,7 +28,15 @@ from queue_manager.core.errors import (
 )
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, UserId, WorkerId
-from queue_manager.core.jobs import UI_FIELD, Job, JobError, JobStatus, Lane
+from queue_manager.core.jobs import (
+    UI_FIELD,
+    Job,
+    JobError,
+    JobHead,
+    JobStatus,
+    Lane,
+    workflow_id_of,
+)
 from queue_manager.core.queueing import Claimed, ClaimResult, NewJob, Submitted, Wakeup
 from queue_manager.core.requirements import NO_WORKERS, Requirements
 from queue_manager.core.scheduling import (
@@ -62,7 +70,10 @@ _OPTIONAL = (
     "hold",
     "node",
     "phase",
+    "workflow_id",
 )
+# What a job runs: left unread in a `JobHead`.
+_RUN_FIELDS = ("prompt", "extra_data", "node_types", "models", "targets")
 
 
 def claimed_from_json(payload: str) -> Claimed:
@@ -81,24 +92,42 @@ def claimed_from_json(payload: str) -> Claimed:
     )
 
 
-def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> Job:
+def _parsed(fields: Mapping[str, str], json_fields: Iterable[str]) -> dict[str, Any]:
     data: dict[str, Any] = dict(fields)
-    for name in _JSON_FIELDS:
+    for name in json_fields:
         raw = data.get(name)
         data[name] = json.loads(raw) if raw else None
     for name in _OPTIONAL:
         if not data.get(name):
             data[name] = None
-    for name in ("extra_data", "node_types", "models", "outputs", "targets"):
-        if data[name] is None:
-            data.pop(name)
     data["ui"] = {
         name.removeprefix(UI_FIELD): json.loads(raw)
         for name, raw in fields.items()
         if name.startswith(UI_FIELD)
     }
+    return data
+
+
+def job_from_fields(fields: Mapping[str, str], timeline: Iterable[str] = ()) -> Job:
+    data = _parsed(fields, _JSON_FIELDS)
+    for name in ("extra_data", "node_types", "models", "outputs", "targets"):
+        if data[name] is None:
+            data.pop(name)
     data["timeline"] = [json.loads(entry) for entry in timeline]
     return Job.model_validate(data)
+
+
+def head_from_fields(fields: Mapping[str, str]) -> JobHead:
+    """The job's head, its prompt and workflow left unparsed (a job stored before heads had
+    `workflow_id` takes it from its `extra_data`)."""
+    data = _parsed(fields, ("progress", "outputs", "error"))
+    if "workflow_id" not in fields:
+        data["workflow_id"] = workflow_id_of(json.loads(fields.get("extra_data") or "{}"))
+    for name in _RUN_FIELDS:
+        data.pop(name, None)
+    if data["outputs"] is None:
+        data.pop("outputs")
+    return JobHead.model_validate(data)
 
 
 def _described(raw: str) -> dict[str, JsonValue]:
@@ -117,6 +146,7 @@ class JobStore:
     async def submit(self, job: NewJob) -> Submitted:
         """Queue a job in one round trip. Raises LimitExceeded."""
         fields = ["prompt", job.prompt_json, "extra_data", json.dumps(dict(job.extra_data))]
+        fields += ["workflow_id", workflow_id_of(job.extra_data) or ""]
         if job.targets:
             fields += ["targets", json.dumps(list(job.targets))]
         if job.client_id:
@@ -388,6 +418,14 @@ class JobStore:
                 pipe.hgetall(self._keys.job(job_id))
             rows = await pipe.execute()
         return [job_from_fields(fields) for fields in rows if fields]
+
+    async def heads(self, job_ids: list[JobId]) -> list[JobHead]:
+        """`get_many` without what the jobs run: a list's worth, its graphs left unparsed."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self._keys.job(job_id))
+            rows = await pipe.execute()
+        return [head_from_fields(fields) for fields in rows if fields]
 
     async def status_counts(self) -> dict[str, int]:
         """How many jobs are in each status, room-wide."""

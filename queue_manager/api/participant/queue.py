@@ -128,7 +128,7 @@ async def list_jobs(request: Request, account: Owner, service: Service) -> JSONR
         query = views.parse_jobs_query(request.query_params)
     except views.BadJobsQuery as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    return JSONResponse(views.list_jobs(await service.user_jobs(account.name), query))
+    return JSONResponse(views.list_jobs(await service.user_job_heads(account.name), query))
 
 
 @router.get("/jobs/{job_id}")
