@@ -598,8 +598,8 @@ class Agent:
                 )
             elif kind == "executed":
                 relay.flush()
-                await reports.settled()  # the page hears `executing` before the files
-                await self._copy_executed(job, data, outputs)
+                # Copied while the reports before it are still on their way; announced after them.
+                await self._copy_executed(job, data, outputs, reports)
             elif kind == "execution_error":
                 error = execution_error(data)
             elif kind == "execution_interrupted":
@@ -640,6 +640,7 @@ class Agent:
         job: Assignment,
         data: dict[str, Any],
         outputs: _Outputs,
+        reports: _Reports,
     ) -> None:
         node_id = str(data.get("node"))
         refs, other = history_outputs({"outputs": {node_id: data.get("output") or {}}})
@@ -647,7 +648,7 @@ class Agent:
             await self._copy_output(job, ref, outputs)
         outputs.announced.add(node_id)
         # The queue manager announces the files as it stored them; the UI values go along.
-        await self._tell(job, "job.executed", {"node": node_id, "output": other.get(node_id, {})})
+        reports.tell("job.executed", {"node": node_id, "output": other.get(node_id, {})})
 
     async def _copy_output(
         self,

@@ -21,7 +21,6 @@ from queue_manager.comfy.object_info import merge, upload_inputs
 from queue_manager.core.ids import WorkerId
 from queue_manager.core.workers import WorkerState
 from queue_manager.store.catalog import CatalogStore
-from queue_manager.store.workers import WorkerStore
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,8 @@ class CatalogView:
 
 
 class Catalog:
-    def __init__(self, store: CatalogStore, workers: WorkerStore) -> None:
+    def __init__(self, store: CatalogStore) -> None:
         self._store = store
-        self._workers = workers
         self._key: tuple[int, tuple[WorkerId, ...]] | None = None
         self._view: CatalogView | None = None
         self._bundled: CatalogView | None = None
@@ -56,8 +54,9 @@ class Catalog:
         return info
 
     async def current(self) -> CatalogView:
-        ids = tuple(sorted(w.id for w in await self._workers.all() if w.state in _COUNTED))
-        key = (await self._store.version(), ids)
+        version, states = await self._store.key()
+        ids = tuple(sorted(w for w, state in states.items() if state in _COUNTED))
+        key = (version, ids)
         if key == self._key and self._view is not None:
             return self._view
         async with self._lock:

@@ -150,7 +150,7 @@ class ParticipantCases(EstimateCases):
 
     async def user_job_heads(self, user: UserId) -> list[JobHead]:
         """`user_jobs` without what each runs: for lists, which show no graph."""
-        return await self._jobs.heads(await self._jobs.user_job_ids(user))
+        return await self._jobs.user_heads(user)
 
     async def user_job(self, user: UserId, job_id: JobId) -> Job:
         """One of the user's jobs; someone else's is JobNotFound, exactly like a missing one."""

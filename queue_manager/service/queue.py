@@ -92,7 +92,7 @@ class QueueService(
         self._runtimes = RunTimeStore(redis, keys)
         self._workflows = WorkflowStore(redis, keys)
         self._files = files or FileStore(settings.data_dir)
-        self._catalog = Catalog(CatalogStore(redis, keys), self._workers)
+        self._catalog = Catalog(CatalogStore(runner))
         self._metrics = Metrics()
         # The hub's blocking reads get a client of their own (no retries: the hub reconnects
         # by itself), so that stopping can close its connection: a cancelled blocking read was

@@ -6,7 +6,8 @@ Guarantees, whatever the name or the timing:
 * no existing file is overwritten: the final name is created with link(2), which fails if the
   name exists, and a collision picks `stem_1.ext`, `stem_2.ext`, ...;
 * a reader never sees a half-written file, and a failed copy leaves nothing behind;
-* memory stays flat: chunks go to disk as they arrive.
+* memory stays flat: chunks go to disk as they arrive (a file under `WHOLE_BYTES`, most
+  images, is held whole and written in one step: one thread hop instead of one per chunk).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import os
 import stat
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -28,6 +29,7 @@ from queue_manager.core.ids import UserId
 from queue_manager.core.paths import Kind
 
 MAX_COLLISIONS = 10_000
+WHOLE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,21 @@ class FileStore:
         max_bytes: int,
     ) -> StoredFile:
         """Store a stream at `rel` (already made safe) or at a free name next to it."""
+        stream = aiter(chunks)
+        head, more = await _read_head(stream, min(WHOLE_BYTES, max_bytes))
+        if len(head) > max_bytes:
+            raise StorageLimit(max_bytes)
+        if not more:
+            name = await asyncio.to_thread(self._write_whole, kind, user, rel, head)
+            return StoredFile(rel.parent / name, len(head))
         folder = await asyncio.to_thread(self._ensure_folder, kind, user, rel.parent)
         tmp = folder / f".{uuid.uuid4().hex}.part"
-        fd = await asyncio.to_thread(
-            os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644
-        )
-        size = 0
+        fd = await asyncio.to_thread(_create, tmp)
+        size = len(head)
         try:
             async with aiofiles.open(fd, "wb") as out:
-                async for chunk in chunks:
+                await out.write(head)
+                async for chunk in stream:
                     size += len(chunk)
                     if size > max_bytes:
                         raise StorageLimit(max_bytes)
@@ -70,6 +78,16 @@ class FileStore:
         finally:
             await aiofiles.os.remove(tmp)
         return StoredFile(rel.parent / name, size)
+
+    def _write_whole(self, kind: Kind, user: UserId, rel: PurePosixPath, data: bytes) -> str:
+        folder = self._ensure_folder(kind, user, rel.parent)
+        tmp = folder / f".{uuid.uuid4().hex}.part"
+        try:
+            with open(_create(tmp), "wb") as out:
+                out.write(data)
+            return _link_free_name(tmp, folder, rel.name)
+        finally:
+            tmp.unlink()
 
     async def discard(self, kind: Kind, user: UserId, rel: PurePosixPath) -> None:
         """Remove a file this store wrote (an output whose job attempt was lost meanwhile)."""
@@ -90,6 +108,23 @@ class FileStore:
             if not stat.S_ISDIR(os.lstat(folder).st_mode):
                 raise UnsafePath(str(folder.relative_to(self.root)), "not a real folder")
         return folder
+
+
+async def _read_head(stream: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """The stream's first bytes, up to just over `limit`; True: it has more (or is longer
+    than `limit`), so it is written as it comes."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(parts), True
+    return b"".join(parts), False
+
+
+def _create(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
 
 
 def _link_free_name(tmp: Path, folder: Path, name: str) -> str:

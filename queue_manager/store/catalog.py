@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from typing import cast
 
-from redis.asyncio import Redis
-
 from queue_manager.core.ids import WorkerId
-from queue_manager.store.keys import Keys
+from queue_manager.core.workers import WorkerState
+from queue_manager.store.scripts import ScriptRunner
 
 
 class CatalogStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
-        self._redis = redis
-        self._keys = keys
+    def __init__(self, runner: ScriptRunner) -> None:
+        self._run = runner.run
+        self._redis = runner.redis
+        self._keys = runner.keys
+
+    async def key(self) -> tuple[int, dict[WorkerId, WorkerState]]:
+        """What the merged catalogue depends on, in one round trip: the catalogue version and
+        each known worker's state (catalog_key.lua)."""
+        version, *pairs = cast("list[str]", await self._run("catalog_key"))
+        states = {WorkerId(w): WorkerState(s) for w, s in zip(pairs[::2], pairs[1::2], strict=True)}
+        return int(version), states
 
     async def put(self, worker_id: WorkerId, object_info_json: str) -> None:
         """A worker's catalogue, also kept (under its name) after the worker is gone."""
@@ -23,9 +30,6 @@ class CatalogStore:
             pipe.hset(self._keys.catalog_kept, worker_id, object_info_json)
             pipe.incr(self._keys.catalog_version)
             await pipe.execute()
-
-    async def version(self) -> int:
-        return int(await self._redis.get(self._keys.catalog_version) or 0)
 
     async def get_many(self, worker_ids: list[WorkerId]) -> dict[WorkerId, str]:
         if not worker_ids:

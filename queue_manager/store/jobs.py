@@ -121,7 +121,7 @@ def head_from_fields(fields: Mapping[str, str]) -> JobHead:
     """The job's head, its prompt and workflow left unparsed (a job stored before heads had
     `workflow_id` takes it from its `extra_data`)."""
     data = _parsed(fields, ("progress", "outputs", "error"))
-    if "workflow_id" not in fields:
+    if "workflow_id" not in fields:  # stored before the field existed
         data["workflow_id"] = workflow_id_of(json.loads(fields.get("extra_data") or "{}"))
     for name in _RUN_FIELDS:
         data.pop(name, None)
@@ -419,13 +419,11 @@ class JobStore:
             rows = await pipe.execute()
         return [job_from_fields(fields) for fields in rows if fields]
 
-    async def heads(self, job_ids: list[JobId]) -> list[JobHead]:
-        """`get_many` without what the jobs run: a list's worth, its graphs left unparsed."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hgetall(self._keys.job(job_id))
-            rows = await pipe.execute()
-        return [head_from_fields(fields) for fields in rows if fields]
+    async def user_heads(self, user: UserId) -> list[JobHead]:
+        """The user's jobs (queue and history, oldest first) without what they run: a list's
+        worth in one reply, their graphs neither sent nor parsed (heads.lua)."""
+        rows = cast("list[list[str]]", await self._run("heads", user))
+        return [head_from_fields(dict(zip(row[::2], row[1::2], strict=True))) for row in rows]
 
     async def status_counts(self) -> dict[str, int]:
         """How many jobs are in each status, room-wide."""

@@ -29,7 +29,7 @@ async def test_a_head_is_the_whole_jobs_list_fields(jobs: JobStore, workers: Wor
     assert isinstance(claimed, Claimed) and claimed.id == a
     await jobs.complete(a, w, 1)
 
-    heads = {h.id: h for h in await jobs.heads([a, b])}
+    heads = {h.id: h for h in await jobs.user_heads(user(1))}
     whole = {j.id: j for j in await jobs.get_many([a, b])}
     for job_id, head in heads.items():
         assert head == JobHead.model_validate(
@@ -45,12 +45,14 @@ async def test_a_job_stored_before_heads_shows_its_workflow(
 ) -> None:
     job = (await jobs.submit(dataclasses.replace(new_job(user(1)), extra_data=WORKFLOW))).id
     await redis.hdel(keys.job(job), "workflow_id")  # as an older queue manager stored it
-    [head] = await jobs.heads([job])
+    [head] = await jobs.user_heads(user(1))
     assert head.workflow_id == "wf-1"
     [whole] = await jobs.get_many([job])
     assert whole.workflow_id == "wf-1"
 
 
-async def test_unknown_jobs_are_left_out(jobs: JobStore) -> None:
-    job = (await jobs.submit(new_job(user(1)))).id
-    assert [h.id for h in await jobs.heads([job, "no-such-job"])] == [job]  # type: ignore[list-item]
+async def test_only_the_users_own_jobs_in_their_order(jobs: JobStore) -> None:
+    mine = [(await jobs.submit(new_job(user(1)))).id for _ in range(3)]
+    await jobs.submit(new_job(user(2)))
+    assert [h.id for h in await jobs.user_heads(user(1))] == mine
+    assert await jobs.user_heads(user(3)) == []

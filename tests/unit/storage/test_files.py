@@ -12,6 +12,7 @@ import pytest
 from queue_manager.core.errors import StorageLimit, UnsafePath
 from queue_manager.core.ids import UserId
 from queue_manager.core.paths import safe_output_path
+from queue_manager.storage import files
 from queue_manager.storage.files import FileStore
 
 U = UserId("user001")
@@ -151,3 +152,41 @@ async def test_a_large_stream_is_written_with_flat_memory(store: FileStore) -> N
         tracemalloc.stop()
     assert stored.size == 300 << 20
     assert peak < 16 << 20, f"peak Python allocations {peak / 2**20:.1f} MiB for a 300 MiB file"
+
+
+@pytest.fixture
+def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files over a few bytes are written as they come (not held whole)."""
+    monkeypatch.setattr(files, "WHOLE_BYTES", 4)
+
+
+@pytest.mark.usefixtures("streamed")
+async def test_a_long_stream_is_written_as_it_comes(store: FileStore) -> None:
+    parts = [bytes([i]) * 3 for i in range(10)]
+    stored = await store.write_stream(
+        "outputs", U, PurePosixPath("long.bin"), chunks(*parts), max_bytes=100
+    )
+    assert stored.size == 30
+    assert (store.user_dir("outputs", U) / stored.path).read_bytes() == b"".join(parts)
+    assert files_in(store.user_dir("outputs", U)) == ["long.bin"]
+
+
+@pytest.mark.usefixtures("streamed")
+async def test_a_long_stream_over_the_limit_leaves_nothing(store: FileStore) -> None:
+    with pytest.raises(StorageLimit):
+        await store.write_stream(
+            "outputs", U, PurePosixPath("big.bin"), chunks(*[b"xyz"] * 5), max_bytes=10
+        )
+    assert files_in(store.user_dir("outputs", U)) == []
+
+
+@pytest.mark.usefixtures("streamed")
+async def test_a_long_stream_that_breaks_leaves_nothing(store: FileStore) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"first part"
+        yield b"second part"
+        raise ConnectionResetError("worker went away")
+
+    with pytest.raises(ConnectionResetError):
+        await store.write_stream("outputs", U, PurePosixPath("a.png"), broken(), max_bytes=100)
+    assert files_in(store.user_dir("outputs", U)) == []
