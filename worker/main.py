@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 
+import uvloop
 from pydantic import ValidationError
 
 from worker.agent import Agent
@@ -77,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     port = args.serve or settings.serve_port
     try:
-        if port:
-            from worker.serve import serve_pushed_jobs  # starlette and uvicorn: serve mode only
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            if port:
+                from worker.serve import serve_pushed_jobs  # starlette, uvicorn: serve mode only
 
-            asyncio.run(serve_pushed_jobs(settings, port))
-        else:
-            asyncio.run(run_agent(settings))
+                runner.run(serve_pushed_jobs(settings, port))
+            else:
+                runner.run(run_agent(settings))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
     return 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from uvloop import new_event_loop as new_loop
 
 from queue_manager.api.app import create_app
 from queue_manager.cli.children import Program
@@ -161,8 +162,8 @@ def run(settings: Settings, banner: str = "", before_exit: BeforeExit | None = N
     if banner:
         print(f"  {banner}", flush=True)
     print(f"  data folder: {settings.data_dir.resolve()}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, before_exit))
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(_serve(settings, before_exit))
 
 
 async def _serve(settings: Settings, before_exit: BeforeExit | None) -> None:
