@@ -63,7 +63,7 @@ class FileStore:
             name = await asyncio.to_thread(self._write_whole, kind, user, rel, head)
             return StoredFile(rel.parent / name, len(head))
         folder = await asyncio.to_thread(self._ensure_folder, kind, user, rel.parent)
-        tmp = folder / f".{uuid.uuid4().hex}.part"
+        tmp = _temporary(folder)
         fd = await asyncio.to_thread(_create, tmp)
         size = len(head)
         try:
@@ -81,7 +81,7 @@ class FileStore:
 
     def _write_whole(self, kind: Kind, user: UserId, rel: PurePosixPath, data: bytes) -> str:
         folder = self._ensure_folder(kind, user, rel.parent)
-        tmp = folder / f".{uuid.uuid4().hex}.part"
+        tmp = _temporary(folder)
         try:
             with open(_create(tmp), "wb") as out:
                 out.write(data)
@@ -121,6 +121,11 @@ async def _read_head(stream: AsyncIterator[bytes], limit: int) -> tuple[bytes, b
         if size > limit:
             return b"".join(parts), True
     return b"".join(parts), False
+
+
+def _temporary(folder: Path) -> Path:
+    """A name no reader takes for a file: where a file is written before it is linked."""
+    return folder / f".{uuid.uuid4().hex}.part"
 
 
 def _create(path: Path) -> int:

@@ -7,10 +7,11 @@ local LEFT_OUT = {prompt = true, extra_data = true, node_types = true, models = 
   targets = true, preview = true}
 local out = {}
 for _, jid in ipairs(redis.call('ZRANGE', k('user', ARGV[3], 'jobs'), 0, -1)) do
-  local flat, head, named = redis.call('HGETALL', k('job', jid)), {}, false
+  local flat, head, named, extra = redis.call('HGETALL', k('job', jid)), {}, false, '{}'
   for i = 1, #flat, 2 do
     local name = flat[i]
     if name == 'workflow_id' then named = true end
+    if name == 'extra_data' then extra = flat[i + 1] end
     if not LEFT_OUT[name] then
       head[#head + 1] = name
       head[#head + 1] = flat[i + 1]
@@ -19,7 +20,7 @@ for _, jid in ipairs(redis.call('ZRANGE', k('user', ARGV[3], 'jobs'), 0, -1)) do
   if #head > 0 then
     if not named then
       head[#head + 1] = 'extra_data'
-      head[#head + 1] = redis.call('HGET', k('job', jid), 'extra_data') or '{}'
+      head[#head + 1] = extra
     end
     out[#out + 1] = head
   end
