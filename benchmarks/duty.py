@@ -12,7 +12,8 @@ job's outputs are still copied while the next one runs).
 Beside it, in the same run and on the same simulator: the physical limit, a plain loop that puts
 the whole backlog into the simulator's own queue at once (ComfyUI starts the next prompt the
 instant one ends), and one slot of an endpoint of kind comfyui (the queue manager pushing to
-the same simulator). Figures are printed, never asserted.
+the same simulator), with `prefetch=1` (the next job posted into ComfyUI's queue while one
+runs) and without. Figures are printed, never asserted.
 
   python -m benchmarks.duty [--jobs 12] [--step-delay 0.1] [--output-mb 1 --output-mb 100]
 """
@@ -147,17 +148,23 @@ async def one_size(work: Path, jobs: int, step_delay: float, output_mb: int) -> 
             figures[prefetch] = duty(await executing(sim, ids))
             stop(agent)
             agent = None
-        await svc.add_endpoint(endpoint("duty", sim), UserId("instructor"))
-        while "duty.1" not in [w.id for w in await svc.gpu_workers()]:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        ids = {
-            (await svc.submit(UserId(f"user{n % 20 + 1:03d}"), Lane.NORMAL, job(n))).id
-            for n in range(2 * jobs, 3 * jobs)
-        }
-        for job_id in ids:
-            await finished(svc, job_id, timeout=60 + jobs * 30)
-        slot, slot_gap = duty(await executing(sim, ids))
-        await svc.remove_endpoint("duty", UserId("instructor"))
+        slots = {}
+        for prefetch in (0, 1):
+            name = f"duty{prefetch}"
+            config = endpoint(name, sim, prefetch=prefetch)
+            await svc.add_endpoint(config, UserId("instructor"))
+            while not any(  # registered with the catalogue it learnt  # noqa: ASYNC110
+                w.id == f"{name}.1" and w.reports_models for w in await svc.gpu_workers()
+            ):
+                await asyncio.sleep(0.05)
+            ids = {
+                (await svc.submit(UserId(f"user{n % 20 + 1:03d}"), Lane.NORMAL, job(n))).id
+                for n in range((2 + prefetch) * jobs, (3 + prefetch) * jobs)
+            }
+            for job_id in ids:
+                await finished(svc, job_id, timeout=60 + jobs * 30)
+            slots[prefetch] = duty(await executing(sim, ids))
+            await svc.remove_endpoint(name, UserId("instructor"))
         limit, limit_gap = duty(await plain_loop(sim, jobs))
         (idle, idle_gap), (ours, ours_gap) = figures[0], figures[1]
         print(
@@ -167,9 +174,12 @@ async def one_size(work: Path, jobs: int, step_delay: float, output_mb: int) -> 
             f"once {limit:.2%} ({limit_gap:.0f} ms); ours / limit {ours / limit:.3f}, "
             f"prefetch 0 / limit {idle / limit:.3f}"
         )
+        (slot0, slot0_gap), (slot1, slot1_gap) = slots[0], slots[1]
         print(
-            f"  one endpoint slot (kind comfyui, the same simulator): duty {slot:.2%} (idle "
-            f"{slot_gap:.0f} ms between jobs); slot / limit {slot / limit:.3f}"
+            f"  one endpoint slot (kind comfyui, the same simulator): prefetch=1 duty "
+            f"{slot1:.2%} (idle {slot1_gap:.0f} ms between jobs), prefetch 0 {slot0:.2%} "
+            f"({slot0_gap:.0f} ms); slot / limit {slot1 / limit:.3f}, prefetch 0 / limit "
+            f"{slot0 / limit:.3f}"
         )
     finally:
         for proc in (agent, simulator, qm):

@@ -48,6 +48,7 @@ from queue_manager.contract.worker_api import (
     ReportType,
     StoredOutput,
 )
+from queue_manager.core.waiting import first_done
 from worker.comfy_client import ComfyClient, EventStream
 from worker.errors import (
     ComfyUIUnavailable,
@@ -219,7 +220,7 @@ class Agent:
             self._freed.clear()
             if self._has_room():
                 break
-            await _first(self._freed.wait(), self.draining.wait(), self._comfy_failed.wait())
+            await first_done(self._freed.wait(), self.draining.wait(), self._comfy_failed.wait())
             if self.draining.is_set():
                 return False
         return not self.draining.is_set()
@@ -271,7 +272,7 @@ class Agent:
 
     async def _claim_or_stop(self) -> Assignment | None:
         claim = asyncio.create_task(self.manager.claim())
-        await _first(
+        await first_done(
             claim, self.draining.wait(), self._comfy_failed.wait(), self._stop_claim.wait()
         )
         return await self._end_claim(claim)
@@ -794,15 +795,3 @@ class _ProgressRelay:
             data, self._pending = self._pending, None
             self._sent_at = time.monotonic()
             self._reports.tell("job.progress", data)
-
-
-async def _first(*waits: Awaitable[Any]) -> None:
-    """Return when the first of `waits` is done; the coroutines among them are cancelled (a
-    task or future passed in is left running)."""
-    made = [asyncio.ensure_future(w) for w in waits if not isinstance(w, asyncio.Future)]
-    given = [w for w in waits if isinstance(w, asyncio.Future)]
-    try:
-        await asyncio.wait({*made, *given}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in made:
-            task.cancel()

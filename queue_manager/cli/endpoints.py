@@ -31,6 +31,10 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--inputs", default="upload", help="upload, or the shared input folder")
     p.add_argument("--cold-start-timeout", type=float, default=300.0, metavar="S")
     p.add_argument("--job-timeout", type=float, default=1800.0, metavar="S")
+    p.add_argument(
+        "--prefetch", type=int, default=0, metavar="N",
+        help="kind comfyui, one machine: jobs kept waiting in its own queue (0 or 1)",
+    )  # fmt: skip
     add_data_option(p)
 
 
@@ -70,6 +74,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             inputs=args.inputs,
             cold_start_timeout=args.cold_start_timeout,
             job_timeout=args.job_timeout,
+            prefetch=args.prefetch,
         )
         known = {c.name for c in await service.endpoints()}
         await service.add_endpoint(config, OPERATOR)

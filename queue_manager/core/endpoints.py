@@ -3,6 +3,11 @@
 in a serverless image), with how many jobs it keeps there, how inputs reach it and outputs come
 back, and how long a cold start or a job may take.
 
+`prefetch` (kind `comfyui` only): how many jobs wait in the endpoint's own queue behind the one
+it runs, so that one ComfyUI starts the next the instant the last ends (`push.slot`). For one
+ComfyUI machine; behind a balancer of replicas a prefetched job would run at once on another
+replica, beyond the slot count, so it stays 0 there.
+
 One spelling everywhere: the `endpoint add` flags, and `up --endpoint URL,slots=2,outputs=DIR`
 (the same option names after the URL). Header values are secrets (API keys): kept, never shown
 back.
@@ -26,6 +31,7 @@ class EndpointKind(enum.StrEnum):
 
 
 MAX_SLOTS = 64
+MAX_PREFETCH = 1
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")  # an HTTP token
 _HIDDEN = "(hidden)"
 
@@ -41,6 +47,7 @@ class EndpointConfig:
     inputs: str = "upload"  # "upload": through /upload/image; else a folder all replicas read
     cold_start_timeout: float = 300.0
     job_timeout: float = 1800.0
+    prefetch: int = 0
 
     def shown(self) -> dict[str, object]:
         """What the operator and the dashboard see: header names, never their values."""
@@ -54,6 +61,7 @@ class EndpointConfig:
             "inputs": self.inputs,
             "cold_start_timeout": self.cold_start_timeout,
             "job_timeout": self.job_timeout,
+            "prefetch": self.prefetch,
         }
 
 
@@ -80,6 +88,7 @@ def endpoint(
     inputs: str = "upload",
     cold_start_timeout: float = 300.0,
     job_timeout: float = 1800.0,
+    prefetch: int = 0,
 ) -> EndpointConfig:
     """A checked configuration, or EndpointInvalid saying what to correct."""
     if not is_name(name):
@@ -97,6 +106,12 @@ def endpoint(
         ) from None
     if not 1 <= slots <= MAX_SLOTS:
         raise EndpointInvalid(f"slots is 1..{MAX_SLOTS} (how many jobs it runs at once)")
+    if not 0 <= prefetch <= MAX_PREFETCH:
+        raise EndpointInvalid(
+            f"prefetch is 0..{MAX_PREFETCH} (jobs kept waiting in the endpoint's own queue)"
+        )
+    if prefetch and chosen is not EndpointKind.COMFYUI:
+        raise EndpointInvalid("prefetch is for kind comfyui (a ComfyUI's own queue) only")
     if cold_start_timeout <= 0 or job_timeout <= 0:
         raise EndpointInvalid("timeouts are positive numbers of seconds")
     for where, value, default in (("outputs", outputs, "view"), ("inputs", inputs, "upload")):
@@ -112,6 +127,7 @@ def endpoint(
         inputs=inputs,
         cold_start_timeout=float(cold_start_timeout),
         job_timeout=float(job_timeout),
+        prefetch=prefetch,
     )
 
 
@@ -134,6 +150,7 @@ _SPEC_OPTIONS = {
     "inputs": str,
     "cold-start-timeout": float,
     "job-timeout": float,
+    "prefetch": int,
 }
 
 

@@ -44,12 +44,14 @@ from queue_manager.comfy.remote import (
     with_renamed_inputs,
     without_folder,
 )
+from queue_manager.contract.worker_api import NEXT_ON_GPU_PHASE
 from queue_manager.core.errors import LeaseLost
 from queue_manager.core.events import EventType
 from queue_manager.push.client import (
     DeliveryUnknown,
     EndpointClient,
     EndpointDown,
+    EndpointError,
     NotOnThisReplica,
 )
 from queue_manager.push.handle import JobHandle
@@ -118,7 +120,12 @@ class ComfyUIRun(RunBase):
                 async with asyncio.timeout(_SOCKET_FIRST):
                     await self._socket_open.wait()
             await self._submit(prompt, client_id)
-            async with asyncio.timeout(self.config.job_timeout):
+            self.posted.set()
+            timeout = self.config.job_timeout
+            if self.behind:  # it waits for the job before it first
+                await self.handle.tell(EventType.JOB_PHASE, {"detail": NEXT_ON_GPU_PHASE})
+                timeout *= 2
+            async with asyncio.timeout(timeout):
                 entry = await self._wait()
             # The GPU is free: the slot's next job starts while this one's socket closes and
             # its outputs are copied.
@@ -146,6 +153,21 @@ class ComfyUIRun(RunBase):
             await self.client.unqueue(self.id)
         for _ in range(_FORGET_ASKS):
             await self.client.interrupt(self.id)
+
+    async def take_back(self) -> bool:
+        """Out of the endpoint's queue if it has not started: deleted (asked as `forget` asks,
+        through a balancer), then looked for. Found running or done: too late; no answer: it
+        may have started, so it is kept."""
+        if self.started:
+            return False
+        for _ in range(_FORGET_ASKS):
+            await self.client.unqueue(self.id)
+        try:
+            if await self.client.queue_place(self.id) is not None:
+                return False
+            return await self.client.history(self.id) is None and not self.started
+        except (EndpointDown, EndpointError):
+            return False
 
     # -- 1. inputs ---------------------------------------------------------------------------
 

@@ -84,5 +84,10 @@ class JobHandle:
             self.job.id, self.worker, self.attempt, JobError.model_validate(error)
         )
 
+    async def give_back(self) -> bool:
+        """Back to the queue where it was, its attempt not counted: it never started (False:
+        the queue saw it start)."""
+        return await self.service.give_back(self.job.id, self.worker, self.attempt)
+
     async def release(self, why: str) -> None:
         await self.service.release(self.job.id, self.worker, self.attempt, why)

@@ -28,6 +28,18 @@ class EndpointRun(Protocol):
     # Set once the endpoint is done executing it: what is left (copying its outputs,
     # reporting the outcome) runs beside the slot's next job.
     executed: asyncio.Event
+    # Set once it waits in the endpoint's own queue (kind comfyui): the slot may post its next.
+    posted: asyncio.Event
+    # Posted while another job of the slot's was on the endpoint: it waits there (prefetch).
+    behind: bool
+
+    @property
+    def started(self) -> bool:
+        """The endpoint began executing it (as far as the slot has heard)."""
+
+    async def take_back(self) -> bool:
+        """Take it out of the endpoint's queue before it starts (a take-back); True when it
+        is out and never ran, False when it started (it runs on)."""
 
     async def run(self) -> None:
         """Run it to its end: complete or fail the job, or raise an outcome (`outcomes`)."""

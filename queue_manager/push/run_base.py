@@ -36,6 +36,18 @@ class RunBase:
         self._said_starting = False
         self._started = False
         self.executed = asyncio.Event()  # the endpoint is done with it (kinds.EndpointRun)
+        self.posted = asyncio.Event()  # in the endpoint's own queue (kinds that have one)
+        self.behind = False  # posted behind another job of the slot's (prefetch)
+
+    @property
+    def started(self) -> bool:
+        """The endpoint began executing it (as far as the slot has heard)."""
+        return self._started
+
+    async def take_back(self) -> bool:
+        """Take it out of the endpoint's queue before it starts; True when it is out. A kind
+        without a queue of its own (no prefetch) keeps what it was given."""
+        return False
 
     async def say_starting(self) -> None:
         """The participant reads "GPU starting, usually about N s" (once, before the run)."""

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import JsonValue
@@ -29,8 +30,9 @@ from pydantic import JsonValue
 from queue_manager.comfy.remote import refusal_error
 from queue_manager.core.endpoints import EndpointConfig, slot_worker
 from queue_manager.core.errors import LeaseLost, WorkerNotFound, WorkerUnavailable
-from queue_manager.core.queueing import Claimed
+from queue_manager.core.queueing import Claimed, SignalAction
 from queue_manager.core.requirements import Capabilities
+from queue_manager.core.waiting import first_done
 from queue_manager.push.client import EndpointClient, EndpointDown, EndpointError, PromptRefused
 from queue_manager.push.handle import JobHandle
 from queue_manager.push.kinds import PROBES, EndpointRun, new_run
@@ -49,6 +51,19 @@ _PROBE_MOST = 30.0
 
 class SlotRemoved(Exception):
     """The slot's endpoint was removed, or has fewer slots now: this slot stops."""
+
+
+@dataclass(eq=False)
+class _Hold:
+    """One job the slot holds, from its claim until its outcome is recorded."""
+
+    run: EndpointRun
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # the lease was lost
+    back: asyncio.Event = field(default_factory=asyncio.Event)  # wanted back before it starts
+
+    def waiting_on_endpoint(self) -> bool:
+        """Posted, waiting or running: the endpoint is not done executing it."""
+        return not self.run.executed.is_set()
 
 
 class Slot:
@@ -71,44 +86,79 @@ class Slot:
         self.caps = caps
         self.number = number
         self.worker = slot_worker(self.config.name, number)
-        self.current: EndpointRun | None = None
-        # A run the endpoint is done executing, its outputs still being copied beside `current`.
-        self._finishing: dict[EndpointRun, asyncio.Task[None]] = {}
+        # The jobs held, in claim order (the endpoint's queue has them in this order): at most
+        # two, as the queue records them (its `job` and `next`).
+        self._holds: dict[str, _Hold] = {}
+        self._runs: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()  # a held job ended or the endpoint finished executing it
+        self._holding = asyncio.Event()  # set while a job is held (signals are read then)
         self._offered: tuple[Capabilities, Mapping[str, Any]] | None = None
-        self._lost = asyncio.Event()
 
     async def run(self) -> None:
-        beats = asyncio.create_task(self._heartbeats(), name=f"beats {self.worker}")
+        helpers = {asyncio.create_task(self._heartbeats(), name=f"beats {self.worker}")}
+        if self.config.prefetch:
+            helpers.add(asyncio.create_task(self._signals(), name=f"signals {self.worker}"))
         try:
             await self._register()
             while True:
                 if self._offered is not None:  # the endpoint's own catalogue, learnt meanwhile
-                    # Registering again gives back what the slot holds: a run still being
-                    # copied ends first.
+                    # Registering again gives back what the slot holds: its runs end first.
                     await self._finished()
                     self.caps, self.object_info = self._offered
                     self._offered = None
                     await self._register()
                 await self._until_it_answers()
+                await self._room_to_claim()
                 claimed = await self._claim()
                 if claimed is not None:
-                    await self._run(claimed)
+                    await self._start(claimed)
         except SlotRemoved:
             log.info("slot=%s stops: its endpoint was removed or shrunk", self.worker)
         finally:
-            if self._finishing:  # stopping: each hands its job back (`_finish`)
-                for task in self._finishing.values():
+            if self._runs:  # stopping: each hands its job back (`_supervise`)
+                for task in self._runs:
                     task.cancel()
-                await asyncio.shield(asyncio.wait(set(self._finishing.values())))
-            beats.cancel()
-            await asyncio.wait({beats})
+                await asyncio.shield(asyncio.wait(set(self._runs)))
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.wait(helpers)
             with contextlib.suppress(*STORE_OUTAGES):
                 await asyncio.shield(self.service.leave(self.worker))
 
+    async def _room_to_claim(self) -> None:
+        """Until another job may be claimed: the endpoint executes at most `prefetch` jobs of
+        ours besides the one it runs, and at most one earlier job's outputs are still being
+        copied (the queue records two jobs per worker: the one its GPU runs, and the next)."""
+        while True:
+            self._freed.clear()
+            on_endpoint = sum(1 for h in self._holds.values() if h.waiting_on_endpoint())
+            if on_endpoint <= self.config.prefetch and len(self._holds) <= 1:
+                return
+            await self._freed.wait()
+
+    async def _start(self, claimed: Claimed) -> None:
+        """Run the job in a task of its own; return once it is in the endpoint's queue (or over),
+        so the endpoint queues the slot's jobs in claim order."""
+        handle = JobHandle(self.service, self.worker, claimed)
+        run = new_run(
+            self.config.kind, handle, self.client, self.monitor, self.object_info, self.settings
+        )
+        # Posted while another of ours is on the endpoint: it waits there, "next on GPU".
+        run.behind = any(h.waiting_on_endpoint() for h in self._holds.values())
+        hold = _Hold(run)
+        self._holds[run.id] = hold
+        self._holding.set()
+        task = asyncio.create_task(self._supervise(hold), name=f"job {run.id}")
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        log.info("slot=%s running job=%s user=%s attempt=%d%s", self.worker, claimed.id,
+                 claimed.user, claimed.attempts, " (next)" if run.behind else "")  # fmt: skip
+        await first_done(run.posted.wait(), run.executed.wait(), task)
+
     async def _finished(self) -> None:
-        """Wait for the run whose outputs are still being copied (if any)."""
-        while self._finishing:
-            await asyncio.wait(set(self._finishing.values()))
+        """Wait for every job the slot holds to end."""
+        while self._runs:
+            await asyncio.wait(set(self._runs))
 
     @property
     def offering(self) -> tuple[Capabilities, Mapping[str, Any]]:
@@ -166,88 +216,117 @@ class Slot:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
-            for current in [self.current, *self._finishing]:
-                await self._heartbeat(current)
-
-    async def _heartbeat(self, current: EndpointRun | None) -> None:
-        try:
-            if current is None or not current.renews_lease:
+            holds = list(self._holds.values())
+            if not any(h.run.renews_lease for h in holds):
                 # Idle, or the job's lease is renewed by the agent running it (kind
                 # `agent`): renewing it here would keep a dead agent's job forever.
+                await self._heartbeat(None)
+            for hold in holds:
+                if hold.run.renews_lease:
+                    await self._heartbeat(hold)
+
+    async def _heartbeat(self, hold: _Hold | None) -> None:
+        try:
+            if hold is None:
                 await self.service.heartbeat(self.worker, None, 0)
             else:
-                await current.handle.heartbeat()
+                await hold.run.handle.heartbeat()
         except (LeaseLost, WorkerNotFound):
-            # A finishing run learns it from its next report (and is taken off then).
-            if current is not None and current is self.current:
-                self._lost.set()
+            # A run the endpoint is done executing learns it from its next report (and is
+            # taken off then).
+            if hold is not None and hold.waiting_on_endpoint():
+                hold.lost.set()
         except STORE_OUTAGES as exc:
             reraise_if_cancelled()
             log.warning("slot=%s heartbeat failed: %s", self.worker, exc)
 
-    async def _run(self, claimed: Claimed) -> None:
-        handle = JobHandle(self.service, self.worker, claimed)
-        run = new_run(
-            self.config.kind, handle, self.client, self.monitor, self.object_info, self.settings
-        )
-        self.current = run
-        self._lost.clear()
-        await self.monitor.job_started()
-        log.info("slot=%s running job=%s user=%s attempt=%d", self.worker, claimed.id,
-                 claimed.user, claimed.attempts)  # fmt: skip
-        finishing = False
-        try:
-            finishing = await self._until_lost(run)
-        finally:
-            self.current = None
-            if not finishing:
-                await self.monitor.job_ended()
+    async def _signals(self) -> None:
+        """What the queue says at once about the jobs held (prefetch only: a job handed early,
+        waiting in the endpoint's queue, is wanted back for one the policy puts first; a
+        cancel). Without prefetch the heartbeats notice a cancel."""
+        while True:
+            if not self._holds:
+                self._holding.clear()
+                await self._holding.wait()
+            try:
+                signals = await self.service.signals(self.worker, self.settings.claim_wait_seconds)
+            except WorkerNotFound:  # joining again (`_claim`)
+                await asyncio.sleep(self.settings.heartbeat_seconds)
+                continue
+            except STORE_OUTAGES as exc:
+                reraise_if_cancelled()
+                log.warning("slot=%s cannot read its signals (%s); retrying", self.worker, exc)
+                await asyncio.sleep(1.0)
+                continue
+            for signal in signals:
+                hold = self._holds.get(signal.job)
+                if hold is None:
+                    continue
+                if signal.action is SignalAction.STOP:
+                    hold.lost.set()
+                elif not hold.run.started:
+                    log.info("job=%s wanted back before it starts", signal.job)
+                    hold.back.set()
 
-    async def _until_lost(self, run: EndpointRun) -> bool:
-        """The run, stopped where the lease is lost; every ending mapped to the job's state.
-        True when the endpoint is done executing it and the rest (copying its outputs, the
-        outcome) goes on beside the next job (`_finish`)."""
+    async def _supervise(self, hold: _Hold) -> None:
+        """One held job's run, stopped where the lease is lost or the job is taken back;
+        every ending mapped to the job's state. Once the endpoint is done executing it, the
+        rest (copying its outputs, the outcome) goes on beside the slot's next job."""
+        run = hold.run
+        await self.monitor.job_started()
         task = asyncio.create_task(run.run(), name=f"run {run.id}")
-        lost = asyncio.create_task(self._lost.wait())
-        executed = asyncio.create_task(run.executed.wait())
         try:
-            await asyncio.wait({task, lost, executed}, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                await first_done(task, hold.lost.wait(), run.executed.wait(), hold.back.wait())
+                if not hold.back.is_set() or task.done() or hold.lost.is_set():
+                    break
+                hold.back.clear()
+                if await self._taken_back(run, task):
+                    return
+            if not task.done() and (hold.lost.is_set() or not run.executed.is_set()):
+                task.cancel()
+                await asyncio.wait({task})
+                await self._taken_away(run)
+                return
+            self._freed.set()  # done executing: the endpoint has room for the next
+            await asyncio.wait({task})
+            await self._ended(run, task)
         except asyncio.CancelledError:  # the dispatcher stops: the job goes back at once
             task.cancel()
             await asyncio.wait({task})
-            await asyncio.shield(self._give_back(run, "the queue manager's dispatcher stopped"))
+            await asyncio.shield(self._hand_back(run, "the queue manager's dispatcher stopped"))
             raise
         finally:
-            lost.cancel()
-            executed.cancel()
-        if not task.done() and run.executed.is_set() and not self._lost.is_set():
-            await self._finished()  # one run copied at a time beside the next
-            finish = asyncio.create_task(self._finish(run, task), name=f"finish {run.id}")
-            self._finishing[run] = finish
-            finish.add_done_callback(lambda _: self._finishing.pop(run, None))
-            return True
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
-            await self._taken_away(run)
+            self._holds.pop(run.id, None)
+            self._freed.set()
+            await self.monitor.job_ended()
+
+    async def _taken_back(self, run: EndpointRun, task: asyncio.Task[None]) -> bool:
+        """A job waiting in the endpoint's queue, wanted back: taken out of that queue and
+        returned to ours, its attempt not counted. False: it started (it runs on here)."""
+        await first_done(run.posted.wait(), run.executed.wait(), task)
+        if task.done() or not await run.take_back():
+            log.info("job=%s: too late to give back, it started", run.id)
             return False
-        await self._ended(run, task)
+        task.cancel()
+        await asyncio.wait({task})
+        if not await self._returned(run):
+            await self._settle(run.handle.release("taken back"))
+        log.info("job=%s given back before it started", run.id)
+        return True
+
+    async def _returned(self, run: EndpointRun) -> bool:
+        """Give a job that never started on the endpoint back to the queue, uncounted."""
+        with contextlib.suppress(LeaseLost, *STORE_OUTAGES):
+            return await run.handle.give_back()
         return False
 
-    async def _finish(self, run: EndpointRun, task: asyncio.Task[None]) -> None:
-        """The end of a run the endpoint is done executing: its outputs copied and its outcome
-        reported while the slot's next job runs."""
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError:  # the dispatcher stops: the job goes back at once
-            task.cancel()
-            await asyncio.wait({task})
-            await asyncio.shield(self._give_back(run, "the queue manager's dispatcher stopped"))
-            raise
-        try:
-            await self._ended(run, task)
-        finally:
-            await self.monitor.job_ended()
+    async def _hand_back(self, run: EndpointRun, why: str) -> None:
+        """Stopping: a job still waiting in the endpoint's queue goes back uncounted, any
+        other the usual way (`_give_back`)."""
+        if run.posted.is_set() and await run.take_back() and await self._returned(run):
+            return
+        await self._give_back(run, why)
 
     async def _ended(self, run: EndpointRun, task: asyncio.Task[None]) -> None:
         handle = run.handle

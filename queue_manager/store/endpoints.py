@@ -100,6 +100,7 @@ def _encode(c: EndpointConfig) -> str:
             "inputs": c.inputs,
             "cold_start_timeout": c.cold_start_timeout,
             "job_timeout": c.job_timeout,
+            "prefetch": c.prefetch,
         }
     )
 
@@ -116,4 +117,5 @@ def _decode(text: str) -> EndpointConfig:
         inputs=d["inputs"],
         cold_start_timeout=float(d["cold_start_timeout"]),
         job_timeout=float(d["job_timeout"]),
+        prefetch=int(d.get("prefetch", 0)),  # configured before prefetch existed: none
     )

@@ -51,6 +51,7 @@ class EndpointBody(BaseModel):
     inputs: str = "upload"
     cold_start_timeout: float = 300.0
     job_timeout: float = 1800.0
+    prefetch: int = 0
 
 
 class Done(BaseModel):

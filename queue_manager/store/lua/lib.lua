@@ -351,6 +351,47 @@ local function expire(jid, reason)
   return 'queued'
 end
 
+-- A job handed to worker `wid` early that never started (it waited in that ComfyUI's own
+-- queue) goes back exactly where it was: its seq in its user's FIFO, its attempt not counted
+-- (the hand-over ran nothing), its user's round-robin turn as before the hand-over, so
+-- returning it changes no one's turn. Returns 'ok', 'started' (too late: it runs there), or
+-- the job's status when that attempt is not the worker's any more.
+local function return_unstarted(jid, wid, attempt, reason)
+  local f = redis.call('HMGET', k('job', jid), 'status', 'worker', 'attempts', 'user', 'lane',
+    'seq', 'started_at', 'prev_served', 'served')
+  if f[1] ~= 'running' or f[2] ~= wid or f[3] ~= tostring(attempt) then
+    return f[1] or 'missing'
+  end
+  if (f[7] or '') ~= '' then
+    redis.call('HSET', k('job', jid), 'takeback', '')
+    return 'started'
+  end
+  local user, lane, seq, prev = f[4], f[5], f[6], f[8] or ''
+  worker_drop(wid, jid)
+  transition(jid, user, 'running', 'queued', reason, wid, attempt)
+  redis.call('HINCRBY', k('job', jid), 'attempts', -1)
+  redis.call('HSET', k('job', jid), 'worker', '', 'progress', '', 'phase', '', 'claimed_at', '',
+    'takeback', '')
+  -- the user's turn as it was before the hand-over (unless they were served again since),
+  -- then the job back in its place
+  local restore = redis.call('HGET', k('served'), user) == f[9]
+  if restore and prev ~= '' then redis.call('HSET', k('served'), user, prev) end
+  if restore and prev == '' then redis.call('HDEL', k('served'), user) end
+  for _, l in ipairs(restore and LANES or {}) do
+    local score = prev
+    if score == '' then
+      local first = redis.call('ZRANGE', k('q', l, 'u', user), 0, 0, 'WITHSCORES')
+      score = tostring(tonumber(first[2] or seq) - NEVER_SERVED)
+    end
+    redis.call('ZADD', k('q', l, 'users'), 'XX', score, user)
+  end
+  lane_add(lane, user, jid, seq)
+  emit('job.requeued', jid, user, wid, {reason = reason, attempt = tonumber(attempt),
+    counted = false})
+  wake_idle()
+  return 'ok'
+end
+
 -- The whole queue as the claim script sees it: {mode, {front job, user, ...}, {paused users},
 -- {lane name, {user, served score, {job, seq, ...}}, ...} per lane} (snapshot.lua, room.lua).
 local function queue_snapshot()

@@ -35,6 +35,18 @@ class Room:
     async def add(self, name: str, url: str, **options: object) -> None:
         await self.service.add_endpoint(endpoint(name, url, **options), INSTRUCTOR)  # type: ignore[arg-type]
 
+    async def add_registered(self, name: str, url: str, **options: object) -> None:
+        """The endpoint, its first slot registered with the catalogue it learnt (a slot
+        registers again once it learns it, after the jobs it holds: a test about the order of
+        jobs must not start before)."""
+        await self.add(name, url, **options)
+
+        async def registered() -> bool:
+            workers = await self.service.gpu_workers()
+            return any(w.id == f"{name}.1" and w.reports_models for w in workers)
+
+        await until(registered, 30, f"endpoint {name} registered with its catalogue")
+
     async def status(self, name: str) -> EndpointStatus:
         return await self.service.endpoint_status(name)
 

@@ -134,3 +134,33 @@ async def test_a_gpu_with_nothing_to_run_takes_over_a_job_waiting_behind_another
     handed = await jobs.wait_inbox(idle, 1)  # ... and is woken for it
     assert handed is not None
     assert await claim(jobs, idle) == early
+
+
+@pytest.mark.parametrize("state", ["removed", "left"])
+async def test_a_worker_gone_returns_its_early_job_uncounted_and_its_running_one_counted(
+    jobs: JobStore, workers: WorkerStore, state: str
+) -> None:
+    w = await register(workers)
+    running, early = [await submit(jobs, user(n)) for n in (1, 2)]
+    await claim(jobs, w)
+    await claim(jobs, w)
+    await workers.set_state(w, state)
+    back = [await jobs.get(running), await jobs.get(early)]
+    assert [j.status for j in back] == [JobStatus.QUEUED] * 2
+    assert [j.attempts for j in back] == [1, 0]
+    assert "before it started" in back[1].timeline[-1].reason
+    # user002's turn is as before the hand-over (never served): before user001, who was.
+    other = await register(workers, "gpu2")
+    assert [await claim(jobs, other), await claim(jobs, other)] == [early, running]
+
+
+async def test_a_worker_gone_counts_an_early_job_that_had_started(
+    jobs: JobStore, workers: WorkerStore
+) -> None:
+    w = await register(workers)
+    _, second = [await submit(jobs, user(n)) for n in (1, 2)]
+    await claim(jobs, w)
+    await claim(jobs, w)
+    await jobs.report(second, w, 1, "job.started", {}, {"started_at": "1.0"})
+    await workers.set_state(w, "removed")
+    assert (await jobs.get(second)).attempts == 1

@@ -34,6 +34,7 @@ def test_a_full_configuration_is_kept_and_shown_without_header_values() -> None:
     assert shown["headers"] == {"Authorization": "(hidden)", "X-Api-Key": "(hidden)"}
     assert "s3cret" not in repr(shown) and "s3cret" not in repr(config)
     assert (shown["slots"], shown["outputs"], shown["inputs"]) == (2, "/mnt/out", "/mnt/in")
+    assert shown["prefetch"] == 0  # unless asked for: behind a balancer it would oversubscribe
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,10 @@ def test_a_full_configuration_is_kept_and_shown_without_header_values() -> None:
         ("gpu1", "https://g.example", {"job_timeout": 0}, "positive"),
         ("gpu1", "https://g.example", {"outputs": "relative/dir"}, "absolute folder"),
         ("gpu1", "https://g.example", {"inputs": "s3://bucket"}, "absolute folder"),
+        ("gpu1", "https://g.example", {"prefetch": 2}, "prefetch is 0..1"),
+        ("gpu1", "https://g.example", {"prefetch": -1}, "prefetch is 0..1"),
+        ("gpu1", "https://g.example", {"kind": "runpod", "prefetch": 1}, "for kind comfyui"),
+        ("gpu1", "https://g.example", {"kind": "agent", "prefetch": 1}, "for kind comfyui"),
     ],
 )
 def test_a_wrong_configuration_says_what_to_correct(
@@ -76,6 +81,8 @@ def test_ups_spelling_takes_the_same_options_as_endpoint_add() -> None:
     assert (config.outputs, config.cold_start_timeout) == ("/mnt/out", 240.0)
     assert config.headers == (("Authorization", "Bearer x"),)
     assert parse_endpoint_spec("http://h:1", default_name="endpoint-2").name == "endpoint-2"
+    assert parse_endpoint_spec("http://h:1,prefetch=1", default_name="e").prefetch == 1
+    assert parse_endpoint_spec("http://h:1", default_name="e").prefetch == 0
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,109 @@
+"""A `comfyui` endpoint with `prefetch=1` (one ComfyUI machine): the slot's next job waits in
+ComfyUI's own queue while the current one runs, and is taken back from there, uncounted, when
+the queue wants it elsewhere (an instructor's job, a cancel, the endpoint removed)."""
+
+from __future__ import annotations
+
+from queue_manager.contract.worker_api import NEXT_ON_GPU_PHASE
+from queue_manager.core.ids import JobId
+from queue_manager.core.jobs import JobStatus, Lane
+from tests.integration.push.conftest import INSTRUCTOR, Room
+from tests.support.graphs import sampler
+from tests.support.jobs import user
+from tests.support.simulator import RunningSimulator, serve_simulator
+from tests.support.waiting import until
+from worker.simulator.runtime import SimulatorConfig
+
+
+def on_simulator(sim: RunningSimulator) -> tuple[list[str], list[str]]:
+    """The prompt ids ComfyUI (the simulator) runs and holds waiting, in its queue's order."""
+    queue = sim.sim.state.queue_json()
+    return (
+        [item[1] for item in queue["queue_running"]],
+        [item[1] for item in queue["queue_pending"]],
+    )
+
+
+async def waiting_behind(room: Room, sim: RunningSimulator, first: JobId, second: JobId) -> None:
+    """Until `first` runs on the simulator with `second` waiting in its queue behind it."""
+
+    async def there() -> bool:
+        return on_simulator(sim) == ([first], [second])
+
+    await until(there, 20, "the second job waiting in ComfyUI's queue behind the first")
+
+
+async def test_the_next_job_waits_in_comfyuis_queue_and_runs_next(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
+        await room.add_registered("box", sim.url, prefetch=1)
+        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=40))
+        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
+        await waiting_behind(room, sim, first.id, second.id)
+        waiting = await room.job(second.id)
+        assert (waiting.status, waiting.worker, waiting.phase) == (
+            JobStatus.RUNNING, "box.1", NEXT_ON_GPU_PHASE,
+        )  # fmt: skip
+        assert waiting.started_at is None
+
+        done = [await room.finished(first.id), await room.finished(second.id)]
+        assert [j.status for j in done] == [JobStatus.COMPLETED] * 2, [j.error for j in done]
+        assert [j.attempts for j in done] == [1, 1]
+        assert done[0].started_at is not None and done[1].started_at is not None
+        assert done[0].started_at < done[1].started_at
+        for n in (1, 2):
+            assert list((room.data / f"outputs/user00{n}").rglob("*.png"))
+
+
+async def test_an_instructors_job_takes_the_waiting_jobs_place_uncounted(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
+        await room.add_registered("box", sim.url, prefetch=1)
+        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=40))
+        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
+        await waiting_behind(room, sim, first.id, second.id)
+
+        demo = await room.service.submit(INSTRUCTOR, Lane.INSTRUCTOR, sampler(steps=4))
+        await waiting_behind(room, sim, first.id, demo.id)
+
+        done = {j.id: await room.finished(j.id) for j in (first, demo, second)}
+        assert all(j.status is JobStatus.COMPLETED for j in done.values())
+        started = sorted(done.values(), key=lambda j: j.started_at or 0)
+        assert [j.id for j in started] == [first.id, demo.id, second.id]
+        assert done[second.id].attempts == 1  # the hand-over that never ran is not counted
+        assert any("before it started" in t.reason for t in done[second.id].timeline)
+
+
+async def test_a_cancelled_waiting_job_leaves_comfyuis_queue_and_never_runs(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
+        await room.add_registered("box", sim.url, prefetch=1)
+        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=40))
+        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
+        await waiting_behind(room, sim, first.id, second.id)
+
+        await room.service.cancel(second.id, INSTRUCTOR)
+
+        async def out_of_the_queue() -> bool:
+            return on_simulator(sim) == ([first.id], [])
+
+        await until(out_of_the_queue, 10, "the cancelled job deleted from ComfyUI's queue")
+        assert (await room.finished(first.id)).status is JobStatus.COMPLETED
+        assert (await room.job(second.id)).status is JobStatus.CANCELLED
+        assert second.id not in sim.sim.state.history_json(None, None)
+        assert not list((room.data / "outputs/user002").rglob("*.png"))
+
+
+async def test_a_removed_endpoint_gives_its_waiting_job_back_uncounted(room: Room) -> None:
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
+        await room.add_registered("box", sim.url, prefetch=1)
+        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=300))
+        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
+        await waiting_behind(room, sim, first.id, second.id)
+
+        await room.service.remove_endpoint("box", INSTRUCTOR)
+
+        async def both_back() -> bool:
+            jobs = [await room.job(first.id), await room.job(second.id)]
+            return all(j.status is JobStatus.QUEUED for j in jobs)
+
+        await until(both_back, 10, "both jobs back in the queue")
+        assert (await room.job(second.id)).attempts == 0
+        await until(lambda: on_simulator(sim) == ([], []), 10, "nothing left on ComfyUI")
