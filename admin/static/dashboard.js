@@ -311,7 +311,7 @@ function createEndpoint() {
 function updateEndpoint(row, e, c) {
   row.dataset.endpoint = str(e.name);
   text(c.name, e.name);
-  text(c.sub, `${str(e.kind)} · ${str(e.url)}`);
+  text(c.sub, `${str(e.kind)} · ${str(e.url)}${num(e.prefetch) ? " · next waits" : ""}`);
   const st = str(e.state) || "cold";
   text(c.badge, st);
   c.badge.className = `badge st-${st}`;
@@ -628,6 +628,7 @@ $("endpoint-form").addEventListener("submit", async (e) => {
   const body = { url: str(f.url).trim(), kind: str(f.kind), slots: Number(f.slots) || 1 };
   if (str(f.header).trim()) body.headers = [str(f.header).trim()];
   if (str(f.outputs).trim()) body.outputs = str(f.outputs).trim();
+  if (f.prefetch) body.prefetch = 1;
   const name = str(f.name).trim();
   if (await api("PUT", `/endpoints/${path(name)}`, body)) {
     form.reset();

@@ -129,6 +129,7 @@ class EndpointShown(TypedDict):
     kind: str
     url: str
     slots: int
+    prefetch: int  # jobs kept waiting in its own queue (kind comfyui, one machine)
     state: str  # cold | starting | ready | busy | failing
     reason: str
     since: float
@@ -223,6 +224,7 @@ def _endpoint(config: EndpointConfig, status: EndpointStatus) -> EndpointShown:
         "kind": config.kind.value,
         "url": config.url,
         "slots": config.slots,
+        "prefetch": config.prefetch,
         "state": status.phase.value,
         "reason": status.reason,
         "since": status.since,

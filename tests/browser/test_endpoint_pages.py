@@ -120,9 +120,11 @@ async def test_the_instructor_adds_and_removes_an_endpoint_on_the_dashboard(
     await form.locator("[name=url]").fill(box["url"])
     await form.locator("[name=slots]").fill("2")
     await form.locator("[name=header]").fill("X-Api-Key: sekrit-value")
+    await form.locator("[name=prefetch]").check()
     await page.click("[data-testid=endpoint-add]")
     row = page.locator("[data-testid=endpoints-list] tr[data-endpoint=spare]")
     await row.wait_for(timeout=30_000)
+    assert "next waits" in await row.inner_text()
     assert "sekrit-value" not in await page.content()  # a header's value is never shown back
     await row.locator("[data-action=remove-endpoint]").click()
     await row.wait_for(state="detached", timeout=30_000)
