@@ -33,19 +33,27 @@ async def waiting_behind(room: Room, sim: RunningSimulator, first: JobId, second
     await until(there, 20, "the second job waiting in ComfyUI's queue behind the first")
 
 
+async def first_and_next(
+    room: Room, sim: RunningSimulator, first_steps: int = 40
+) -> tuple[JobId, JobId]:
+    """A prefetching endpoint on `sim`: user001's job running there, user002's waiting behind."""
+    await room.add_registered("box", sim.url, prefetch=1)
+    first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=first_steps))
+    second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
+    await waiting_behind(room, sim, first.id, second.id)
+    return first.id, second.id
+
+
 async def test_the_next_job_waits_in_comfyuis_queue_and_runs_next(room: Room) -> None:
     async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
-        await room.add_registered("box", sim.url, prefetch=1)
-        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=40))
-        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
-        await waiting_behind(room, sim, first.id, second.id)
-        waiting = await room.job(second.id)
+        first, second = await first_and_next(room, sim)
+        waiting = await room.job(second)
         assert (waiting.status, waiting.worker, waiting.phase) == (
             JobStatus.RUNNING, "box.1", NEXT_ON_GPU_PHASE,
         )  # fmt: skip
         assert waiting.started_at is None
 
-        done = [await room.finished(first.id), await room.finished(second.id)]
+        done = [await room.finished(first), await room.finished(second)]
         assert [j.status for j in done] == [JobStatus.COMPLETED] * 2, [j.error for j in done]
         assert [j.attempts for j in done] == [1, 1]
         assert done[0].started_at is not None and done[1].started_at is not None
@@ -56,54 +64,45 @@ async def test_the_next_job_waits_in_comfyuis_queue_and_runs_next(room: Room) ->
 
 async def test_an_instructors_job_takes_the_waiting_jobs_place_uncounted(room: Room) -> None:
     async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
-        await room.add_registered("box", sim.url, prefetch=1)
-        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=40))
-        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
-        await waiting_behind(room, sim, first.id, second.id)
+        first, second = await first_and_next(room, sim)
 
         demo = await room.service.submit(INSTRUCTOR, Lane.INSTRUCTOR, sampler(steps=4))
-        await waiting_behind(room, sim, first.id, demo.id)
+        await waiting_behind(room, sim, first, demo.id)
 
-        done = {j.id: await room.finished(j.id) for j in (first, demo, second)}
+        done = {j: await room.finished(j) for j in (first, demo.id, second)}
         assert all(j.status is JobStatus.COMPLETED for j in done.values())
         started = sorted(done.values(), key=lambda j: j.started_at or 0)
-        assert [j.id for j in started] == [first.id, demo.id, second.id]
-        assert done[second.id].attempts == 1  # the hand-over that never ran is not counted
-        assert any("before it started" in t.reason for t in done[second.id].timeline)
+        assert [j.id for j in started] == [first, demo.id, second]
+        assert done[second].attempts == 1  # the hand-over that never ran is not counted
+        assert any("before it started" in t.reason for t in done[second].timeline)
 
 
 async def test_a_cancelled_waiting_job_leaves_comfyuis_queue_and_never_runs(room: Room) -> None:
     async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
-        await room.add_registered("box", sim.url, prefetch=1)
-        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=40))
-        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
-        await waiting_behind(room, sim, first.id, second.id)
+        first, second = await first_and_next(room, sim)
 
-        await room.service.cancel(second.id, INSTRUCTOR)
+        await room.service.cancel(second, INSTRUCTOR)
 
         async def out_of_the_queue() -> bool:
-            return on_simulator(sim) == ([first.id], [])
+            return on_simulator(sim) == ([first], [])
 
         await until(out_of_the_queue, 10, "the cancelled job deleted from ComfyUI's queue")
-        assert (await room.finished(first.id)).status is JobStatus.COMPLETED
-        assert (await room.job(second.id)).status is JobStatus.CANCELLED
-        assert second.id not in sim.sim.state.history_json(None, None)
+        assert (await room.finished(first)).status is JobStatus.COMPLETED
+        assert (await room.job(second)).status is JobStatus.CANCELLED
+        assert second not in sim.sim.state.history_json(None, None)
         assert not list((room.data / "outputs/user002").rglob("*.png"))
 
 
 async def test_a_removed_endpoint_gives_its_waiting_job_back_uncounted(room: Room) -> None:
     async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
-        await room.add_registered("box", sim.url, prefetch=1)
-        first = await room.service.submit(user(1), Lane.NORMAL, sampler(steps=300))
-        second = await room.service.submit(user(2), Lane.NORMAL, sampler(steps=4))
-        await waiting_behind(room, sim, first.id, second.id)
+        first, second = await first_and_next(room, sim, first_steps=300)
 
         await room.service.remove_endpoint("box", INSTRUCTOR)
 
         async def both_back() -> bool:
-            jobs = [await room.job(first.id), await room.job(second.id)]
+            jobs = [await room.job(first), await room.job(second)]
             return all(j.status is JobStatus.QUEUED for j in jobs)
 
         await until(both_back, 10, "both jobs back in the queue")
-        assert (await room.job(second.id)).attempts == 0
+        assert (await room.job(second)).attempts == 0
         await until(lambda: on_simulator(sim) == ([], []), 10, "nothing left on ComfyUI")
