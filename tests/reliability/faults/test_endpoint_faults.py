@@ -26,6 +26,7 @@ import pytest
 from redis.asyncio import Redis
 
 from queue_manager.cli.redis_server import RedisServer
+from queue_manager.core.ids import JobId
 from tests.reliability.support.fault_room import FaultRoom, open_fault_room
 from tests.support.waiting import until
 
@@ -119,3 +120,33 @@ async def test_an_endpoint_process_sigkilled_mid_job_gives_its_job_back_and_it_r
     await room.gpus.simulator("east", port=int(east.rsplit(":", 1)[1]))  # the machine is back
     await room.consistent()
     assert (await room.job(lost.id)).attempts == 2
+
+
+async def test_a_prefetching_endpoint_sigkilled_gives_back_its_running_and_waiting_jobs(
+    open_room: Opener,
+) -> None:
+    """`prefetch=1`: east's machine dies with one job running and the next waiting in its
+    ComfyUI's queue; both go back (lost with it) and each ends once, on west or on east when
+    it is back."""
+    room = await open_room()
+    east, west = await asyncio.gather(room.gpus.simulator("east"), room.gpus.simulator("west"))
+    await room.add_endpoint("east", east, prefetch=1)
+    await room.submit_all(steps=STEPS)
+    running = await room.caught_sampling(lambda j: j.worker == "east.1")
+
+    async def one_waiting_behind() -> list[JobId]:
+        jobs = [await room.job(a.job_id) for a in room.accepted]
+        return [j.id for j in jobs if j.worker == "east.1" and j.started_at is None]
+
+    await until(one_waiting_behind, 30, "a job waiting behind it in east's queue")
+    [waiting] = await one_waiting_behind()
+    await room.gpus.programs[0].kill()
+    await room.add_endpoint("west", west)
+
+    async def both_given_back() -> bool:
+        jobs = [await room.job(running.id), await room.job(waiting)]
+        return all(any("lost with its replica" in e.reason for e in j.timeline) for j in jobs)
+
+    await until(both_given_back, 30, "both of east's jobs given back")
+    await room.gpus.simulator("east", port=int(east.rsplit(":", 1)[1]))  # the machine is back
+    await room.consistent()
