@@ -24,7 +24,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,7 +56,9 @@ from worker.errors import (
     PromptRefused,
     WorkerUnknown,
 )
+from worker.held import Held, Outputs
 from worker.manager_client import Assignment, ManagerClient, SignalItem
+from worker.reports import ProgressRelay, Reports
 from worker.settings import WorkerSettings
 from worker.spare_socket import JobSocket, SpareSocket, one_socket
 
@@ -74,34 +75,6 @@ class GivenBack(Exception):
     """A job handed early went back to the queue before it started (nothing more to report)."""
 
 
-@dataclass(eq=False)
-class _Held:
-    """One job this agent holds, from its claim until its outcome is reported."""
-
-    job: Assignment
-    lost: asyncio.Event = field(default_factory=asyncio.Event)  # cancelled or given away
-    back: bool = False  # the queue wants it back (it was handed early)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)  # lost or back: look now
-    posted: asyncio.Event = field(default_factory=asyncio.Event)  # in ComfyUI's queue (or over)
-    ran: asyncio.Event = field(default_factory=asyncio.Event)  # ComfyUI is done with it
-    started: bool = False  # ComfyUI began executing it
-    behind: bool = False  # posted while another job of ours was on ComfyUI
-    recv: asyncio.Future[Any] | None = None  # a pending read of its /ws
-
-    def on_comfy(self) -> bool:
-        """Staged, waiting in ComfyUI's queue or running: it holds a place on the GPU."""
-        return not self.ran.is_set()
-
-    def lose(self) -> None:
-        self.lost.set()
-        self.wake.set()
-
-    def want_back(self) -> None:
-        if not self.started:
-            self.back = True
-            self.wake.set()
-
-
 class Agent:
     def __init__(
         self, settings: WorkerSettings, manager: ManagerClient, comfy: ComfyClient
@@ -110,7 +83,7 @@ class Agent:
         self.manager = manager
         self.comfy = comfy
         self.draining = asyncio.Event()
-        self._held: dict[str, _Held] = {}  # in claim order: the GPU runs them in this order
+        self._held: dict[str, Held] = {}  # in claim order: the GPU runs them in this order
         self._tasks: set[asyncio.Task[None]] = set()
         self._freed = asyncio.Event()  # a held job left the GPU or ended: room to claim
         self._holding = asyncio.Event()  # set while any job is held (signals are read then)
@@ -197,8 +170,8 @@ class Agent:
             await asyncio.shield(self._spare.close())
             await asyncio.shield(self._leave())
 
-    def _start(self, job: Assignment) -> _Held:
-        held = _Held(job)
+    def _start(self, job: Assignment) -> Held:
+        held = Held(job)
         self._held[job.id] = held
         self._holding.set()
         task = asyncio.create_task(self._run_job(held), name=f"job {job.id}")
@@ -230,7 +203,7 @@ class Agent:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    def _waiting_behind(self) -> list[_Held]:
+    def _waiting_behind(self) -> list[Held]:
         """Held jobs posted behind another of ours that ComfyUI has not started."""
         ahead, waiting = False, []
         for held in self._held.values():
@@ -324,7 +297,7 @@ class Agent:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
-            holding: list[_Held | None] = [*self._held.values()] or [None]
+            holding: list[Held | None] = [*self._held.values()] or [None]
             for held in holding:
                 try:
                     await self.manager.heartbeat(held.job if held else None)
@@ -378,7 +351,7 @@ class Agent:
         said taken at once, then run as a claimed job, its lease renewed by our heartbeats.
         Nothing is registered or claimed."""
         beats = asyncio.create_task(self._heartbeats(), name=f"heartbeats {job.id}")
-        held = _Held(job)
+        held = Held(job)
         self._held[job.id] = held
         try:
             await self._tell(job, "job.phase", {"detail": TAKEN_PHASE})
@@ -397,7 +370,7 @@ class Agent:
         held.lose()
         return True
 
-    async def _run_job(self, held: _Held) -> None:
+    async def _run_job(self, held: Held) -> None:
         job = held.job
         started = time.monotonic()
         log.info("running job=%s user=%s attempt=%d", job.id, job.user, job.attempt)
@@ -442,7 +415,7 @@ class Agent:
             self._freed.set()
             log.info("job=%s done in %.2fs", job.id, time.monotonic() - started)
 
-    async def _stop_on_comfy(self, held: _Held) -> None:
+    async def _stop_on_comfy(self, held: Held) -> None:
         """Stop a job of ours on ComfyUI: out of its queue if it waits there, else interrupted
         (only that prompt: never the one before it)."""
         if not held.posted.is_set() or held.ran.is_set():
@@ -450,7 +423,7 @@ class Agent:
         if held.started or not await self.comfy.delete_queued(held.job.id):
             await self.comfy.interrupt(held.job.id)
 
-    async def _give_back(self, held: _Held) -> None:
+    async def _give_back(self, held: Held) -> None:
         """Stop the job on ComfyUI and hand it back to the queue at once (rather than after
         its lease), as far as that works within a few seconds: one that never started goes
         back without its attempt counted."""
@@ -463,7 +436,7 @@ class Agent:
                 await self.manager.release(job)
                 log.info("job=%s given back to the queue", job.id)
 
-    async def _returned(self, held: _Held) -> bool:
+    async def _returned(self, held: Held) -> bool:
         """Take a job that has not started out of ComfyUI's queue and give it back, its
         attempt not counted. False: it started meanwhile (it is still ours)."""
         if held.posted.is_set() and not await self.comfy.delete_queued(held.job.id):
@@ -478,12 +451,12 @@ class Agent:
         with contextlib.suppress(ManagerUnavailable, JobLost, WorkerUnknown):
             await self.manager.fail(job, error)
 
-    async def _execute(self, held: _Held) -> None:
+    async def _execute(self, held: Held) -> None:
         job = held.job
         if not self._object_info:  # serve mode: nothing was registered
             self._object_info = await self.comfy.object_info()
         prompt = await self._stage_inputs(job)
-        outputs = _Outputs()
+        outputs = Outputs()
         async with self._job_socket() as socket:
             stream, client_id = socket.stream, socket.client_id
             if held.lost.is_set():  # taken away while its inputs were staged
@@ -546,23 +519,23 @@ class Agent:
 
     async def _follow(
         self,
-        held: _Held,
+        held: Held,
         stream: EventStream,
-        outputs: _Outputs,
+        outputs: Outputs,
     ) -> dict[str, Any] | None:
         """Relay the run until ComfyUI is done with it; returns ComfyUI's error (None on
         success). Until it starts, a take-back returns it (GivenBack)."""
-        reports = _Reports(self, held)
+        reports = Reports(self.manager, held)
         try:
             return await self._relay_run(held, stream, outputs, reports)
         finally:
             await reports.close()
 
     async def _relay_run(
-        self, held: _Held, stream: EventStream, outputs: _Outputs, reports: _Reports
+        self, held: Held, stream: EventStream, outputs: Outputs, reports: Reports
     ) -> dict[str, Any] | None:
         job = held.job
-        relay = _ProgressRelay(reports, self.settings.progress_interval_seconds)
+        relay = ProgressRelay(reports, self.settings.progress_interval_seconds)
         timeout = self.settings.job_timeout_seconds
         deadline = time.monotonic() + (2 * timeout if held.behind else timeout)
         error: dict[str, Any] | None = None
@@ -612,7 +585,7 @@ class Agent:
                 await reports.settled()
                 return error
 
-    async def _next_message(self, held: _Held, stream: EventStream, deadline: float) -> Any:
+    async def _next_message(self, held: Held, stream: EventStream, deadline: float) -> Any:
         """The job's next ComfyUI message, or None: at least every heartbeat (to notice a
         lost job) and at once when a signal wakes it. A read cut short stays pending for the
         next call, so no message is ever dropped."""
@@ -640,8 +613,8 @@ class Agent:
         self,
         job: Assignment,
         data: dict[str, Any],
-        outputs: _Outputs,
-        reports: _Reports,
+        outputs: Outputs,
+        reports: Reports,
     ) -> None:
         node_id = str(data.get("node"))
         refs, other = history_outputs({"outputs": {node_id: data.get("output") or {}}})
@@ -655,7 +628,7 @@ class Agent:
         self,
         job: Assignment,
         ref: OutputRef,
-        outputs: _Outputs,
+        outputs: Outputs,
     ) -> None:
         if not outputs.first_time(ref):
             return
@@ -708,90 +681,3 @@ class Agent:
             with target.open("wb") as fh:
                 async for chunk in response.aiter_raw(_CHUNK):
                     await asyncio.to_thread(fh.write, chunk)
-
-
-@dataclass
-class _Outputs:
-    """One job's copied outputs: which files are done (an output announced by `executed` is
-    listed again by the history) and which nodes were announced."""
-
-    announced: set[str] = field(default_factory=set)
-    _copied: set[tuple[str, str, str]] = field(default_factory=set)
-
-    def first_time(self, ref: OutputRef) -> bool:
-        key = (ref.filename, ref.subfolder, ref.type)
-        if key in self._copied:
-            return False
-        self._copied.add(key)
-        return True
-
-
-class _Reports:
-    """One job's reports of its run (started, executing, progress, previews), sent in order by
-    a task of their own while the agent goes on reading ComfyUI: a slow answer from the queue
-    manager delays no message (and no output copy) behind it. Any may be lost while the
-    manager is away; a refusal (the job is no longer ours) stops the job."""
-
-    def __init__(self, agent: Agent, held: _Held) -> None:
-        self._agent, self._held = agent, held
-        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._task = asyncio.create_task(self._send(), name=f"reports {held.job.id}")
-
-    def tell(self, kind: ReportType, data: dict[str, Any]) -> None:
-        manager, job = self._agent.manager, self._held.job
-        self._queue.put_nowait(lambda: manager.report(job, kind, data))
-
-    def preview(self, preview: Preview) -> None:
-        manager, job = self._agent.manager, self._held.job
-        self._queue.put_nowait(lambda: manager.preview(job, preview.image, preview.mime))
-
-    async def settled(self) -> None:
-        """Every report so far has been answered (or lost)."""
-        await self._queue.join()
-
-    async def close(self) -> None:
-        self._task.cancel()
-        await asyncio.wait({self._task})
-
-    async def _send(self) -> None:
-        while True:
-            call = await self._queue.get()
-            try:
-                await call()
-            except ManagerUnavailable as exc:
-                log.debug("job=%s: a report was lost: %s", self._held.job.id, exc)
-            except (JobLost, WorkerUnknown) as exc:
-                log.info("job=%s: the queue manager refused a report (%s)", self._held.job.id, exc)
-                self._held.lose()
-            except Exception:  # a report must never stop the run
-                log.exception("job=%s: a report failed", self._held.job.id)
-            finally:
-                self._queue.task_done()
-
-
-class _ProgressRelay:
-    """At most one progress report and one preview per interval; the latest wins (a fast
-    sampler must not flood the queue manager), and the last progress is always sent."""
-
-    def __init__(self, reports: _Reports, interval: float) -> None:
-        self._reports, self._interval = reports, interval
-        self._sent_at = 0.0
-        self._preview_at = 0.0
-        self._pending: dict[str, Any] | None = None
-
-    def offer_preview(self, preview: Preview) -> None:
-        # Previews are only a glimpse: one dropped in favour of a newer one loses nothing.
-        if time.monotonic() - self._preview_at >= self._interval:
-            self._preview_at = time.monotonic()
-            self._reports.preview(preview)
-
-    def offer(self, data: dict[str, Any]) -> None:
-        self._pending = data
-        if time.monotonic() - self._sent_at >= self._interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending is not None:
-            data, self._pending = self._pending, None
-            self._sent_at = time.monotonic()
-            self._reports.tell("job.progress", data)
