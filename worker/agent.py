@@ -181,10 +181,11 @@ class Agent:
 
     def _has_room(self) -> bool:
         """Another job may be claimed: ComfyUI holds at most `prefetch` jobs behind the
-        running one, and at most one more job's outputs are still being copied."""
+        running one, and the agent at most two (the queue records two per worker: the one
+        its GPU runs and the next; a third would drop out of its record). So the next job is
+        claimed once the last one's outputs are copied, while the current one runs."""
         on_comfy = sum(1 for h in self._held.values() if h.on_comfy())
-        prefetch = self.settings.prefetch
-        return on_comfy <= prefetch and len(self._held) <= prefetch + 1
+        return on_comfy <= self.settings.prefetch and len(self._held) <= 1
 
     async def _room_to_claim(self) -> bool:
         """Wait until another job may be claimed, or our ComfyUI failed (the caller registers

@@ -27,9 +27,9 @@ class WorkerSettings(BaseSettings):
     prefetch: int = Field(
         default=0,
         ge=0,
-        le=4,
-        description="Jobs kept waiting in ComfyUI's own queue behind the running one, so the "
-        "GPU starts the next the instant the current ends (0: claim only when it is idle); "
+        le=1,  # the queue records two jobs per worker: the one its GPU runs, and the next
+        description="Jobs kept waiting in ComfyUI's own queue behind the running one (0 or 1), "
+        "so the GPU starts the next the instant the current ends (0: claim only when idle); "
         "one the policy wants first elsewhere is taken back before it starts. 1 for a room "
         "with one GPU; with several, a job handed early can wait behind a long one while "
         "another GPU is free",

@@ -2,10 +2,11 @@
 
 1. Inputs reach the endpoint under collision-free names: uploaded (`/upload/image`), or
    written into the folder every replica reads as its input folder.
-2. The prompt goes in with our job id as `prompt_id`, its save nodes writing under a folder of
-   the job's own. A refused or timed-out call while the endpoint is cold is retried with
-   backoff up to the cold-start timeout, and the participant reads "GPU starting"; a `POST`
-   whose answer was lost is looked up before it is sent again (ComfyUI takes a duplicate id).
+2. The prompt goes in with our job id as `prompt_id` (a later attempt's derived from it,
+   `prompt_id_of`), its save nodes writing under a folder of the job's own. A refused or
+   timed-out call while the endpoint is cold is retried with backoff up to the cold-start
+   timeout, and the participant reads "GPU starting"; a `POST` whose answer was lost is looked
+   up before it is sent again (ComfyUI takes a duplicate id).
 3. Then two channels: `/ws` relays progress and previews where it reached the replica that
    runs the job, and `/history/{id}` is polled as the source of truth. `{}` means "not on this
    replica": ask again. A prompt no replica has listed for `endpoint_lost_seconds` was lost
@@ -101,6 +102,7 @@ class ComfyUIRun(RunBase):
         super().__init__(handle, client, monitor, settings)
         self.object_info = object_info
         self.folder = f"cw-{handle.job.id}-{handle.attempt}"
+        self.prompt_id = prompt_id_of(handle.job.id, handle.attempt)
         self._last_seen = time.monotonic()
         self._unknown = 0  # answers since then that did not know the prompt (errors aside)
         self._socket_end: tuple[float, dict[str, Any]] | None = None
@@ -108,6 +110,7 @@ class ComfyUIRun(RunBase):
         self._progress_at = 0.0
         self._socket_open = asyncio.Event()
         self._ended = asyncio.Event()  # the socket saw the run end: ask the history now
+        self._deadline: asyncio.Timeout | None = None  # the job timeout, once submitted
 
     async def run(self) -> None:
         prompt = with_output_folder(await self._stage_inputs(), self.folder)
@@ -119,13 +122,15 @@ class ComfyUIRun(RunBase):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_SOCKET_FIRST):
                     await self._socket_open.wait()
+            if self.behind:  # it will wait for the job before it (said first: it cannot
+                # overtake the news that it started, which only comes once it is posted)
+                await self.handle.tell(EventType.JOB_PHASE, {"detail": NEXT_ON_GPU_PHASE})
             await self._submit(prompt, client_id)
             self.posted.set()
-            timeout = self.config.job_timeout
-            if self.behind:  # it waits for the job before it first
-                await self.handle.tell(EventType.JOB_PHASE, {"detail": NEXT_ON_GPU_PHASE})
-                timeout *= 2
-            async with asyncio.timeout(timeout):
+            # A job posted behind another has the job timeout from its start (`started_now`);
+            # until then, twice that (the job before it has its own).
+            timeout = self.config.job_timeout * (2 if self.behind else 1)
+            async with asyncio.timeout(timeout) as self._deadline:
                 entry = await self._wait()
             # The GPU is free: the slot's next job starts while this one's socket closes and
             # its outputs are copied.
@@ -150,24 +155,34 @@ class ComfyUIRun(RunBase):
         first out of the queues, then interrupted where it runs (a prompt that started
         meanwhile is caught by the interrupts)."""
         for _ in range(_FORGET_ASKS):
-            await self.client.unqueue(self.id)
+            await self.client.unqueue(self.prompt_id)
         for _ in range(_FORGET_ASKS):
-            await self.client.interrupt(self.id)
+            await self.client.interrupt(self.prompt_id)
+
+    async def started_now(self) -> None:
+        if self.behind and not self.started and self._deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._deadline.reschedule(loop.time() + self.config.job_timeout)
+        await super().started_now()
 
     async def take_back(self) -> bool:
         """Out of the endpoint's queue if it has not started: deleted (asked as `forget` asks,
-        through a balancer), then looked for. Found running or done: too late; no answer: it
-        may have started, so it is kept."""
+        through a balancer), then looked for. Found running or done: too late. Asked again
+        while the endpoint does not answer; never answering, it is kept (it may have started:
+        if it was deleted, it is lost to the endpoint and goes back as a lost prompt does)."""
         if self.started:
             return False
         for _ in range(_FORGET_ASKS):
-            await self.client.unqueue(self.id)
-        try:
-            if await self.client.queue_place(self.id) is not None:
-                return False
-            return await self.client.history(self.id) is None and not self.started
-        except (EndpointDown, EndpointError):
-            return False
+            await self.client.unqueue(self.prompt_id)
+        for _ in range(_LOOKUPS):
+            try:
+                if await self.client.queue_place(self.prompt_id) is not None:
+                    return False
+                return await self.client.history(self.prompt_id) is None and not self.started
+            except (EndpointDown, EndpointError) as exc:
+                log.debug("job=%s take-back lookup: %s", self.id, exc)
+                await asyncio.sleep(0.2)
+        return False
 
     # -- 1. inputs ---------------------------------------------------------------------------
 
@@ -194,7 +209,7 @@ class ComfyUIRun(RunBase):
         async def post() -> None:
             say = asyncio.create_task(self.held_after(self.monitor.now()))
             try:
-                await self.client.post_prompt(prompt, self.id, client_id, extra)
+                await self.client.post_prompt(prompt, self.prompt_id, client_id, extra)
             except DeliveryUnknown:
                 if not await self._known():
                     raise
@@ -234,9 +249,9 @@ class ComfyUIRun(RunBase):
         """Whether some replica has the prompt (queued, running or done)."""
         for _ in range(_LOOKUPS):
             with contextlib.suppress(EndpointDown):
-                if await self.client.history(self.id) is not None:
+                if await self.client.history(self.prompt_id) is not None:
                     return True
-                if await self.client.queue_place(self.id) is not None:
+                if await self.client.queue_place(self.prompt_id) is not None:
                     return True
             await asyncio.sleep(0.2)
         return False
@@ -290,10 +305,10 @@ class ComfyUIRun(RunBase):
 
     async def _ask_history(self) -> dict[str, Any] | None:
         try:
-            entry = await self.client.history(self.id)
+            entry = await self.client.history(self.prompt_id)
             if entry is not None and history_finished(entry):
                 return entry
-            place = None if entry is not None else await self.client.queue_place(self.id)
+            place = None if entry is not None else await self.client.queue_place(self.prompt_id)
             if entry is not None or place is not None:
                 self._last_seen, self._unknown = time.monotonic(), 0
             else:
@@ -333,7 +348,7 @@ class ComfyUIRun(RunBase):
             return
         message = json.loads(raw)
         kind, data = message.get("type"), message.get("data") or {}
-        if not isinstance(data, dict) or data.get("prompt_id") != self.id:
+        if not isinstance(data, dict) or data.get("prompt_id") != self.prompt_id:
             return
         self._last_seen, self._unknown = time.monotonic(), 0
         if kind == "execution_start":
@@ -396,6 +411,16 @@ class ComfyUIRun(RunBase):
                 log.debug("job=%s /view %s: %s", self.id, ref.filename, exc)
                 await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         raise OutputMissing(f"no replica of {self.config.name} has {ref.filename}")
+
+
+def prompt_id_of(job_id: str, attempt: int) -> str:
+    """The prompt id an attempt of a job has on the endpoint. ComfyUI keys its queue and
+    history by prompt id, so each attempt has its own (the job's id for the first): an attempt
+    run again on the same endpoint must not read the last one's history entry (interrupted,
+    say) as its own."""
+    if attempt == 1:
+        return job_id
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfy-workshop:{job_id}:{attempt}"))
 
 
 async def _read(path: Path) -> AsyncIterator[bytes]:

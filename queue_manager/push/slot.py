@@ -199,7 +199,13 @@ class Slot:
         try:
             return await self.service.claim(self.worker, self.settings.claim_wait_seconds)
         except WorkerNotFound:  # removed by hand, or Redis lost it: join again (unless gone
-            await self._register()  # with its endpoint: then the slot stops)
+            # with its endpoint: then the slot stops), once the jobs it held are off the
+            # endpoint: the queue took them back, and claiming one again must not meet its
+            # earlier run still there.
+            for hold in self._holds.values():
+                hold.lost.set()
+            await self._finished()
+            await self._register()
         except WorkerUnavailable:  # drained on the dashboard: claim again once resumed
             await asyncio.sleep(self.settings.heartbeat_seconds)
         except STORE_OUTAGES as exc:
@@ -281,7 +287,7 @@ class Slot:
                 if not hold.back.is_set() or task.done() or hold.lost.is_set():
                     break
                 hold.back.clear()
-                if await self._taken_back(run, task):
+                if await self._taken_back(hold, task):
                     return
             if not task.done() and (hold.lost.is_set() or not run.executed.is_set()):
                 task.cancel()
@@ -297,14 +303,19 @@ class Slot:
             await asyncio.shield(self._hand_back(run, "the queue manager's dispatcher stopped"))
             raise
         finally:
-            self._holds.pop(run.id, None)
+            if self._holds.get(run.id) is hold:
+                del self._holds[run.id]
             self._freed.set()
             await self.monitor.job_ended()
 
-    async def _taken_back(self, run: EndpointRun, task: asyncio.Task[None]) -> bool:
+    async def _taken_back(self, hold: _Hold, task: asyncio.Task[None]) -> bool:
         """A job waiting in the endpoint's queue, wanted back: taken out of that queue and
-        returned to ours, its attempt not counted. False: it started (it runs on here)."""
-        await first_done(run.posted.wait(), run.executed.wait(), task)
+        returned to ours, its attempt not counted. False: it started (it runs on here), or
+        it is no longer ours (cancelled meanwhile)."""
+        run = hold.run
+        await first_done(run.posted.wait(), run.executed.wait(), task, hold.lost.wait())
+        if hold.lost.is_set():
+            return False
         if task.done() or not await run.take_back():
             log.info("job=%s: too late to give back, it started", run.id)
             return False

@@ -354,11 +354,13 @@ end
 -- A job handed to worker `wid` early that never started (it waited in that ComfyUI's own
 -- queue) goes back exactly where it was: its seq in its user's FIFO, its attempt not counted
 -- (the hand-over ran nothing), its user's round-robin turn as before the hand-over, so
--- returning it changes no one's turn. Returns 'ok', 'started' (too late: it runs there), or
--- the job's status when that attempt is not the worker's any more.
+-- returning it changes no one's turn. Taken back for an idle GPU (take_back_for_idle), it is
+-- handed to that GPU in the same step: else the busy worker, claiming again at once, could take
+-- it straight back (and the idle GPU take it back again). Returns 'ok', 'started' (too late:
+-- it runs there), or the job's status when that attempt is not the worker's any more.
 local function return_unstarted(jid, wid, attempt, reason)
   local f = redis.call('HMGET', k('job', jid), 'status', 'worker', 'attempts', 'user', 'lane',
-    'seq', 'started_at', 'prev_served', 'served')
+    'seq', 'started_at', 'prev_served', 'served', 'takeback', 'req')
   if f[1] ~= 'running' or f[2] ~= wid or f[3] ~= tostring(attempt) then
     return f[1] or 'missing'
   end
@@ -388,6 +390,13 @@ local function return_unstarted(jid, wid, attempt, reason)
   lane_add(lane, user, jid, seq)
   emit('job.requeued', jid, user, wid, {reason = reason, attempt = tonumber(attempt),
     counted = false})
+  local idle = string.match(f[10] or '', '^idle (.+)$')
+  if idle and redis.call('SISMEMBER', k('idle'), idle) == 1 and control('paused') ~= '1'
+      and not blocked(user) and redis.call('HGET', k('worker', idle), 'state') == 'online'
+      and fits(idle, f[11]) then
+    redis.call('SREM', k('idle'), idle)
+    redis.call('RPUSH', k('worker', idle, 'inbox'), take(jid, idle))
+  end
   wake_idle()
   return 'ok'
 end

@@ -15,6 +15,7 @@ from queue_manager.core.endpoint_status import EndpointPhase
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId
 from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.push.comfyui import prompt_id_of
 from tests.integration.push.conftest import INSTRUCTOR, Room
 from tests.support.graphs import SAVE, sampler
 from tests.support.jobs import user
@@ -56,8 +57,9 @@ async def add_balanced(room: Room, sim: LoadBalancedSimulator, mounts: Mounts, *
 
 
 def runs_of(sim: LoadBalancedSimulator, job_id: JobId) -> int:
-    """How many times replicas accepted the prompt, over all their lives."""
-    return sum(r["prompts"].count(job_id) for r in sim.report()["replicas"])
+    """How many times replicas accepted the job's prompt, any attempt, over all their lives."""
+    ids = {prompt_id_of(job_id, attempt) for attempt in range(1, 6)}
+    return sum(p in ids for r in sim.report()["replicas"] for p in r["prompts"])
 
 
 def user_files(room: Room, n: int) -> list[str]:

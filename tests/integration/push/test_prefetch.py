@@ -5,14 +5,16 @@ the queue wants it elsewhere (an instructor's job, a cancel, the endpoint remove
 from __future__ import annotations
 
 from queue_manager.contract.worker_api import NEXT_ON_GPU_PHASE
-from queue_manager.core.ids import JobId
+from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import JobStatus, Lane
+from queue_manager.push.comfyui import prompt_id_of
 from tests.integration.push.conftest import INSTRUCTOR, Room
 from tests.support.graphs import sampler
 from tests.support.jobs import user
 from tests.support.simulator import RunningSimulator, serve_simulator
 from tests.support.waiting import until
 from worker.simulator.runtime import SimulatorConfig
+from worker.simulator.state import QueueItem
 
 
 def on_simulator(sim: RunningSimulator) -> tuple[list[str], list[str]]:
@@ -47,11 +49,15 @@ async def first_and_next(
 async def test_the_next_job_waits_in_comfyuis_queue_and_runs_next(room: Room) -> None:
     async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
         first, second = await first_and_next(room, sim)
+
+        async def next_on_gpu() -> bool:  # said just after it is posted
+            return (await room.job(second)).phase == NEXT_ON_GPU_PHASE
+
+        await until(next_on_gpu, 10, "the waiting job's phase")
         waiting = await room.job(second)
-        assert (waiting.status, waiting.worker, waiting.phase) == (
-            JobStatus.RUNNING, "box.1", NEXT_ON_GPU_PHASE,
+        assert (waiting.status, waiting.worker, waiting.started_at) == (
+            JobStatus.RUNNING, "box.1", None,
         )  # fmt: skip
-        assert waiting.started_at is None
 
         done = [await room.finished(first), await room.finished(second)]
         assert [j.status for j in done] == [JobStatus.COMPLETED] * 2, [j.error for j in done]
@@ -106,3 +112,31 @@ async def test_a_removed_endpoint_gives_its_waiting_job_back_uncounted(room: Roo
         await until(both_back, 10, "both jobs back in the queue")
         assert (await room.job(second)).attempts == 0
         await until(lambda: on_simulator(sim) == ([], []), 10, "nothing left on ComfyUI")
+
+
+async def test_a_slot_removed_by_hand_runs_each_job_once_more_and_the_waiting_one_once(
+    room: Room,
+) -> None:
+    """Removed on the dashboard with a job running and the next waiting: both go back (the
+    waiting one uncounted); the slot joins again only once both are off ComfyUI, so the
+    waiting job is never on ComfyUI twice."""
+    async with serve_simulator(room.tmp / "sim", SimulatorConfig(step_delay=0.05)) as sim:
+        taken: list[str] = []
+        take = sim.sim.state.take
+
+        def recorded() -> QueueItem | None:
+            item = take()
+            if item is not None:
+                taken.append(item.prompt_id)
+            return item
+
+        sim.sim.state.take = recorded  # type: ignore[method-assign]
+        first, second = await first_and_next(room, sim)
+        await room.service.remove_worker(WorkerId("box.1"), INSTRUCTOR)
+        done = [await room.finished(first), await room.finished(second)]
+        assert [j.status for j in done] == [JobStatus.COMPLETED] * 2, [j.error for j in done]
+        assert [j.attempts for j in done] == [2, 1]
+        # ComfyUI ran the first job's first attempt (interrupted), the waiting job once (its
+        # user's turn as before the hand-over: never served, so first), then the first job's
+        # second attempt, under a prompt id of its own.
+        assert taken == [first, second, prompt_id_of(first, 2)]
