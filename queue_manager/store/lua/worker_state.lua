@@ -30,7 +30,7 @@ if early ~= '' then
   local attempt = redis.call('HGET', k('job', early), 'attempts') or ''
   if return_unstarted(early, wid, attempt, why .. ' before it started (attempt not counted)')
       == 'ok' then
-    requeued = early
+    requeued, early = early, ''
   end
 end
 for _, jid in ipairs({early, job}) do
