@@ -26,7 +26,13 @@ from queue_manager.core.credentials import (
     mint_lease_token,
     read_lease_token,
 )
-from queue_manager.core.errors import FileMissing, MalformedBody, StorageLimit, WorkerNotFound
+from queue_manager.core.errors import (
+    FileMissing,
+    MalformedBody,
+    StorageLimit,
+    UnsafePath,
+    WorkerNotFound,
+)
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import Job, JobError
@@ -41,6 +47,8 @@ from queue_manager.storage.static_files import file_inside
 
 MAX_OBJECT_INFO_BYTES = 64 * 2**20  # decompressed; ComfyUI 0.25 with many custom nodes: ~10 MB
 MAX_PREVIEW_BYTES = 2 * 2**20
+# Lost attempts' files deleted per read of their list.
+LOST_OUTPUTS_BATCH = 100
 
 
 class DispatchCases(EstimateCases):
@@ -229,6 +237,25 @@ class DispatchCases(EstimateCases):
             worker_id, stored.path, stored.size,
         )  # fmt: skip
         return output
+
+    async def delete_lost_outputs(self) -> int:
+        """Delete the files that attempts stored before they lost their job (its lease expired,
+        its worker restarted or left, it failed past the attempt limit): the attempt that
+        finishes the job lists its own, so a re-run leaves one copy of each output in the
+        user's folder. Returns how many were deleted."""
+        deleted = 0
+        while lost := await self._jobs.take_lost_outputs(LOST_OUTPUTS_BATCH):
+            for f in lost:
+                kind: Kind = "temp" if f.type == "temp" else "outputs"
+                try:
+                    rel = requested_path(f.subfolder, f.filename)
+                    await self._files.discard(kind, f.user, rel)
+                except (UnsafePath, OSError) as exc:
+                    log.warning("a lost attempt's file %s was not deleted: %s", f, exc)
+                    continue
+                deleted += 1
+                self._did("lost output deleted", "user=%s file=%s", f.user, rel)
+        return deleted
 
     async def input_file(
         self, job_id: JobId, worker_id: WorkerId, attempt: int, kind: Kind, name: str

@@ -120,13 +120,15 @@ class QueueService(
     # -- the process ---------------------------------------------------------------------
 
     async def reap(self) -> float | None:
-        """Requeue (or fail, past the attempt limit) the jobs of lost workers; returns the
-        next lease deadline."""
+        """Requeue (or fail, past the attempt limit) the jobs of lost workers, and delete
+        the files their lost attempts had stored (those of any other lost attempt since the
+        last tick too); returns the next lease deadline."""
         requeued, failed = await self._jobs.reap(self.settings.worker_timeout_seconds)
         for job_id in requeued:
             self._did("requeued", "job=%s reason=lease expired", job_id)
         for job_id in failed:
             self._did("failed", "job=%s reason=attempt limit reached", job_id)
+        await self.delete_lost_outputs()
         return await self._jobs.next_lease_deadline()
 
     async def run_reaper(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from pydantic import JsonValue
@@ -133,6 +134,26 @@ def head_from_fields(fields: Mapping[str, str]) -> JobHead:
 def _described(raw: str) -> dict[str, JsonValue]:
     """A recorded output as the worker API describes it (`StoredOutput`)."""
     return {k: v for k, v in json.loads(raw).items() if k not in _RECORD_ONLY}
+
+
+@dataclass(frozen=True)
+class LostOutput:
+    """A file a job attempt stored in its user's folder before it lost the job."""
+
+    user: UserId
+    type: str  # "output" or "temp", as uploaded
+    subfolder: str
+    filename: str
+
+
+def _lost_output(raw: str) -> LostOutput | None:
+    try:
+        d = json.loads(raw)
+        return LostOutput(
+            UserId(str(d["user"])), str(d["type"]), str(d["subfolder"]), str(d["filename"])
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class JobStore:
@@ -375,6 +396,13 @@ class JobStore:
         found = [json.loads(v) for name, v in fields.items() if name.startswith(prefix)]
         found.sort(key=lambda d: int(d.get("n", 0)))
         return [_described(json.dumps(d)) for d in found]
+
+    async def take_lost_outputs(self, count: int) -> list[LostOutput]:
+        """Up to `count` files of attempts that lost their job (lib.lua `drop_attempt_files`),
+        taken off the list: the caller deletes them (an entry that does not parse is dropped)."""
+        raw = await self._redis.lpop(self._keys.lost_outputs, count)
+        found = (_lost_output(str(r)) for r in cast("list[str] | None", raw) or [])
+        return [f for f in found if f is not None]
 
     async def fail(self, job_id: JobId, worker_id: WorkerId, attempt: int, error: JobError) -> None:
         await self._finish(job_id, worker_id, attempt, "failed", error.model_dump_json())

@@ -37,6 +37,8 @@
 {p}card:{sha256 of token}   hash (expires): a login card: user, role, card id, issued, expires,
                            state ('' / used / revoked), at, bound (sha1 of password hash+role)
 {p}cards                   hash: user -> digest of the user's newest card
+{p}lost_outputs            list: files a job attempt stored before it lost the job (JSON
+                           user, type, subfolder, filename), for the queue manager to delete
 {p}endpoints               hash: push endpoint name -> its configuration (JSON)
 {p}endpoint:{name}:status  hash: phase, reason, since, running, cold_starts (JSON list)
 {p}endpoint:{name}:owner   string (expires): the queue-manager process dispatching to it
@@ -100,6 +102,10 @@ class Keys:
     @property
     def worker_tokens(self) -> str:
         return self._k("worker_tokens")
+
+    @property
+    def lost_outputs(self) -> str:
+        return self._k("lost_outputs")
 
     @property
     def setting_defaults(self) -> str:

@@ -327,6 +327,22 @@ local function inbox_next(wid)
   end
 end
 
+-- The files an attempt stored before it lost its job (record_output.lua) are not the job's:
+-- off the job, onto `lost_outputs` for the queue manager to delete (its reaper drains it), so a
+-- re-run leaves one copy of each output in the user's folder, not a stray one beside it.
+local function drop_attempt_files(jid, user, attempt)
+  local files = k('job', jid, 'files')
+  local flat, prefix = redis.call('HGETALL', files), attempt .. ':'
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, #prefix) == prefix then
+      local d = cjson.decode(flat[i + 1])
+      redis.call('RPUSH', k('lost_outputs'), cjson.encode({user = user, type = d['type'],
+        subfolder = d['subfolder'], filename = d['filename']}))
+      redis.call('HDEL', files, flat[i])
+    end
+  end
+end
+
 -- Send a running job back to the queue (attempts left) or fail it for good (poison job).
 -- Returns the new status.
 local function expire(jid, reason)
@@ -335,6 +351,7 @@ local function expire(jid, reason)
   local user, lane, seq, attempts, worker = f[2], f[3], f[4], tonumber(f[5]), f[6]
   local max_attempts = tonumber(control('max_attempts') or '3')
   worker_drop(worker, jid)
+  drop_attempt_files(jid, user, attempts)
   if attempts >= max_attempts then
     local err = {type = 'attempts_exhausted',
       message = 'gave up after ' .. attempts .. ' attempts: ' .. reason}

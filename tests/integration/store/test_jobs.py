@@ -22,6 +22,7 @@ from queue_manager.core.requirements import Capabilities
 from queue_manager.core.scheduling import Mode, positions
 from queue_manager.settings import Settings
 from queue_manager.store import ControlStore, JobStore, WorkerStore
+from queue_manager.store.jobs import LostOutput
 from queue_manager.store.keys import Keys
 from tests.support.clock import FakeClock
 from tests.support.jobs import EVERYTHING, new_job, prompt, user
@@ -259,6 +260,38 @@ async def test_expired_lease_requeues_job_exactly_once(
     await jobs.complete(a, w2, 2)
     done = await jobs.get(a)
     assert done.status is JobStatus.COMPLETED and done.outputs == [x]
+
+
+async def test_an_attempt_that_loses_its_job_hands_its_files_over_for_deletion(
+    jobs: JobStore, workers: WorkerStore, settings: Settings, clock: FakeClock
+) -> None:
+    w1 = await register(workers, "gpu1")
+    a = await submit(jobs, user(1))
+    assert (await jobs.claim(w1)) is not None
+    first = {"filename": "p_00001_.png", "subfolder": "f", "type": "output", "size": 1}
+    preview = {"filename": "t.png", "subfolder": "", "type": "temp", "size": 1}
+    await jobs.record_output(a, w1, 1, "output/f/p_00001_.png", first)
+    await jobs.record_output(a, w1, 1, "temp//t.png", preview)
+    clock.advance(settings.lease_seconds + 1)
+    assert await jobs.reap(60) == ([a], [])
+    assert set(await jobs.take_lost_outputs(100)) == {
+        LostOutput(user(1), "output", "f", "p_00001_.png"),
+        LostOutput(user(1), "temp", "", "t.png"),
+    }
+    assert await jobs.take_lost_outputs(100) == []  # taken once
+    w2 = await register(workers, "gpu2")
+    assert (await jobs.claim(w2)) is not None
+    again = {"filename": "p_00001__1.png", "subfolder": "f", "type": "output", "size": 1}
+    await jobs.record_output(a, w2, 2, "output/f/p_00001_.png", again)
+    await jobs.complete(a, w2, 2)
+    assert (await jobs.get(a)).outputs == [again]
+    assert await jobs.take_lost_outputs(100) == []  # a finishing attempt keeps its files
+    # a restart (register) loses the attempt the same way
+    b = await submit(jobs, user(2))
+    assert (await jobs.claim(w1)) is not None
+    await jobs.record_output(b, w1, 1, "output//b.png", {**first, "filename": "b.png"})
+    await register(workers, "gpu1")
+    assert await jobs.take_lost_outputs(100) == [LostOutput(user(2), "output", "f", "b.png")]
 
 
 async def test_requeued_job_keeps_its_place_at_the_head_of_its_users_queue(
