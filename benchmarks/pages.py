@@ -4,8 +4,9 @@ zero-delay simulated GPU worker = ComfyUI simulator + worker agent).
 
   run -> image  a logged-in participant's page: randomise the KSampler seed of the frontend's
                 default graph, click Run, time until the page has the new output image
-                (`/userNNN/api/view?...type=output`, 200); sequential runs in one page,
-                alternating with the same runs on the same frontend served by the simulator
+                (`/userNNN/api/view?...type=output`, 200); sequential runs in blocks of 3,
+                alternating with blocks on the same frontend served by the simulator (only
+                the page under test is open: see `run_to_image`)
   memory        RSS of the queue manager and of its private redis-server, idle and with 20
                 participants' pages open, beside one ComfyUI container per participant
   page load     `goto` -> `window.app.graph` ready and the network settled, fresh browser
@@ -406,6 +407,7 @@ DEFAULT_GRAPH = Graph("the default graph", "async () => { await app.loadGraphDat
 TRIVIAL_GRAPH = Graph("the trivial graph (EmptyImage -> SaveImage)", TRIVIAL, COLOUR)
 SCREEN = (1920, 1080)  # the whole default graph, SaveImage included, is on screen
 IMAGE_WAIT = 15.0  # seconds after `executed` for the page to fetch the image
+BLOCK = 3  # runs per opening of a page (after one warm-up run)
 
 
 @dataclass
@@ -497,6 +499,19 @@ class RunPage:
         )
 
 
+async def run_block(
+    context: BrowserContext, url: str, graph: Graph, runs: int
+) -> tuple[list[Run], int | None]:
+    """One page opened on `url`, one warm-up run (not counted), `runs` runs, the page closed."""
+    page = await context.new_page()
+    try:
+        run_page, steps = await RunPage.open(page, url, graph)
+        await run_page.run()
+        return [await run_page.run() for _ in range(runs)], steps
+    finally:
+        await page.close()
+
+
 async def run_to_image(
     browser: Browser,
     workshop: Workshop,
@@ -506,21 +521,21 @@ async def run_to_image(
     base: str = "simulator",
 ) -> dict[str, Any]:
     """Our page and the baseline's page (the same frontend served by the GPU side's own server,
-    `base`) side by side, runs alternating between them."""
+    `base`) in alternating blocks of BLOCK runs. Only the page under test is open during its
+    block: a ComfyUI sends its queue's `status` to every socket it has, so a baseline page left
+    open on the ComfyUI our worker drives would hear each of our runs, fetch its job lists and
+    redraw, on the CPU our run needs (our server sends the baseline's runs to no one)."""
     user = "user001"
     ours_context = await logged_in(browser, workshop, user, SCREEN)
     sim_context = await offline_context(browser, base_url, SCREEN)
     try:
-        ours, steps = await RunPage.open(
-            await ours_context.new_page(), f"{workshop.url}/{user}/", graph
-        )
-        sim, _ = await RunPage.open(await sim_context.new_page(), f"{base_url}/", graph)
         got: dict[str, list[Run]] = {"ours": [], base: []}
-        for i in range(runs + 1):  # the first run of each warms up (worker, caches): not counted
-            for name, page in (("ours", ours), (base, sim)):
-                run = await page.run()
-                if i:
-                    got[name].append(run)
+        steps: int | None = None
+        while len(got["ours"]) < runs:
+            n = min(BLOCK, runs - len(got["ours"]))
+            done, steps = await run_block(ours_context, f"{workshop.url}/{user}/", graph, n)
+            got["ours"] += done
+            got[base] += (await run_block(sim_context, f"{base_url}/", graph, n))[0]
         # Where our run's time goes, from the job's own timestamps (server clock, ms).
         phases: dict[str, list[float]] = {k: [] for k in PHASES}
         auth = (user, workshop.passwords[user])
@@ -675,9 +690,9 @@ def report_runs(r: dict[str, Any], title: str) -> None:
     ours, sim = r["ours"], r[base]
     steps = f" ({r['steps']} steps)" if r["steps"] else ""
     print(
-        f"{title}: {r['runs']} runs on each page after one warm-up, alternating between our page "
-        f"and the same frontend served by the {base} directly; {r['graph']}{steps}, a fresh "
-        "input each run."
+        f"{title}: {r['runs']} runs on each page, in alternating blocks of {BLOCK} (each page "
+        f"opened for its block only, after one warm-up run), our page and the same frontend "
+        f"served by the {base} directly; {r['graph']}{steps}, a fresh input each run."
     )
     for name, x in (("ours", ours), (base, sim)):
         image = (
