@@ -51,6 +51,7 @@ test: lint types pytest
 bench: install
 	$(BIN)/python -m benchmarks.queue
 	$(BIN)/python -m benchmarks.worker
+	$(BIN)/python -m benchmarks.relay
 	$(BIN)/python -m benchmarks.push
 	$(BIN)/python -m benchmarks.pages
 	$(BIN)/python -m benchmarks.fanout

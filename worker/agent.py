@@ -526,7 +526,7 @@ class Agent:
     ) -> dict[str, Any] | None:
         """Relay the run until ComfyUI is done with it; returns ComfyUI's error (None on
         success). Until it starts, a take-back returns it (GivenBack)."""
-        reports = Reports(self.manager, held)
+        reports = Reports(self.manager, held, self.settings.report_batch)
         try:
             return await self._relay_run(held, stream, outputs, reports)
         finally:

@@ -22,6 +22,8 @@ from queue_manager.contract.worker_api import (
     OutputUpload,
     Registration,
     Report,
+    ReportBatch,
+    ReportItem,
     ReportType,
     SignalItem,
     Signals,
@@ -119,6 +121,18 @@ class ManagerClient:
     async def report(self, job: Assignment, kind: ReportType, data: dict[str, Any]) -> None:
         await self._post(
             f"/jobs/{job.id}/events", Report(attempt=job.attempt, type=kind, data=data)
+        )
+
+    async def report_many(
+        self, job: Assignment, reports: list[tuple[ReportType, dict[str, Any]]]
+    ) -> None:
+        """Several reports in one request, in order (at most MAX_BATCH_REPORTS)."""
+        if len(reports) == 1:
+            await self.report(job, *reports[0])
+            return
+        items = [ReportItem(type=kind, data=data) for kind, data in reports]
+        await self._post(
+            f"/jobs/{job.id}/events/batch", ReportBatch(attempt=job.attempt, reports=items)
         )
 
     async def upload_output(

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from queue_manager.contract.worker_api import MAX_BATCH_REPORTS
+
 
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CW_WORKER_", env_file=".env", extra="ignore")
@@ -33,6 +35,13 @@ class WorkerSettings(BaseSettings):
         "one the policy wants first elsewhere is taken back before it starts. 1 for a room "
         "with one GPU; with several, a job handed early can wait behind a long one while "
         "another GPU is free",
+    )
+    report_batch: int = Field(
+        default=MAX_BATCH_REPORTS,
+        ge=1,
+        le=MAX_BATCH_REPORTS,
+        description="Reports (phases, progress) that queued up while the last request was on "
+        "its way are sent together, at most this many (1: one request each)",
     )
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     job_timeout_seconds: float = Field(

@@ -24,6 +24,7 @@ from queue_manager.contract.worker_api import (
     PreviewMime,
     Registration,
     Report,
+    ReportBatch,
     SignalItem,
     Signals,
     StoredOutput,
@@ -128,6 +129,15 @@ async def heartbeat(body: Heartbeat, caller: JobCaller, service: Service) -> Non
 async def report(job_id: JobId, body: Report, caller: JobCaller, service: Service) -> None:
     worker = caller.acting_on(job_id, body.attempt)
     await service.report(job_id, worker, body.attempt, EventType(body.type), body.data)
+
+
+@router.post("/jobs/{job_id}/events/batch", status_code=204)
+async def report_batch(
+    job_id: JobId, body: ReportBatch, caller: JobCaller, service: Service
+) -> None:
+    worker = caller.acting_on(job_id, body.attempt)
+    reports = [(EventType(r.type), r.data) for r in body.reports]
+    await service.report_many(job_id, worker, body.attempt, reports)
 
 
 @router.put("/jobs/{job_id}/outputs", status_code=201)

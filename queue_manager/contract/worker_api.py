@@ -123,6 +123,26 @@ class Report(BaseModel):
     data: StoredJson = {}
 
 
+# The most reports one `events/batch` request carries, and about the most bytes of their data
+# (a request may hold 2 MiB; one report alone may be that large and goes alone).
+MAX_BATCH_REPORTS = 64
+MAX_BATCH_BYTES = 2**20
+
+
+class ReportItem(BaseModel):
+    type: ReportType
+    data: StoredJson = {}
+
+
+class ReportBatch(BaseModel):
+    """The body of `POST /jobs/{id}/events/batch`: reports of one attempt that queued up on the
+    worker while its last request was on its way, applied in order (across a tailnet every
+    request is a round trip, and the page hears each report only after those before it)."""
+
+    attempt: AttemptNumber
+    reports: Annotated[list[ReportItem], Field(min_length=1, max_length=MAX_BATCH_REPORTS)]
+
+
 class Attempt(BaseModel):
     """The body of `/complete` and `/release`: which attempt; the outcome is the route. A
     completed job's outputs are the files the queue manager stored for that attempt."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,18 @@ class DispatchCases(EstimateCases):
         store = stored_fields(kind, data, self._clock())
         await self._jobs.report(job_id, worker_id, attempt, kind, data, store)
         log.debug("reported job=%s worker=%s kind=%s", job_id, worker_id, kind)
+
+    async def report_many(
+        self,
+        job_id: JobId,
+        worker_id: WorkerId,
+        attempt: int,
+        reports: Sequence[tuple[EventType, dict[str, JsonValue]]],
+    ) -> None:
+        """Reports that queued up on the worker, in their order (`report` each): one request
+        for all of them. A refusal (the attempt lost its job) stops at the first."""
+        for kind, data in reports:
+            await self.report(job_id, worker_id, attempt, kind, data)
 
     async def set_preview(
         self, job_id: JobId, worker_id: WorkerId, attempt: int, image: bytes, mime: str

@@ -180,6 +180,11 @@ async def test_a_worker_cannot_touch_a_job_it_does_not_hold(stack: Stack) -> Non
             f"{base}/events", json={"attempt": 1, "type": "job.progress"}, headers=other
         ),
         stack.client.post(
+            f"{base}/events/batch",
+            json={"attempt": 1, "reports": [{"type": "job.started"}] * 2},
+            headers=other,
+        ),
+        stack.client.post(
             "/worker/v1/heartbeat", json={"job_id": job.id, "attempt": 1}, headers=other
         ),
         stack.client.post(f"{base}/complete", json={"attempt": 2}, headers=holder),  # stale attempt
@@ -221,6 +226,63 @@ async def test_malformed_worker_requests_get_422(stack: Stack) -> None:
     auth = await stack.token("gpu1")
     r = await stack.client.post("/worker/v1/register", json={"node_types": []}, headers=auth)
     assert r.status_code == 422
+
+
+async def test_reports_sent_together_are_applied_and_announced_in_their_order(
+    stack: Stack,
+) -> None:
+    auth = await registered(stack)
+    job = await stack.service.submit(user(1), Lane.NORMAL, prompt("EmptyImage", "SaveImage"))
+    await stack.client.post("/worker/v1/claim", headers=auth)
+    reports = [
+        {"type": "job.started"},
+        {"type": "job.executing", "data": {"node": "1"}},
+        {"type": "job.progress", "data": {"value": 1, "max": 2, "node": "1"}},
+        {"type": "job.executing", "data": {"node": "2"}},
+    ]
+    with stack.service.subscribe(user(1)) as events:
+        r = await stack.client.post(
+            f"/worker/v1/jobs/{job.id}/events/batch",
+            json={"attempt": 1, "reports": reports},
+            headers=auth,
+        )
+        assert r.status_code == 204, r.text
+        seen = []
+        while len(seen) < len(reports):
+            event = await asyncio.wait_for(events.get(), 5)
+            if event.type != "job.claimed":
+                seen.append((event.type, event.data.get("node")))
+    assert seen == [
+        ("job.started", None),
+        ("job.executing", "1"),
+        ("job.progress", "1"),
+        ("job.executing", "2"),
+    ]
+    running = await stack.service.user_job(user(1), job.id)
+    assert running.started_at is not None and running.node == "2"
+
+
+async def test_a_batch_of_reports_out_of_bounds_is_refused_whole(stack: Stack) -> None:
+    auth = await registered(stack)
+    job = await stack.service.submit(user(1), Lane.NORMAL, prompt())
+    await stack.client.post("/worker/v1/claim", headers=auth)
+    url = f"/worker/v1/jobs/{job.id}/events/batch"
+    started = {"type": "job.started"}
+    bodies = [
+        {"attempt": 1, "reports": []},
+        {"attempt": 1, "reports": [started] * 65},
+        {"attempt": 1, "reports": [started, {"type": "job.completed"}]},
+        {"attempt": 1, "reports": [started, {"type": "job.progress", "data": [1]}]},
+        {"attempt": 1, "reports": started},
+        {"reports": [started]},
+    ]
+    for body in bodies:
+        r = await stack.client.post(url, json=body, headers=auth)
+        assert r.status_code == 422, (body, r.text)
+    huge = {"type": "job.progress", "data": {"text": "x" * 2**20}}
+    r = await stack.client.post(url, json={"attempt": 1, "reports": [huge] * 3}, headers=auth)
+    assert r.status_code == 413
+    assert (await stack.service.user_job(user(1), job.id)).started_at is None  # nothing applied
 
 
 async def test_a_preview_is_kept_on_the_running_job_and_announced(stack: Stack) -> None:

@@ -1,0 +1,205 @@
+"""Report relay across a slow link: a pull agent reaching the queue manager through a proxy that
+delays every byte by half a round trip each way (a tailnet between the GPU box and the queue
+manager), with the queue manager, a ComfyUI simulator (zero step delay) and the agent as
+separate processes on loopback and a private redis-server.
+
+Each job is the default text-to-image graph (seven nodes: a report as each starts, and the
+run's start, progress and result). Timed from the job's own timeline: handed to the agent ->
+finished (the agent completes a job once its reports are answered, so this is also when the
+participant's page has heard the last of them). The agent sends the reports that queue up
+while a request is on its way in one request (`CW_WORKER_REPORT_BATCH`, default 64); the
+baseline, in the same run, is the same agent sending one request per report (`=1`).
+Figures are printed, never asserted.
+Usage: python -m benchmarks.relay [--jobs 20] [--rtt-ms 0,40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.core.ids import UserId, WorkerId
+from queue_manager.core.jobs import Lane
+from queue_manager.service.queue import QueueService
+from queue_manager.settings import Settings
+from queue_manager.store.connection import connect
+
+from .worker import ROOT, finished, pull_agent, spawn, stop, wait_http
+
+GRAPH: dict[str, Any] = {
+    "4": {
+        "class_type": "CheckpointLoaderSimple",
+        "inputs": {"ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"},
+    },
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+    "3": {
+        "class_type": "KSampler",
+        "inputs": {
+            "seed": 1,
+            "steps": 8,
+            "cfg": 7.0,
+            "sampler_name": "euler",
+            "scheduler": "normal",
+            "denoise": 1.0,
+            "model": ["4", 0],
+            "positive": ["6", 0],
+            "negative": ["7", 0],
+            "latent_image": ["5", 0],
+        },
+    },
+    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+    "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "relay"}},
+}
+
+
+class SlowLink:
+    """A TCP proxy to `port` that holds every chunk `delay` seconds before passing it on, in
+    order, both ways (a round trip costs 2 x delay more)."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.target, self.delay = port, delay
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> SlowLink:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in self._links:
+            task.cancel()
+        await asyncio.gather(*self._links, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        both = asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self._links.add(both)
+        try:
+            await both
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            self._links.discard(both)
+            writer.close()
+            up_writer.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        due: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                at, chunk = await due.get()
+                if not chunk:
+                    break
+                await asyncio.sleep(max(0.0, at - time.monotonic()))
+                writer.write(chunk)
+                await writer.drain()
+            writer.close()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while chunk := await reader.read(65536):
+                due.put_nowait((time.monotonic() + self.delay, chunk))
+            due.put_nowait((0.0, b""))
+            await sender
+        finally:
+            sender.cancel()
+
+
+async def relay_times(
+    svc: QueueService, client: Any, name: str, manager: str, comfyui: str, work: Path,
+    batch: int, jobs: int,
+) -> list[float]:  # fmt: skip
+    """Handed -> finished (ms) of `jobs` jobs run one after another by a fresh agent."""
+    env = {"CW_WORKER_REPORT_BATCH": str(batch)}
+    agent = await pull_agent(svc, client, name, manager, comfyui, work, env)
+    try:
+        times = []
+        for i in range(jobs + 1):  # the first warms up (connections, caches): not counted
+            graph = {**GRAPH, "3": {**GRAPH["3"], "inputs": {**GRAPH["3"]["inputs"], "seed": i}}}
+            job = await svc.submit(UserId("user001"), Lane.NORMAL, graph)
+            await finished(svc, job.id)
+            got = await svc.job(job.id)
+            if i:
+                times.append(((got.finished_at or 0) - (got.claimed_at or 0)) * 1000)
+        return times
+    finally:
+        await svc.drain_worker(WorkerId(name), UserId("bench"))
+        stop(agent)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--jobs", type=int, default=20)
+    ap.add_argument("--rtt-ms", default="0,40", help="round trips to measure, comma-separated")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cw-relay-", dir=ROOT.parent) as tmp:
+        work = Path(tmp)
+        redis = RedisServer(work / "redis", appendonly=False)
+        redis.start()
+        qm_port, sim_port = free_port(), free_port()
+        qm_env = {
+            "CW_REDIS_URL": redis.url,
+            "CW_DATA_DIR": str(work / "data"),
+            "CW_PORT": str(qm_port),
+            "CW_MAX_QUEUED_PER_USER": "-1",
+            "CW_MAX_RUNNING_PER_USER": "-1",
+        }
+        qm = spawn([sys.executable, "-m", "queue_manager", "serve"], qm_env, work / "qm.log")
+        sim = spawn(
+            [sys.executable, "-m", "queue_manager", "simulator", "--port", str(sim_port),
+             "--data", str(work / "sim"), "--step-delay", "0"],
+            {}, work / "sim.log",
+        )  # fmt: skip
+        client = connect(redis.url)
+        try:
+            await wait_http(f"http://127.0.0.1:{qm_port}/readyz")
+            await wait_http(f"http://127.0.0.1:{sim_port}/api/features")
+            svc = QueueService(
+                Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1),
+                client,
+            )
+            comfyui = f"http://127.0.0.1:{sim_port}"
+            print(
+                f"Report relay: {a.jobs} jobs of the default graph one after another on one "
+                "agent, handed -> finished (p50 ms), the agent reaching the queue manager "
+                "through a link with the round trip below."
+            )
+            for rtt in (float(r) for r in a.rtt_ms.split(",")):
+                async with SlowLink(qm_port, rtt / 2000) as link:
+                    manager = f"http://127.0.0.1:{link.port}"
+                    got = {}
+                    for batch in (1, 64):
+                        name = f"rtt{rtt:.0f}-batch{batch}"
+                        got[batch] = statistics.median(
+                            await relay_times(
+                                svc, client, name, manager, comfyui, work, batch, a.jobs
+                            )
+                        )
+                print(
+                    f"  round trip {rtt:4.0f} ms: one request per report {got[1]:7.1f} ms, "
+                    f"batched {got[64]:7.1f} ms, ratio {got[64] / got[1]:.2f}x"
+                )
+        finally:
+            await client.aclose()
+            stop(sim)
+            stop(qm)
+            redis.stop()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
