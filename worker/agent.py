@@ -478,20 +478,27 @@ class Agent:
                 await self._stop_on_comfy(held)
                 held.ran.set()
                 raise
-        # ComfyUI has moved on to our next job: this one's files are copied meanwhile.
-        entry = await self._history(job.id)
-        refs, values = history_outputs(entry or {})
-        for ref in refs:  # anything `executed` did not announce
-            await self._copy_output(job, ref, outputs)
-        # UI output that is not a file (PreviewAny's text, ...) of nodes `executed` did not
-        # announce: the queue manager keeps it from the report.
-        for node_id, ui in values.items():
-            if node_id not in outputs.announced:
-                await self._tell(job, "job.executed", {"node": node_id, "output": ui})
+        # ComfyUI has moved on to our next job: this one's files are copied meanwhile. Its
+        # history holds nothing more when `executed` announced every output node (ComfyUI
+        # announces a cached one too): the job completes without asking it.
+        if error is not None or not outputs.all_announced(job.prompt, self._object_info):
+            await self._copy_unannounced(job, outputs)
         if error is not None:
             await self._persist("fail", lambda: self.manager.fail(job, error))
         else:
             await self._persist("complete", lambda: self.manager.complete(job))
+
+    async def _copy_unannounced(self, job: Assignment, outputs: Outputs) -> None:
+        """What the run's history entry holds that `executed` did not announce: files (copied)
+        and UI output that is not a file (PreviewAny's text, ...; the queue manager keeps it
+        from the report)."""
+        entry = await self._history(job.id)
+        refs, values = history_outputs(entry or {})
+        for ref in refs:
+            await self._copy_output(job, ref, outputs)
+        for node_id, ui in values.items():
+            if node_id not in outputs.announced:
+                await self._tell(job, "job.executed", {"node": node_id, "output": ui})
 
     def _job_socket(self) -> contextlib.AbstractAsyncContextManager[JobSocket]:
         return self._spare.job_socket() if self._spare else one_socket(self.comfy)

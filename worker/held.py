@@ -5,9 +5,11 @@ its outputs were copied."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from queue_manager.comfy.object_info import output_nodes
 from queue_manager.comfy.remote import OutputRef
 from worker.manager_client import Assignment
 
@@ -54,3 +56,10 @@ class Outputs:
             return False
         self._copied.add(key)
         return True
+
+    def all_announced(self, prompt: Mapping[str, Any], object_info: Mapping[str, Any]) -> bool:
+        """Whether `executed` announced every output node of the prompt (ComfyUI announces a
+        cached one too), so its history entry holds nothing more. False when the catalogue
+        knows none of them: only the history can tell then."""
+        wanted = output_nodes(prompt, object_info)
+        return bool(wanted) and self.announced.issuperset(wanted)

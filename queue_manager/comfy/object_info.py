@@ -10,6 +10,21 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+
+def output_nodes(prompt: Any, object_info: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ids of a prompt's output nodes (`output_node` in the catalogue), in prompt order;
+    a node of a class the catalogue lacks is not one."""
+    if not isinstance(prompt, Mapping):
+        return ()
+    return tuple(
+        str(node_id)
+        for node_id, node in prompt.items()
+        if isinstance(node, Mapping)
+        and isinstance(node.get("class_type"), str)
+        and object_info.get(node["class_type"], {}).get("output_node")
+    )
+
+
 # Input options that mark a file chooser over the input folder (ComfyUI's `*_upload` flags).
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 

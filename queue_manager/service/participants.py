@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from queue_manager.comfy.object_info import output_nodes
 from queue_manager.comfy.validation import (
     ServerCrash,
     response_body,
@@ -80,7 +81,7 @@ class ParticipantCases(EstimateCases):
         else:
             # No GPU has ever told us its nodes: queue it (held until one joins); it is checked
             # as soon as a catalogue arrives (`DispatchCases.publish_object_info`).
-            prompt, targets = raw_prompt, _output_nodes(raw_prompt, view.object_info)
+            prompt, targets = raw_prompt, output_nodes(raw_prompt, view.object_info)
         extra, client_id, job_id = (body.get(k) for k in ("extra_data", "client_id", "prompt_id"))
         done = await self.submit(
             account.name,
@@ -272,15 +273,3 @@ def _status(
 
 def _listed(value: Any) -> list[Any] | None:
     return value if isinstance(value, list) else None
-
-
-def _output_nodes(prompt: Any, object_info: Mapping[str, Any]) -> tuple[str, ...]:
-    if not isinstance(prompt, Mapping):
-        return ()
-    return tuple(
-        str(node_id)
-        for node_id, node in prompt.items()
-        if isinstance(node, Mapping)
-        and isinstance(node.get("class_type"), str)
-        and object_info.get(node["class_type"], {}).get("output_node")
-    )

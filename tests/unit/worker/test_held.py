@@ -36,3 +36,23 @@ def test_an_output_listed_twice_is_copied_once() -> None:
     assert outputs.first_time(ref)
     assert not outputs.first_time(ref)
     assert outputs.first_time(OutputRef("9", "images", "a_00001_.png", "", "temp"))
+
+
+def test_the_history_is_needed_until_every_output_node_was_announced() -> None:
+    catalogue = {
+        "SaveImage": {"output_node": True},
+        "PreviewAny": {"output_node": True},
+        "EmptyImage": {"output_node": False},
+    }
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {}},
+        "2": {"class_type": "SaveImage", "inputs": {}},
+        "3": {"class_type": "PreviewAny", "inputs": {}},
+    }
+    outputs = Outputs()
+    outputs.announced.add("2")
+    assert not outputs.all_announced(prompt, catalogue)  # PreviewAny said nothing yet
+    outputs.announced.add("3")
+    assert outputs.all_announced(prompt, catalogue)
+    assert not outputs.all_announced(prompt, {})  # a catalogue that knows none of them
+    assert not outputs.all_announced({"1": prompt["1"]}, catalogue)  # no output node at all
