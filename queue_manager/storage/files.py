@@ -90,10 +90,28 @@ class FileStore:
             tmp.unlink()
 
     async def discard(self, kind: Kind, user: UserId, rel: PurePosixPath) -> None:
-        """Remove a file this store wrote (an output whose job attempt was lost meanwhile)."""
-        folder = await asyncio.to_thread(self._ensure_folder, kind, user, rel.parent)
+        """Remove a file this store wrote (an output whose job attempt was lost meanwhile):
+        only a regular file inside the user's folder, reached through real folders; nothing
+        is created on the way, and a name that is not there is no error."""
+        await asyncio.to_thread(self._discard, kind, user, rel)
+
+    def _discard(self, kind: Kind, user: UserId, rel: PurePosixPath) -> None:
+        folder = self.root
+        for part in (kind, user, *rel.parent.parts):
+            if part in ("", ".", "..") or "/" in part:
+                raise UnsafePath(str(rel), "bad folder name")
+            folder = folder / part
+            try:
+                if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                    raise UnsafePath(str(folder.relative_to(self.root)), "not a real folder")
+            except FileNotFoundError:
+                return
+        if rel.name in ("", ".", ".."):
+            raise UnsafePath(str(rel), "bad file name")
+        path = folder / rel.name
         with contextlib.suppress(FileNotFoundError):
-            await aiofiles.os.remove(folder / rel.name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)  # never follows a link: a link put there is left alone
 
     def _ensure_folder(self, kind: Kind, user: UserId, rel_dir: PurePosixPath) -> Path:
         """Create the folders down to `rel_dir`, refusing any step that is not a real folder."""

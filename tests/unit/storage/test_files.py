@@ -190,3 +190,30 @@ async def test_a_long_stream_that_breaks_leaves_nothing(store: FileStore) -> Non
     with pytest.raises(ConnectionResetError):
         await store.write_stream("outputs", U, PurePosixPath("a.png"), broken(), max_bytes=100)
     assert files_in(store.user_dir("outputs", U)) == []
+
+
+async def test_discard_removes_only_a_regular_file_inside_the_users_folder(
+    store: FileStore, tmp_path: Path
+) -> None:
+    rel = safe_output_path("f", "p_00001_.png")
+    stored = await store.write_stream("outputs", U, rel, chunks(b"png"), max_bytes=100)
+    await store.discard("outputs", U, stored.path)
+    assert files_in(store.user_dir("outputs", U)) == []
+    await store.discard("outputs", U, stored.path)  # gone already: no error
+    # a folder that is not there is not created on the way (a removed participant's folder)
+    await store.discard("outputs", UserId("user002"), PurePosixPath("a/b/x.png"))
+    assert not (store.root / "outputs" / "user002").exists()
+    # a link put in the folder is left alone, and so is what it points to
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"keep")
+    os.symlink(outside, store.user_dir("outputs", U) / "f" / "link.png")
+    await store.discard("outputs", U, PurePosixPath("f/link.png"))
+    assert outside.read_bytes() == b"keep"
+    assert (store.user_dir("outputs", U) / "f" / "link.png").is_symlink()
+    # a linked folder on the way, or a name that climbs, is refused
+    os.symlink(tmp_path, store.user_dir("outputs", U) / "up")
+    with pytest.raises(UnsafePath):
+        await store.discard("outputs", U, PurePosixPath("up/secret.png"))
+    with pytest.raises(UnsafePath):
+        await store.discard("outputs", U, PurePosixPath("f/.."))
+    assert outside.read_bytes() == b"keep"
