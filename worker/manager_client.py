@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +34,8 @@ from queue_manager.core.jobs import JobError
 from worker.errors import JobLost, ManagerUnavailable, WorkerUnknown
 from worker.settings import WorkerSettings
 
+log = logging.getLogger(__name__)
+
 __all__ = ["Assignment", "ManagerClient", "SignalItem"]
 
 # Answers after which the same request may work a little later.
@@ -51,6 +54,7 @@ class ManagerClient:
             timeout=timeout,
         )
         self._claim_wait = settings.claim_wait_seconds
+        self._batches = True  # False once the queue manager said it has no batch route
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -126,14 +130,28 @@ class ManagerClient:
     async def report_many(
         self, job: Assignment, reports: list[tuple[ReportType, dict[str, Any]]]
     ) -> None:
-        """Several reports in one request, in order (at most MAX_BATCH_REPORTS)."""
-        if len(reports) == 1:
-            await self.report(job, *reports[0])
-            return
-        items = [ReportItem(type=kind, data=data) for kind, data in reports]
-        await self._post(
-            f"/jobs/{job.id}/events/batch", ReportBatch(attempt=job.attempt, reports=items)
-        )
+        """Several reports in one request, in order (at most MAX_BATCH_REPORTS). A report the
+        queue could not keep (a NaN in a node's UI output) is left out, alone; a queue manager
+        older than this agent (no batch route) gets them one by one from then on."""
+        items = []
+        for kind, data in reports:
+            try:
+                items.append(ReportItem(type=kind, data=data))
+            except ValidationError as exc:
+                log.warning("job=%s: a %s report cannot be sent: %s", job.id, kind, exc)
+        if len(items) > 1 and self._batches:
+            try:
+                await self._post(
+                    f"/jobs/{job.id}/events/batch", ReportBatch(attempt=job.attempt, reports=items)
+                )
+                return
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code not in (404, 405):
+                    raise
+                log.info("the queue manager takes no report batches: one request each")
+                self._batches = False
+        for item in items:
+            await self.report(job, item.type, item.data)
 
     async def upload_output(
         self, job: Assignment, upload: OutputUpload, body: AsyncIterator[bytes]

@@ -56,7 +56,11 @@ class Reports:
                 items.append(self._queue.get_nowait())
             try:
                 for group in batches(items, self._batch):
+                    if self._held.lost.is_set():  # refused: the rest would be refused too
+                        break
                     await self._deliver(group)
+            except Exception:  # a report must never stop the reports after it
+                log.exception("job=%s: reports failed", self._held.job.id)
             finally:
                 for _ in items:
                     self._queue.task_done()

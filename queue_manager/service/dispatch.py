@@ -30,7 +30,6 @@ from queue_manager.core.errors import (
     FileMissing,
     MalformedBody,
     StorageLimit,
-    UnsafePath,
     WorkerNotFound,
 )
 from queue_manager.core.events import EventType
@@ -47,8 +46,6 @@ from queue_manager.storage.static_files import file_inside
 
 MAX_OBJECT_INFO_BYTES = 64 * 2**20  # decompressed; ComfyUI 0.25 with many custom nodes: ~10 MB
 MAX_PREVIEW_BYTES = 2 * 2**20
-# Lost attempts' files deleted per read of their list.
-LOST_OUTPUTS_BATCH = 100
 
 
 class DispatchCases(EstimateCases):
@@ -79,6 +76,8 @@ class DispatchCases(EstimateCases):
             len(caps.node_types), "unreported" if caps.models is None else len(caps.models),
             requeued,
         )  # fmt: skip
+        if requeued:
+            await self.delete_lost_outputs()
         await self.refresh_holds()
 
     async def publish_object_info(self, worker_id: WorkerId, raw: bytes, gzipped: bool) -> None:
@@ -250,25 +249,6 @@ class DispatchCases(EstimateCases):
         )  # fmt: skip
         return output
 
-    async def delete_lost_outputs(self) -> int:
-        """Delete the files that attempts stored before they lost their job (its lease expired,
-        its worker restarted or left, it failed past the attempt limit): the attempt that
-        finishes the job lists its own, so a re-run leaves one copy of each output in the
-        user's folder. Returns how many were deleted."""
-        deleted = 0
-        while lost := await self._jobs.take_lost_outputs(LOST_OUTPUTS_BATCH):
-            for f in lost:
-                kind: Kind = "temp" if f.type == "temp" else "outputs"
-                try:
-                    rel = requested_path(f.subfolder, f.filename)
-                    await self._files.discard(kind, f.user, rel)
-                except (UnsafePath, OSError) as exc:
-                    log.warning("a lost attempt's file %s was not deleted: %s", f, exc)
-                    continue
-                deleted += 1
-                self._did("lost output deleted", "user=%s file=%s", f.user, rel)
-        return deleted
-
     async def input_file(
         self, job_id: JobId, worker_id: WorkerId, attempt: int, kind: Kind, name: str
     ) -> Path:
@@ -291,6 +271,7 @@ class DispatchCases(EstimateCases):
         reason = f"given back by worker {worker_id} ({why})"
         await self._jobs.release_held(job_id, worker_id, attempt, reason)
         self._did("released", "job=%s worker=%s attempt=%d", job_id, worker_id, attempt)
+        await self.delete_lost_outputs()
 
     async def give_back(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> bool:
         """A job handed to the worker early, deleted from its ComfyUI's queue before it
@@ -319,6 +300,8 @@ class DispatchCases(EstimateCases):
         with contextlib.suppress(WorkerNotFound):  # removed meanwhile: nothing left to do
             requeued = await self._workers.set_state(worker_id, "left")
             self._did("worker left", "worker=%s requeued=%s", worker_id, requeued)
+            if requeued:
+                await self.delete_lost_outputs()
             await self.refresh_holds()
 
     async def complete(self, job_id: JobId, worker_id: WorkerId, attempt: int) -> None:

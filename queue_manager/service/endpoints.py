@@ -48,6 +48,7 @@ class EndpointCases(QueueParts):
             with contextlib.suppress(WorkerNotFound):
                 await self._workers.set_state(slot_worker(name, slot), "removed")
         if slots:
+            await self.delete_lost_outputs()
             await self.refresh_holds()
 
     async def known_object_info(self, worker_id: WorkerId) -> dict[str, Any]:

@@ -67,6 +67,8 @@ class SteeringCases(EstimateCases):
         """Forget the worker now; its running job goes back to the queue."""
         requeued = await self._workers.set_state(worker_id, "removed")
         self._did("worker removed", "worker=%s requeued=%s by=%s", worker_id, requeued, by)
+        if requeued:
+            await self.delete_lost_outputs()
         await self.refresh_holds()
 
     async def set_user_limits(

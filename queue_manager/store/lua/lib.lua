@@ -327,9 +327,11 @@ local function inbox_next(wid)
   end
 end
 
--- The files an attempt stored before it lost its job (record_output.lua) are not the job's:
--- off the job, onto `lost_outputs` for the queue manager to delete (its reaper drains it), so a
--- re-run leaves one copy of each output in the user's folder, not a stray one beside it.
+-- The files an attempt stored before its job went back to the queue (record_output.lua) are not
+-- the job's: off the job, onto `lost_outputs` for the queue manager to delete (where it sent
+-- the job back, and at its reaper's tick), so the re-run leaves one copy of each output in the
+-- user's folder, not a stray one beside it. A job that fails for good keeps its last
+-- attempt's files (the page was shown them), as a failure the worker reports does.
 local function drop_attempt_files(jid, user, attempt)
   local files = k('job', jid, 'files')
   local flat, prefix = redis.call('HGETALL', files), attempt .. ':'
@@ -351,7 +353,6 @@ local function expire(jid, reason)
   local user, lane, seq, attempts, worker = f[2], f[3], f[4], tonumber(f[5]), f[6]
   local max_attempts = tonumber(control('max_attempts') or '3')
   worker_drop(worker, jid)
-  drop_attempt_files(jid, user, attempts)
   if attempts >= max_attempts then
     local err = {type = 'attempts_exhausted',
       message = 'gave up after ' .. attempts .. ' attempts: ' .. reason}
@@ -360,6 +361,7 @@ local function expire(jid, reason)
     emit('job.failed', jid, user, worker, {error = err, attempt = attempts})
     return 'failed'
   end
+  drop_attempt_files(jid, user, attempts)  -- a re-run will store its own
   transition(jid, user, 'running', 'queued', reason, worker, attempts)
   redis.call('HSET', k('job', jid), 'worker', '', 'progress', '')
   lane_add(lane, user, jid, seq)

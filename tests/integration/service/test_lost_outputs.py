@@ -53,11 +53,12 @@ async def test_a_restarted_workers_stored_output_is_deleted_and_the_rerun_keeps_
     job = await svc.submit(user(1), Lane.NORMAL, prompt())
     assert (await svc.claim(gpu1, wait=0)) is not None
     lost = await store(svc, job.id, gpu1, 1, "p_00001_.png")
-    await add_worker(svc, "gpu1")  # the agent restarted: the attempt is lost
+    await add_worker(svc, "gpu1")  # the agent restarted: the attempt is lost, its file deleted
+    assert folder(data, user(1)) == set()
     again = await svc.claim(gpu2, wait=0)
     assert again is not None and again.attempts == 2
     kept = await store(svc, job.id, gpu2, 2, "p_00001_.png")
-    assert kept != lost  # never overwritten: the rerun's copy took another name
+    assert kept == lost  # deleted at once: the rerun's copy has the name back
     await svc.complete(job.id, gpu2, 2)
     await svc.reap()
     assert folder(data, user(1)) == {kept}
@@ -75,7 +76,8 @@ async def test_a_lost_file_named_to_leave_the_users_folder_is_never_deleted(
     victim = data / "outputs" / "secret.png"
     other = data / "outputs" / "user002" / "secret.png"
     gone = data / "outputs" / "user001" / "x.png"
-    for path in (victim, other, gone):
+    dotted = data / "outputs" / "user001" / "v1..2_00001_.png"  # a stored name may hold ".."
+    for path in (victim, other, gone, dotted):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"keep")
     forged = [
@@ -86,10 +88,11 @@ async def test_a_lost_file_named_to_leave_the_users_folder_is_never_deleted(
         {"user": "user001"},
         "not json",
         {"user": "user001", "type": "output", "subfolder": "", "filename": "x.png"},
+        {"user": "user001", "type": "output", "subfolder": "", "filename": "v1..2_00001_.png"},
     ]
     entries = [e if isinstance(e, str) else json.dumps(e) for e in forged]
     await redis.rpush(Keys(prefix).lost_outputs, *entries)
-    assert await svc.delete_lost_outputs() == 1
+    assert await svc.delete_lost_outputs() == 2
     assert victim.read_bytes() == b"keep" and other.read_bytes() == b"keep"
-    assert not gone.exists()
+    assert not gone.exists() and not dotted.exists()
     assert await redis.llen(Keys(prefix).lost_outputs) == 0

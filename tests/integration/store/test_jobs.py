@@ -324,9 +324,11 @@ async def test_poison_job_fails_after_the_attempt_limit(
 ) -> None:
     w = await register(workers)
     a = await submit(jobs, user(1))
+    stored = {"filename": "p.png", "subfolder": "", "type": "output", "size": 1}
     for attempt in range(1, settings.max_attempts + 1):
         job = await jobs.claim(w)
         assert job is not None and job.attempts == attempt
+        await jobs.record_output(a, w, attempt, "output//p.png", stored)
         clock.advance(settings.lease_seconds + 1)
         _requeued, failed = await jobs.reap(600)
         await jobs.heartbeat(w)
@@ -335,6 +337,9 @@ async def test_poison_job_fails_after_the_attempt_limit(
     assert job.status is JobStatus.FAILED
     assert job.error is not None and job.error.type == "attempts_exhausted"
     assert await jobs.claim(w) is None
+    # the attempts that went back hand their files over; the last one keeps its own
+    lost = await jobs.take_lost_outputs(100)
+    assert len(lost) == settings.max_attempts - 1
 
 
 async def test_worker_failure_records_comfyui_error(jobs: JobStore, workers: WorkerStore) -> None:
