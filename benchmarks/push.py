@@ -19,14 +19,21 @@ import contextlib
 import itertools
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.worker import SMALL, finished, pull_agent, spawn, stop, wait_http
-from queue_manager.cli.redis_server import RedisServer, free_port
+from benchmarks.worker import (
+    SMALL,
+    finished,
+    pull_agent,
+    serve_queue_manager,
+    serve_simulator,
+    stop,
+    wait_http,
+)
+from queue_manager.cli.redis_server import RedisServer
 from queue_manager.core.endpoints import endpoint
 from queue_manager.core.ids import UserId
 from queue_manager.core.jobs import Job, Lane
@@ -83,22 +90,9 @@ async def main() -> None:
         work = Path(tmp)
         redis = RedisServer(work / "redis", appendonly=False)
         redis.start()
-        qm_port, sim_port = free_port(), free_port()
-        qm_env = {
-            "CW_REDIS_URL": redis.url,
-            "CW_DATA_DIR": str(work / "data"),
-            "CW_PORT": str(qm_port),
-            "CW_MAX_QUEUED_PER_USER": "-1",
-            "CW_MAX_RUNNING_PER_USER": "-1",
-        }
-        qm = spawn([sys.executable, "-m", "queue_manager", "serve"], qm_env, work / "qm.log")
+        qm, qm_port = serve_queue_manager(work, redis)
+        sim, sim_port = serve_simulator(work)
         sim_url = f"http://127.0.0.1:{sim_port}"
-        sim = spawn(
-            [sys.executable, "-m", "queue_manager", "simulator", "--port", str(sim_port),
-             "--data", str(work / "sim"), "--step-delay", "0"],
-            {},
-            work / "sim.log",
-        )  # fmt: skip
         agent = None
         client = connect(redis.url)
         try:

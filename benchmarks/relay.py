@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,15 @@ from queue_manager.service.queue import QueueService
 from queue_manager.settings import Settings
 from queue_manager.store.connection import connect
 
-from .worker import ROOT, finished, pull_agent, spawn, stop, wait_http
+from .worker import (
+    ROOT,
+    finished,
+    pull_agent,
+    serve_queue_manager,
+    serve_simulator,
+    stop,
+    wait_http,
+)
 
 GRAPH: dict[str, Any] = {
     "4": {
@@ -150,20 +157,8 @@ async def main() -> None:
         work = Path(tmp)
         redis = RedisServer(work / "redis", appendonly=False)
         redis.start()
-        qm_port, sim_port = free_port(), free_port()
-        qm_env = {
-            "CW_REDIS_URL": redis.url,
-            "CW_DATA_DIR": str(work / "data"),
-            "CW_PORT": str(qm_port),
-            "CW_MAX_QUEUED_PER_USER": "-1",
-            "CW_MAX_RUNNING_PER_USER": "-1",
-        }
-        qm = spawn([sys.executable, "-m", "queue_manager", "serve"], qm_env, work / "qm.log")
-        sim = spawn(
-            [sys.executable, "-m", "queue_manager", "simulator", "--port", str(sim_port),
-             "--data", str(work / "sim"), "--step-delay", "0"],
-            {}, work / "sim.log",
-        )  # fmt: skip
+        qm, qm_port = serve_queue_manager(work, redis)
+        sim, sim_port = serve_simulator(work)
         client = connect(redis.url)
         try:
             await wait_http(f"http://127.0.0.1:{qm_port}/readyz")

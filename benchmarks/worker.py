@@ -87,6 +87,27 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def serve_queue_manager(work: Path, redis: RedisServer) -> tuple[subprocess.Popen[bytes], int]:
+    """`comfy-workshop serve` on a free port over `redis`, no per-user limits (work/qm.log)."""
+    port = free_port()
+    env = {
+        "CW_REDIS_URL": redis.url,
+        "CW_DATA_DIR": str(work / "data"),
+        "CW_PORT": str(port),
+        "CW_MAX_QUEUED_PER_USER": "-1",
+        "CW_MAX_RUNNING_PER_USER": "-1",
+    }
+    return spawn([sys.executable, "-m", "queue_manager", "serve"], env, work / "qm.log"), port
+
+
+def serve_simulator(work: Path, *options: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A ComfyUI simulator on a free port, zero step delay (work/sim, work/sim.log)."""
+    port = free_port()
+    args = ["--port", str(port), "--data", str(work / "sim"), "--step-delay", "0", *options]
+    command = [sys.executable, "-m", "queue_manager", "simulator", *args]
+    return spawn(command, {}, work / "sim.log"), port
+
+
 async def wait_http(url: str) -> None:
     async with httpx.AsyncClient() as c:
         for _ in range(500):
@@ -163,33 +184,8 @@ async def main() -> None:
         work = Path(tmp)
         redis = RedisServer(work / "redis", appendonly=False)
         redis.start()
-        qm_port, sim_port = free_port(), free_port()
-        qm_env = {
-            "CW_REDIS_URL": redis.url,
-            "CW_DATA_DIR": str(work / "data"),
-            "CW_PORT": str(qm_port),
-            "CW_MAX_QUEUED_PER_USER": "-1",
-            "CW_MAX_RUNNING_PER_USER": "-1",
-        }
-        qm = spawn([sys.executable, "-m", "queue_manager", "serve"], qm_env, work / "qm.log")
-        sim = spawn(
-            [
-                sys.executable,
-                "-m",
-                "queue_manager",
-                "simulator",
-                "--port",
-                str(sim_port),
-                "--data",
-                str(work / "sim"),
-                "--step-delay",
-                "0",
-                "--large-output-bytes",
-                str(a.mb * 2**20),
-            ],
-            {},
-            work / "sim.log",
-        )
+        qm, qm_port = serve_queue_manager(work, redis)
+        sim, sim_port = serve_simulator(work, "--large-output-bytes", str(a.mb * 2**20))
         agent: subprocess.Popen[bytes] | None = None
         client = connect(redis.url)
         try:
