@@ -24,22 +24,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.worker import (
-    SMALL,
-    finished,
-    pull_agent,
-    serve_queue_manager,
-    serve_simulator,
-    stop,
-    wait_http,
-)
-from queue_manager.cli.redis_server import RedisServer
+from benchmarks.worker import SMALL, finished, gpu_room, pull_agent, stop
 from queue_manager.core.endpoints import endpoint
 from queue_manager.core.ids import UserId
 from queue_manager.core.jobs import Job, Lane
 from queue_manager.service.queue import QueueService
-from queue_manager.settings import Settings
-from queue_manager.store.connection import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = UserId("bench")
@@ -88,27 +77,14 @@ async def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="cw-pbench-", dir=ROOT.parent) as tmp:
         work = Path(tmp)
-        redis = RedisServer(work / "redis", appendonly=False)
-        redis.start()
-        qm, qm_port = serve_queue_manager(work, redis)
-        sim, sim_port = serve_simulator(work)
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        agent = None
-        client = connect(redis.url)
-        try:
-            await wait_http(f"http://127.0.0.1:{qm_port}/readyz")
-            await wait_http(f"{sim_url}/api/features")
-            settings = Settings(
-                redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1
-            )
-            svc = QueueService(settings, client)
-            agent = await pull_agent(
-                svc, client, "pull", f"http://127.0.0.1:{qm_port}", sim_url, work
-            )
+        async with contextlib.AsyncExitStack() as stack:
+            room = await stack.enter_async_context(gpu_room(work))
+            svc, sim_url = room.svc, room.comfyui
+            agent = await pull_agent(svc, room.client, "pull", room.manager, sim_url, work)
+            stack.callback(stop, agent)
             await backlog(svc, 5)  # warm both ends up
             pull = await backlog(svc, a.jobs)
             stop(agent)  # SIGTERM: it leaves the room
-            agent = None
 
             await svc.add_endpoint(endpoint("bench", sim_url), BENCH)
             while "bench.1" not in [w.id for w in await svc.gpu_workers()]:  # noqa: ASYNC110
@@ -125,12 +101,6 @@ async def main() -> None:
                 f"idle gap p50 {push.gap_p50_ms / pull.gap_p50_ms:.2f}x, "
                 f"throughput {push.jobs_per_s / pull.jobs_per_s:.2f}x"
             )
-        finally:
-            for proc in (agent, sim, qm):
-                if proc is not None:
-                    stop(proc)
-            await client.aclose()
-            redis.stop()
 
 
 async def stopped_by_sigterm() -> None:

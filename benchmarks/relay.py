@@ -23,23 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from queue_manager.cli.redis_server import RedisServer, free_port
+from queue_manager.cli.redis_server import free_port
 from queue_manager.core.ids import UserId, WorkerId
 from queue_manager.core.jobs import Lane
-from queue_manager.service.queue import QueueService
-from queue_manager.settings import Settings
-from queue_manager.store.connection import connect
 
-from .worker import (
-    ROOT,
-    finished,
-    pull_agent,
-    serve_queue_manager,
-    serve_simulator,
-    stop,
-    wait_http,
-)
+from .worker import ROOT, GpuRoom, finished, gpu_room, pull_agent, stop
 
 GRAPH: dict[str, Any] = {
     "4": {
@@ -127,12 +117,13 @@ class SlowLink:
 
 
 async def relay_times(
-    svc: QueueService, client: Any, name: str, manager: str, comfyui: str, work: Path,
-    batch: int, jobs: int,
-) -> list[float]:  # fmt: skip
-    """Handed -> finished (ms) of `jobs` jobs run one after another by a fresh agent."""
+    room: GpuRoom, name: str, manager: str, work: Path, batch: int, jobs: int
+) -> list[float]:
+    """Handed -> finished (ms) of `jobs` jobs run one after another by a fresh agent reaching
+    the queue manager at `manager`."""
+    svc = room.svc
     env = {"CW_WORKER_REPORT_BATCH": str(batch)}
-    agent = await pull_agent(svc, client, name, manager, comfyui, work, env)
+    agent = await pull_agent(svc, room.client, name, manager, room.comfyui, work, env)
     try:
         times = []
         for i in range(jobs + 1):  # the first warms up (connections, caches): not counted
@@ -155,24 +146,13 @@ async def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="cw-relay-", dir=ROOT.parent) as tmp:
         work = Path(tmp)
-        redis = RedisServer(work / "redis", appendonly=False)
-        redis.start()
-        qm, qm_port = serve_queue_manager(work, redis)
-        sim, sim_port = serve_simulator(work)
-        client = connect(redis.url)
-        try:
-            await wait_http(f"http://127.0.0.1:{qm_port}/readyz")
-            await wait_http(f"http://127.0.0.1:{sim_port}/api/features")
-            svc = QueueService(
-                Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1),
-                client,
-            )
-            comfyui = f"http://127.0.0.1:{sim_port}"
+        async with gpu_room(work) as room:
             print(
                 f"Report relay: {a.jobs} jobs of the default graph one after another on one "
                 "agent, handed -> finished (p50 ms), the agent reaching the queue manager "
                 "through a link with the round trip below."
             )
+            qm_port = urlsplit(room.manager).port or 80
             for rtt in (float(r) for r in a.rtt_ms.split(",")):
                 async with SlowLink(qm_port, rtt / 2000) as link:
                     manager = f"http://127.0.0.1:{link.port}"
@@ -180,19 +160,12 @@ async def main() -> None:
                     for batch in (1, 64):
                         name = f"rtt{rtt:.0f}-batch{batch}"
                         got[batch] = statistics.median(
-                            await relay_times(
-                                svc, client, name, manager, comfyui, work, batch, a.jobs
-                            )
+                            await relay_times(room, name, manager, work, batch, a.jobs)
                         )
                 print(
                     f"  round trip {rtt:4.0f} ms: one request per report {got[1]:7.1f} ms, "
                     f"batched {got[64]:7.1f} ms, ratio {got[64] / got[1]:.2f}x"
                 )
-        finally:
-            await client.aclose()
-            stop(sim)
-            stop(qm)
-            redis.stop()
 
 
 if __name__ == "__main__":

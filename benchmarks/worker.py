@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -108,6 +110,39 @@ def serve_simulator(work: Path, *options: str) -> tuple[subprocess.Popen[bytes],
     return spawn(command, {}, work / "sim.log"), port
 
 
+@dataclass(frozen=True)
+class GpuRoom:
+    """What `gpu_room` started: the service on its Redis, and where the processes answer."""
+
+    svc: QueueService
+    client: Redis
+    manager: str  # the queue manager's URL
+    comfyui: str  # the simulator's URL
+
+
+@contextlib.asynccontextmanager
+async def gpu_room(work: Path, *simulator_options: str) -> AsyncIterator[GpuRoom]:
+    """A private redis-server, `comfy-workshop serve` and a ComfyUI simulator (zero step delay)
+    as processes, no per-user limits, and a `QueueService` on the same Redis; all stopped when
+    the block ends (agents the block started are its own to stop)."""
+    redis = RedisServer(work / "redis", appendonly=False)
+    redis.start()
+    qm, qm_port = serve_queue_manager(work, redis)
+    sim, sim_port = serve_simulator(work, *simulator_options)
+    client = connect(redis.url)
+    try:
+        manager, comfyui = f"http://127.0.0.1:{qm_port}", f"http://127.0.0.1:{sim_port}"
+        await wait_http(f"{manager}/readyz")
+        await wait_http(f"{comfyui}/api/features")
+        settings = Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1)
+        yield GpuRoom(QueueService(settings, client), client, manager, comfyui)
+    finally:
+        stop(sim)
+        stop(qm)
+        await client.aclose()
+        redis.stop()
+
+
 async def wait_http(url: str) -> None:
     async with httpx.AsyncClient() as c:
         for _ in range(500):
@@ -182,23 +217,13 @@ async def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="cw-wbench-", dir=ROOT.parent) as tmp:
         work = Path(tmp)
-        redis = RedisServer(work / "redis", appendonly=False)
-        redis.start()
-        qm, qm_port = serve_queue_manager(work, redis)
-        sim, sim_port = serve_simulator(work, "--large-output-bytes", str(a.mb * 2**20))
-        agent: subprocess.Popen[bytes] | None = None
-        client = connect(redis.url)
-        try:
-            await wait_http(f"http://127.0.0.1:{qm_port}/readyz")
-            await wait_http(f"http://127.0.0.1:{sim_port}/api/features")
-            svc = QueueService(
-                Settings(redis_url=redis.url, max_queued_per_user=-1, max_running_per_user=-1),
-                client,
+        async with contextlib.AsyncExitStack() as stack:
+            room = await stack.enter_async_context(
+                gpu_room(work, "--large-output-bytes", str(a.mb * 2**20))
             )
-            agent = await pull_agent(
-                svc, client, "bench", f"http://127.0.0.1:{qm_port}",
-                f"http://127.0.0.1:{sim_port}", work,
-            )  # fmt: skip
+            svc, client = room.svc, room.client
+            agent = await pull_agent(svc, client, "bench", room.manager, room.comfyui, work)
+            stack.callback(stop, agent)
 
             # 1. a big output through the whole path
             peak = 0.0
@@ -229,7 +254,7 @@ async def main() -> None:
             direct_token = await TokenStore(client, Keys("cw:")).create(WorkerId("direct"))
             headers = {"Authorization": f"Bearer {direct_token}"}
             async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{qm_port}/worker/v1", headers=headers, timeout=None
+                base_url=f"{room.manager}/worker/v1", headers=headers, timeout=None
             ) as http:
                 await http.post("/register", json={"node_types": ["EmptyImage", "SaveImage"]})
                 job2 = await svc.submit(UserId("user002"), Lane.NORMAL, SMALL)
@@ -271,12 +296,6 @@ async def main() -> None:
                 f"p99 {gaps[int(len(gaps) * 0.99) - 1]:.2f} ms"
             )
             print(f"agent RSS after the backlog: {agent_ps.memory_info().rss / 2**20:.1f} MiB")
-        finally:
-            for proc in (agent, sim, qm):
-                if proc is not None:
-                    stop(proc)
-            await client.aclose()
-            redis.stop()
 
 
 if __name__ == "__main__":

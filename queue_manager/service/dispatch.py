@@ -26,12 +26,7 @@ from queue_manager.core.credentials import (
     mint_lease_token,
     read_lease_token,
 )
-from queue_manager.core.errors import (
-    FileMissing,
-    MalformedBody,
-    StorageLimit,
-    WorkerNotFound,
-)
+from queue_manager.core.errors import FileMissing, MalformedBody, StorageLimit, WorkerNotFound
 from queue_manager.core.events import EventType
 from queue_manager.core.ids import JobId, WorkerId
 from queue_manager.core.jobs import Job, JobError

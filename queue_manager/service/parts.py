@@ -68,6 +68,9 @@ class QueueParts:
         deleted = 0
         while lost := await self._jobs.take_lost_outputs(LOST_OUTPUTS_BATCH):
             for f in lost:
+                if f is None:
+                    log.warning("an entry of the lost outputs' list was not understood: skipped")
+                    continue
                 kind: Kind = "temp" if f.type == "temp" else "outputs"
                 rel = PurePosixPath(f.subfolder, f.filename)
                 try:  # the store checks every step of the path (entries are not trusted)

@@ -96,16 +96,9 @@ class FileStore:
         await asyncio.to_thread(self._discard, kind, user, rel)
 
     def _discard(self, kind: Kind, user: UserId, rel: PurePosixPath) -> None:
-        folder = self.root
-        for part in (kind, user, *rel.parent.parts):
-            if part in ("", ".", "..") or "/" in part:
-                raise UnsafePath(str(rel), "bad folder name")
-            folder = folder / part
-            try:
-                if not stat.S_ISDIR(os.lstat(folder).st_mode):
-                    raise UnsafePath(str(folder.relative_to(self.root)), "not a real folder")
-            except FileNotFoundError:
-                return
+        folder = self._folder(kind, user, rel.parent, create=False)
+        if folder is None:
+            return
         if rel.name in ("", ".", ".."):
             raise UnsafePath(str(rel), "bad file name")
         path = folder / rel.name
@@ -116,14 +109,29 @@ class FileStore:
     def _ensure_folder(self, kind: Kind, user: UserId, rel_dir: PurePosixPath) -> Path:
         """Create the folders down to `rel_dir`, refusing any step that is not a real folder."""
         self.root.mkdir(parents=True, exist_ok=True)  # the data folder itself is the operator's
+        folder = self._folder(kind, user, rel_dir, create=True)
+        if folder is None:  # removed again between its creation and its check
+            raise FileNotFoundError(str(rel_dir))
+        return folder
+
+    def _folder(
+        self, kind: Kind, user: UserId, rel_dir: PurePosixPath, *, create: bool
+    ) -> Path | None:
+        """`DATA/<kind>/<user>/<rel_dir>` walked one step at a time, each step a real folder
+        (never a link) or UnsafePath; missing steps are created, or the answer is None."""
         folder = self.root
         for part in (kind, user, *rel_dir.parts):
             if part in ("", ".", "..") or "/" in part:
                 raise UnsafePath(str(rel_dir), "bad folder name")
             folder = folder / part
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(folder, 0o755)
-            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(folder, 0o755)
+            try:
+                mode = os.lstat(folder).st_mode
+            except FileNotFoundError:
+                return None
+            if not stat.S_ISDIR(mode):
                 raise UnsafePath(str(folder.relative_to(self.root)), "not a real folder")
         return folder
 

@@ -397,12 +397,12 @@ class JobStore:
         found.sort(key=lambda d: int(d.get("n", 0)))
         return [_described(json.dumps(d)) for d in found]
 
-    async def take_lost_outputs(self, count: int) -> list[LostOutput]:
+    async def take_lost_outputs(self, count: int) -> list[LostOutput | None]:
         """Up to `count` files of attempts that lost their job (lib.lua `drop_attempt_files`),
-        taken off the list: the caller deletes them (an entry that does not parse is dropped)."""
+        taken off the list for the caller to delete; None for an entry that does not parse.
+        Empty: the list is."""
         raw = await self._redis.lpop(self._keys.lost_outputs, count)
-        found = (_lost_output(str(r)) for r in cast("list[str] | None", raw) or [])
-        return [f for f in found if f is not None]
+        return [_lost_output(str(r)) for r in cast("list[str] | None", raw) or []]
 
     async def fail(self, job_id: JobId, worker_id: WorkerId, attempt: int, error: JobError) -> None:
         await self._finish(job_id, worker_id, attempt, "failed", error.model_dump_json())
