@@ -28,35 +28,11 @@ from urllib.parse import urlsplit
 from queue_manager.cli.redis_server import free_port
 from queue_manager.core.ids import UserId, WorkerId
 from queue_manager.core.jobs import Lane
+from tests.support.graphs import sampler
 
 from .worker import ROOT, GpuRoom, finished, gpu_room, pull_agent, stop
 
-GRAPH: dict[str, Any] = {
-    "4": {
-        "class_type": "CheckpointLoaderSimple",
-        "inputs": {"ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"},
-    },
-    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
-    "3": {
-        "class_type": "KSampler",
-        "inputs": {
-            "seed": 1,
-            "steps": 8,
-            "cfg": 7.0,
-            "sampler_name": "euler",
-            "scheduler": "normal",
-            "denoise": 1.0,
-            "model": ["4", 0],
-            "positive": ["6", 0],
-            "negative": ["7", 0],
-            "latent_image": ["5", 0],
-        },
-    },
-    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-    "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "relay"}},
-}
+STEPS = 8  # the default graph's sampler steps
 
 
 class SlowLink:
@@ -127,7 +103,8 @@ async def relay_times(
     try:
         times = []
         for i in range(jobs + 1):  # the first warms up (connections, caches): not counted
-            graph = {**GRAPH, "3": {**GRAPH["3"], "inputs": {**GRAPH["3"]["inputs"], "seed": i}}}
+            graph = sampler(STEPS)
+            graph["3"]["inputs"]["seed"] = i
             job = await svc.submit(UserId("user001"), Lane.NORMAL, graph)
             await finished(svc, job.id)
             got = await svc.job(job.id)
