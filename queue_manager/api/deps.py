@@ -1,5 +1,6 @@
 """Dependencies shared by routers: the service, the accounts, the users' files, the calling
-worker."""
+worker. All are coroutines: FastAPI runs a plain `def` dependency in its thread pool, a thread
+hop on every request for what is an attribute read."""
 
 from __future__ import annotations
 
@@ -15,22 +16,22 @@ from queue_manager.service.setting_defaults import SettingDefaults
 from queue_manager.storage.files import FileStore
 
 
-def get_service(request: Request) -> QueueService:
+async def get_service(request: Request) -> QueueService:
     service: QueueService = request.app.state.service
     return service
 
 
-def get_accounts(request: Request) -> Accounts:
+async def get_accounts(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
 
 
-def get_files(request: Request) -> FileStore:
+async def get_files(request: Request) -> FileStore:
     files: FileStore = request.app.state.files
     return files
 
 
-def get_setting_defaults(request: Request) -> SettingDefaults:
+async def get_setting_defaults(request: Request) -> SettingDefaults:
     defaults: SettingDefaults = request.app.state.setting_defaults
     return defaults
 
@@ -39,7 +40,7 @@ async def get_credential(request: Request) -> WorkerCredential:
     """The caller named by a `Bearer` worker token or job lease token; participants'
     credentials never pass."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    service = get_service(request)
+    service = await get_service(request)
     found = await service.worker_for_token(token.strip()) if scheme.lower() == "bearer" else None
     if found is None:
         raise HTTPException(401, "a valid worker token is required", {"WWW-Authenticate": "Bearer"})

@@ -14,7 +14,7 @@ from .deps import get_service
 
 
 async def may_read_docs(request: Request) -> None:
-    if not get_service(request).settings.public_api_docs:
+    if not (await get_service(request)).settings.public_api_docs:
         await require_instructor(await require_account(request))
 
 

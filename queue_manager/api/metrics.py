@@ -14,7 +14,7 @@ from .deps import Service, get_service
 
 
 async def may_scrape(request: Request) -> None:
-    token = get_service(request).settings.metrics_token.get_secret_value()
+    token = (await get_service(request)).settings.metrics_token.get_secret_value()
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token):
         return

@@ -20,9 +20,9 @@ from ..deps import get_accounts, get_service
 router = APIRouter(prefix="/api/accounts", tags=["admin"])
 
 
-def get_participant_accounts(request: Request) -> ParticipantAccounts:
-    service = get_service(request)
-    return ParticipantAccounts(get_accounts(request), service, service.settings.data_dir)
+async def get_participant_accounts(request: Request) -> ParticipantAccounts:
+    service = await get_service(request)
+    return ParticipantAccounts(await get_accounts(request), service, service.settings.data_dir)
 
 
 Participants = Annotated[ParticipantAccounts, Depends(get_participant_accounts)]

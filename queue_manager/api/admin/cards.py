@@ -27,7 +27,7 @@ router = APIRouter(tags=["admin"])
 _PRIVATE = {"Cache-Control": "no-store"}
 
 
-def get_cards(request: Request) -> LoginCards:
+async def get_cards(request: Request) -> LoginCards:
     cards: LoginCards = request.app.state.cards
     return cards
 
@@ -35,10 +35,10 @@ def get_cards(request: Request) -> LoginCards:
 Cards = Annotated[LoginCards, Depends(get_cards)]
 
 
-def public_base(request: Request) -> str:
+async def public_base(request: Request) -> str:
     """Where participants reach the workshop: CW_PUBLIC_URL, else the address this dashboard
     was opened at, as https behind TLS (secure cookies, or the trusted proxy in front says so)."""
-    settings = get_service(request).settings
+    settings = (await get_service(request)).settings
     if settings.public_url:
         return public_url(settings.public_url)
     url = request.base_url

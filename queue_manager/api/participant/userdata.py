@@ -70,7 +70,7 @@ class ComfyJSON(JSONResponse):
     media_type = "application/json; charset=utf-8"
 
 
-def get_store(request: Request, service: Service) -> UserDataStore:
+async def get_store(request: Request, service: Service) -> UserDataStore:
     """One store per app: its per-user locks must be shared by all requests."""
     store = getattr(request.app.state, "userdata_store", None)
     if not isinstance(store, UserDataStore):
