@@ -18,11 +18,16 @@ zero-delay simulated GPU worker = ComfyUI simulator + worker agent).
                 (`up --comfyui-url`) beside the same frontend served by that ComfyUI directly
                 (start it with the same frontend: `--front-end-root` of comfyui-frontend-package,
                 e.g. /work/shared/tools/real-comfyui.sh ... PORT STATIC_DIR)
+  --frontend-dir DIR  our pages from that frontend (`CW_FRONTEND_DIR`). The frontend version
+                each page ran is printed. An older ComfyUI (0.3.x) asks for an older frontend
+                than the package installed here; the newer one calls `/api/jobs`, which such a
+                ComfyUI lacks (404), so its page skips the job lists ours fetches and draws.
+                Like for like: the frontend it asks for (`system_stats`) on both sides.
 Figures are printed, never asserted. Chromium is Debian's (/usr/bin/chromium, or
 CW_TEST_CHROMIUM); no browser is ever downloaded. Requests to the internet (release notes,
 model checks) are aborted, as in the page tests.
 Usage: python -m benchmarks.pages [--runs 20] [--loads 10] [--pages 20] [--json PATH]
-           [--parts runs,memory,loads] [--comfyui-url URL]
+           [--parts runs,memory,loads] [--comfyui-url URL [--frontend-dir DIR]]
 """
 
 from __future__ import annotations
@@ -79,10 +84,15 @@ PHASES = {
 # -- processes -----------------------------------------------------------------------------------
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
         )
 
 
@@ -128,9 +138,14 @@ class Workshop:
 
 
 def start_workshop(
-    data: Path, users: int, workers: int = 1, comfyui_url: str | None = None
+    data: Path,
+    users: int,
+    workers: int = 1,
+    comfyui_url: str | None = None,
+    frontend_dir: Path | None = None,
 ) -> Workshop:
-    """`comfy-workshop up` with zero-delay simulated GPUs, or one agent for `comfyui_url`."""
+    """`comfy-workshop up` with zero-delay simulated GPUs, or one agent for `comfyui_url`;
+    its pages from `frontend_dir` (`CW_FRONTEND_DIR`) where given."""
     data.mkdir(parents=True, exist_ok=True)
     port, log = free_port(), data / "up.log"
     gpus = ("--comfyui-url", comfyui_url) if comfyui_url else ("--workers", str(workers))
@@ -140,6 +155,7 @@ def start_workshop(
             *("--data", str(data), "--users", str(users), *gpus, "--step-delay", "0"),
         ],
         log,
+        {"CW_FRONTEND_DIR": str(frontend_dir)} if frontend_dir else None,
     )
     url = f"http://127.0.0.1:{port}"
     workshop = Workshop(proc, url, {})
@@ -407,6 +423,11 @@ DEFAULT_GRAPH = Graph("the default graph", "async () => { await app.loadGraphDat
 TRIVIAL_GRAPH = Graph("the trivial graph (EmptyImage -> SaveImage)", TRIVIAL, COLOUR)
 SCREEN = (1920, 1080)  # the whole default graph, SaveImage included, is on screen
 IMAGE_WAIT = 15.0  # seconds after `executed` for the page to fetch the image
+# The Run button: its own `queue-button` (frontend 1.3x and later) or the first half of the
+# `queue-button` split button (1.2x, the frontend a ComfyUI 0.3.6x asks for).
+RUN_BUTTON = (
+    "button[data-testid='queue-button'], [data-testid='queue-button'] > button.p-splitbutton-button"
+)
 BLOCK = 3  # runs per opening of a page (after one warm-up run)
 
 
@@ -434,6 +455,7 @@ class RunPage:
     def __init__(self, page: Page, graph: Graph) -> None:
         self.page = page
         self.graph = graph
+        self.frontend: str | None = None  # the version the page says it is
         self.executed: dict[str, tuple[float, str]] = {}  # prompt id -> (when, image file)
         self.views: dict[str, tuple[float, int]] = {}  # image file -> (when, status)
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
@@ -443,6 +465,7 @@ class RunPage:
     async def open(cls, page: Page, url: str, graph: Graph) -> tuple[RunPage, int | None]:
         self = cls(page, graph)  # listening before the page opens its socket
         await open_page(page, url)
+        self.frontend = await page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__ ?? null")
         await page.evaluate(graph.load)
         await page.keyboard.press("Escape")
         # The canvas fetches an output image once its node is on screen (else only the
@@ -480,7 +503,7 @@ class RunPage:
         await self.page.evaluate(self.graph.vary)
         async with self.page.expect_response(lambda r: r.url.endswith("/api/prompt")) as sent:
             t0, wall0 = time.perf_counter(), time.time()
-            await self.page.click("button[data-testid='queue-button']")
+            await self.page.click(RUN_BUTTON)
         answer = await sent.value
         if answer.status != 200:
             raise RuntimeError(f"Run was refused: {answer.status} {await answer.text()}")
@@ -499,15 +522,20 @@ class RunPage:
         )
 
 
-async def run_block(
-    context: BrowserContext, url: str, graph: Graph, runs: int
-) -> tuple[list[Run], int | None]:
+@dataclass
+class Block:
+    runs: list[Run]
+    steps: int | None  # the graph's KSampler steps, if it has one
+    frontend: str | None  # the frontend version the page ran
+
+
+async def run_block(context: BrowserContext, url: str, graph: Graph, runs: int) -> Block:
     """One page opened on `url`, one warm-up run (not counted), `runs` runs, the page closed."""
     page = await context.new_page()
     try:
         run_page, steps = await RunPage.open(page, url, graph)
         await run_page.run()
-        return [await run_page.run() for _ in range(runs)], steps
+        return Block([await run_page.run() for _ in range(runs)], steps, run_page.frontend)
     finally:
         await page.close()
 
@@ -530,12 +558,16 @@ async def run_to_image(
     sim_context = await offline_context(browser, base_url, SCREEN)
     try:
         got: dict[str, list[Run]] = {"ours": [], base: []}
+        frontends: dict[str, str | None] = {}
         steps: int | None = None
         while len(got["ours"]) < runs:
             n = min(BLOCK, runs - len(got["ours"]))
-            done, steps = await run_block(ours_context, f"{workshop.url}/{user}/", graph, n)
-            got["ours"] += done
-            got[base] += (await run_block(sim_context, f"{base_url}/", graph, n))[0]
+            block = await run_block(ours_context, f"{workshop.url}/{user}/", graph, n)
+            got["ours"] += block.runs
+            steps, frontends["ours"] = block.steps, block.frontend
+            block = await run_block(sim_context, f"{base_url}/", graph, n)
+            got[base] += block.runs
+            frontends[base] = block.frontend
         # Where our run's time goes, from the job's own timestamps (server clock, ms).
         phases: dict[str, list[float]] = {k: [] for k in PHASES}
         auth = (user, workshop.passwords[user])
@@ -551,7 +583,13 @@ async def run_to_image(
     finally:
         await ours_context.close()
         await sim_context.close()
-    out: dict[str, Any] = {"steps": steps, "runs": runs, "graph": graph.name, "base": base}
+    out: dict[str, Any] = {
+        "steps": steps,
+        "runs": runs,
+        "graph": graph.name,
+        "base": base,
+        "frontend": frontends,
+    }
     for name, done in got.items():
         images = [r.image_ms for r in done if r.image_ms is not None]
         out[name] = {
@@ -676,13 +714,26 @@ async def real_comfyui_runs(
     """The trivial graph on a real ComfyUI: through our workshop (one agent in front of it)
     beside its own page."""
     url = args.comfyui_url.rstrip("/")
-    workshop = start_workshop(work / "real", users=2, comfyui_url=url)
+    workshop = start_workshop(
+        work / "real", users=2, comfyui_url=url, frontend_dir=args.frontend_dir
+    )
     try:
         r = await run_to_image(browser, workshop, url, args.runs, TRIVIAL_GRAPH, "ComfyUI")
     finally:
         stop_workshop(workshop)
+    r["required_frontend"] = required_frontend(url)
     report_runs(r, f"0. Run -> image, a real ComfyUI at {url}")
     return r
+
+
+def required_frontend(url: str) -> str | None:
+    """The frontend version a ComfyUI asks for (`system_stats`), if it says."""
+    try:
+        stats = httpx.get(f"{url}/api/system_stats", timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    version = stats.get("system", {}).get("required_frontend_version")
+    return version if isinstance(version, str) else None
 
 
 def report_runs(r: dict[str, Any], title: str) -> None:
@@ -694,6 +745,16 @@ def report_runs(r: dict[str, Any], title: str) -> None:
         f"opened for its block only, after one warm-up run), our page and the same frontend "
         f"served by the {base} directly; {r['graph']}{steps}, a fresh input each run."
     )
+    served = r["frontend"]
+    print(f"   frontend on the pages: ours {served.get('ours')}, {base} {served.get(base)}")
+    wanted = r.get("required_frontend")
+    if wanted and served.get(base) != wanted:
+        print(
+            f"   NOTE: this ComfyUI asks for frontend {wanted}; a newer one calls routes it may "
+            f"lack (/api/jobs before 0.4), so its page skips the job lists ours fetches and "
+            f"draws. Like for like: start it with {wanted}'s static folder as --front-end-root "
+            f"and pass the same folder as --frontend-dir."
+        )
     for name, x in (("ours", ours), (base, sim)):
         image = (
             f"{fmt(x['image'])} ({len(x['image_ms'])} runs"
@@ -804,6 +865,12 @@ if __name__ == "__main__":
     ap.add_argument(
         "--comfyui-url",
         help="also run -> image on the trivial graph against this real ComfyUI (see above)",
+    )
+    ap.add_argument(
+        "--frontend-dir",
+        type=Path,
+        help="serve our pages from this frontend `static` folder (CW_FRONTEND_DIR), e.g. the "
+        "version the real ComfyUI was started with",
     )
     ap.add_argument("--serve-simulator", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     a = ap.parse_args()
