@@ -1,6 +1,6 @@
-"""Page benchmark: the real ComfyUI page (frontend 1.58.1) in headless Chromium against a whole
-local workshop as `comfy-workshop up` starts it (private redis-server, the queue manager, one
-zero-delay simulated GPU worker = ComfyUI simulator + worker agent).
+"""Page benchmark: the real ComfyUI page (the installed comfyui-frontend-package) in headless
+Chromium against a whole local workshop as `comfy-workshop up` starts it (private redis-server,
+the queue manager, one zero-delay simulated GPU worker = ComfyUI simulator + worker agent).
 
   run -> image  a logged-in participant's page: randomise the KSampler seed of the frontend's
                 default graph, click Run, time until the page has the new output image
@@ -665,7 +665,8 @@ async def main(args: argparse.Namespace) -> None:
     mem = psutil.virtual_memory().total / 2**30
     print(
         f"machine: {os.cpu_count()} cores, {mem:.0f} GiB, Python {sys.version.split()[0]}, "
-        f"{chromium_version()} (headless), frontend {version('comfyui-frontend-package')}"
+        f"{chromium_version()} (headless), "
+        f"comfyui-frontend-package {version('comfyui-frontend-package')} installed"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
