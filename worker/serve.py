@@ -194,6 +194,11 @@ def create_app(serving: Serving) -> Starlette:
             return _error(503, "starting", f"the local ComfyUI: {exc}")
 
     async def healthz(request: Request) -> Response:
+        # Open to a load balancer's health check; a caller that shows a token (the queue
+        # manager asking whether a failing endpoint is back) learns whether it is ours, so a
+        # wrong token never reads as "ready".
+        if "authorization" in request.headers and not serving.authorized(request):
+            return _refused()
         up = await serving.comfy_up()
         body = {"comfyui": up, "busy": serving.current is not None, "draining": serving.draining}
         return JSONResponse(body, status_code=200 if up and not serving.draining else 503)

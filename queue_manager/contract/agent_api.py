@@ -7,7 +7,8 @@ carries `Authorization: Bearer <the agent's CW_WORKER_TOKEN>`.
     GET  /jobs/{id}            a `PushedJobState` (200), or 404: not here
     POST /jobs/{id}/cancel     stop it here and report nothing more (200, also when not here)
     GET  /api/object_info      its ComfyUI's node catalogue (also at /object_info)
-    GET  /healthz              200 when its ComfyUI answers and it takes jobs, else 503
+    GET  /healthz              200 when its ComfyUI answers and it takes jobs, else 503; open
+                               to anyone, but 401 to a caller whose token is not its own
 
 A taken job is reported over the worker API (`worker_api`) with the job's lease token.
 """

@@ -5,6 +5,7 @@ reporting them over the worker API with each attempt's lease token."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import sys
@@ -239,19 +240,33 @@ async def test_a_job_past_its_timeout_fails_and_is_stopped_on_the_agent(
 
 
 async def test_a_wrong_push_token_is_refused_and_the_endpoint_shows_failing(
-    room: Room, agents: Agents
+    room: Room, agents: Agents, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """It stays failing: the slot's probe while it fails shows the same wrong token, and the
+    agent's open health check refuses a token that is not its own (it used to answer 200,
+    and the endpoint flipped back to ready until the catalogue was refused again)."""
+    caplog.set_level(logging.INFO, logger="queue_manager.push.slot")
     port = free_port()
     async with serve_simulator(room.tmp / "sim", SimulatorConfig()) as sim:
         await agents.start(port, sim.url)
         url = f"http://127.0.0.1:{port}"
         await room.add("box", url, kind="agent", headers=("Authorization: Bearer not-the-token",))
         await room.until_phase("box", EndpointPhase.FAILING)
-        assert "401" in (await room.status("box")).reason
+
+        def probed() -> bool:
+            return any("endpoint still failing" in r.getMessage() for r in caplog.records)
+
+        await until(probed, 30, "the slot asking the failing endpoint")
+        status = await room.status("box")
+        assert status.phase is EndpointPhase.FAILING
+        assert "401" in status.reason
         async with httpx.AsyncClient(base_url=url, timeout=5) as client:
             wrong = {"Authorization": "Bearer not-the-token"}
             assert (await client.post("/jobs", json={}, headers=wrong)).status_code == 401
             assert (await client.get("/api/object_info", headers=wrong)).status_code == 401
+            assert (await client.get("/healthz", headers=wrong)).status_code == 401
+            assert (await client.get("/healthz")).status_code == 200  # a load balancer's check
             right = {"Authorization": f"Bearer {agents.token}"}
+            assert (await client.get("/healthz", headers=right)).status_code == 200
             assert (await client.post("/jobs", json={}, headers=right)).status_code == 400
             assert (await client.get("/jobs/nope", headers=right)).status_code == 404
