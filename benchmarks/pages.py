@@ -456,13 +456,14 @@ class RunPage:
         self.page = page
         self.graph = graph
         self.frontend: str | None = None  # the version the page says it is
+        self.steps: int | None = None  # the graph's KSampler steps, if it has one
         self.executed: dict[str, tuple[float, str]] = {}  # prompt id -> (when, image file)
         self.views: dict[str, tuple[float, int]] = {}  # image file -> (when, status)
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
         page.on("response", self._response)
 
     @classmethod
-    async def open(cls, page: Page, url: str, graph: Graph) -> tuple[RunPage, int | None]:
+    async def open(cls, page: Page, url: str, graph: Graph) -> RunPage:
         self = cls(page, graph)  # listening before the page opens its socket
         await open_page(page, url)
         self.frontend = await page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__ ?? null")
@@ -473,11 +474,11 @@ class RunPage:
         await page.wait_for_function(
             "() => app.canvas.visible_nodes?.some(n => n.type === 'SaveImage')", timeout=10_000
         )
-        steps: int | None = await page.evaluate(
+        self.steps = await page.evaluate(
             "() => app.graph.nodes.find(n => n.type === 'KSampler')"
             "?.widgets.find(w => w.name === 'steps').value ?? null"
         )
-        return self, steps
+        return self
 
     def _frame(self, payload: str | bytes) -> None:
         if isinstance(payload, bytes):
@@ -522,20 +523,16 @@ class RunPage:
         )
 
 
-@dataclass
-class Block:
-    runs: list[Run]
-    steps: int | None  # the graph's KSampler steps, if it has one
-    frontend: str | None  # the frontend version the page ran
-
-
-async def run_block(context: BrowserContext, url: str, graph: Graph, runs: int) -> Block:
-    """One page opened on `url`, one warm-up run (not counted), `runs` runs, the page closed."""
+async def run_block(
+    context: BrowserContext, url: str, graph: Graph, runs: int
+) -> tuple[list[Run], RunPage]:
+    """One page opened on `url`, one warm-up run (not counted), `runs` runs, the page closed
+    (what it said of itself, its steps and frontend, stays on the RunPage)."""
     page = await context.new_page()
     try:
-        run_page, steps = await RunPage.open(page, url, graph)
+        run_page = await RunPage.open(page, url, graph)
         await run_page.run()
-        return Block([await run_page.run() for _ in range(runs)], steps, run_page.frontend)
+        return [await run_page.run() for _ in range(runs)], run_page
     finally:
         await page.close()
 
@@ -562,12 +559,12 @@ async def run_to_image(
         steps: int | None = None
         while len(got["ours"]) < runs:
             n = min(BLOCK, runs - len(got["ours"]))
-            block = await run_block(ours_context, f"{workshop.url}/{user}/", graph, n)
-            got["ours"] += block.runs
-            steps, frontends["ours"] = block.steps, block.frontend
-            block = await run_block(sim_context, f"{base_url}/", graph, n)
-            got[base] += block.runs
-            frontends[base] = block.frontend
+            done, shown = await run_block(ours_context, f"{workshop.url}/{user}/", graph, n)
+            got["ours"] += done
+            steps, frontends["ours"] = shown.steps, shown.frontend
+            done, shown = await run_block(sim_context, f"{base_url}/", graph, n)
+            got[base] += done
+            frontends[base] = shown.frontend
         # Where our run's time goes, from the job's own timestamps (server clock, ms).
         phases: dict[str, list[float]] = {k: [] for k in PHASES}
         auth = (user, workshop.passwords[user])
@@ -751,10 +748,10 @@ def report_runs(r: dict[str, Any], title: str) -> None:
     wanted = r.get("required_frontend")
     if wanted and served.get(base) != wanted:
         print(
-            f"   NOTE: this ComfyUI asks for frontend {wanted}; a newer one calls routes it may "
-            f"lack (/api/jobs before 0.4), so its page skips the job lists ours fetches and "
-            f"draws. Like for like: start it with {wanted}'s static folder as --front-end-root "
-            f"and pass the same folder as --frontend-dir."
+            f"   NOTE: this ComfyUI asks for frontend {wanted}; a newer one may call routes it "
+            f"lacks (such as /api/jobs), and where it gets a 404 its page skips the job lists "
+            f"ours fetches and draws. Like for like: start it with {wanted}'s static folder as "
+            f"--front-end-root and pass the same folder as --frontend-dir."
         )
     for name, x in (("ours", ours), (base, sim)):
         image = (
@@ -870,8 +867,8 @@ if __name__ == "__main__":
     ap.add_argument(
         "--frontend-dir",
         type=Path,
-        help="serve our pages from this frontend `static` folder (CW_FRONTEND_DIR), e.g. the "
-        "version the real ComfyUI was started with",
+        help="with --comfyui-url: serve our pages from this frontend `static` folder "
+        "(CW_FRONTEND_DIR), the one the real ComfyUI was started with",
     )
     ap.add_argument("--serve-simulator", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     a = ap.parse_args()
